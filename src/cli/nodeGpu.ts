@@ -1,0 +1,50 @@
+/**
+ * WebGPU for Node (the `webgpu` package, Dawn), set up so that onnxruntime-web's WebGPU provider runs on
+ * it (DESIGN §6): `navigator.gpu` is Dawn's, and `GPUQueue.writeBuffer` copies views of a
+ * SharedArrayBuffer (ORT's wasm memory) into a plain buffer, which Dawn's bindings require.
+ *
+ * Used by the command-line trainer, the Node tests and the benchmarks; the browser needs none of it.
+ */
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { GpuError } from '../engine/errors.ts';
+
+let installed = false;
+
+export function installNodeWebGpu(): void {
+  if (installed) return;
+  installed = true;
+  if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES) {
+    // No GPU driver named: fall back to SwiftShader, which Debian's chromium package ships.
+    process.env.VK_ICD_FILENAMES = '/usr/lib/chromium/vk_swiftshader_icd.json';
+  }
+  // Dawn's Vulkan loader looks for a runtime directory and complains on stderr when there is none.
+  process.env.XDG_RUNTIME_DIR ??= tmpdir();
+  const require = createRequire(import.meta.url);
+  const { create, globals } = require('webgpu') as { create: (flags: string[]) => GPU; globals: object };
+  Object.assign(globalThis, globals);
+  Object.defineProperty(globalThis, 'navigator', { value: { gpu: create([]) }, configurable: true, writable: true });
+
+  const writeBuffer = GPUQueue.prototype.writeBuffer;
+  GPUQueue.prototype.writeBuffer = function (this: GPUQueue, buffer, offset, data, dataOffset, size) {
+    const view = data as ArrayBufferView & { BYTES_PER_ELEMENT?: number };
+    if (ArrayBuffer.isView(view) && view.buffer instanceof SharedArrayBuffer) {
+      const copy = new Uint8Array(view.byteLength);
+      copy.set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+      const unit = view.BYTES_PER_ELEMENT ?? 1;
+      return writeBuffer.call(this, buffer, offset, copy, (dataOffset ?? 0) * unit, size === undefined ? undefined : size * unit);
+    }
+    return writeBuffer.call(this, buffer, offset, data, dataOffset, size);
+  } as GPUQueue['writeBuffer'];
+}
+
+/** Fails early, with what to install, when Dawn finds no adapter. */
+export async function checkNodeAdapter(): Promise<GPUAdapterInfo> {
+  installNodeWebGpu();
+  const adapter = await navigator.gpu.requestAdapter();
+  if (!adapter) {
+    throw new GpuError('no WebGPU adapter found', 'Node (Dawn)',
+      'Install libvulkan1 and a Vulkan driver; without a GPU, install Debian\'s chromium for SwiftShader and set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json.');
+  }
+  return adapter.info;
+}

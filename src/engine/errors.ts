@@ -1,0 +1,62 @@
+/**
+ * Typed errors, raised where bad input enters. Each says what is wrong, where, and what to do, so the
+ * UI and the command line can show `message` to a person as it is.
+ */
+export type ErrorKind = 'package' | 'dataset' | 'config' | 'format' | 'gpu' | 'training';
+
+export class AdaLinkError extends Error {
+  constructor(
+    readonly kind: ErrorKind,
+    /** What is wrong. */
+    readonly problem: string,
+    /** Where: a file, a field, a row. */
+    readonly where: string,
+    /** What the person can do about it. */
+    readonly fix: string,
+  ) {
+    super(`${problem} (${where}). ${fix}`);
+    this.name = `${kind[0].toUpperCase()}${kind.slice(1)}Error`;
+  }
+}
+
+/** A model package that cannot be used: missing file, bad manifest, a graph that is not what it says. */
+export class PackageError extends AdaLinkError {
+  constructor(problem: string, where: string, fix: string) {
+    super('package', problem, where, fix);
+  }
+}
+
+/** A dataset row or file that cannot be read. */
+export class DatasetError extends AdaLinkError {
+  constructor(problem: string, where: string, fix: string) {
+    super('dataset', problem, where, fix);
+  }
+}
+
+/** A training setting out of range. */
+export class ConfigError extends AdaLinkError {
+  constructor(problem: string, where: string, fix: string) {
+    super('config', problem, where, fix);
+  }
+}
+
+/** A file in one of the project's formats (safetensors, state) that is malformed. */
+export class FormatError extends AdaLinkError {
+  constructor(problem: string, where: string, fix: string) {
+    super('format', problem, where, fix);
+  }
+}
+
+/** No usable WebGPU device. */
+export class GpuError extends AdaLinkError {
+  constructor(problem: string, where: string, fix: string) {
+    super('gpu', problem, where, fix);
+  }
+}
+
+/** Training went wrong on the way (e.g. the loss became NaN); the last good adapter is kept. */
+export class TrainingError extends AdaLinkError {
+  constructor(problem: string, where: string, fix: string) {
+    super('training', problem, where, fix);
+  }
+}

@@ -1,0 +1,53 @@
+/** Small GPU-buffer helpers the engine shares: create from data, read back. */
+
+/** Storage, and copies both ways (a function: in Node the WebGPU globals exist only once Dawn is set up). */
+export const storageUsage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+/** A storage buffer holding `data` (at least 16 bytes, as some backends dislike tiny bindings). */
+export function storageBuffer(device: GPUDevice, label: string, data: Float32Array | Uint32Array | number): GPUBuffer {
+  const bytes = typeof data === 'number' ? data : data.byteLength;
+  const buffer = device.createBuffer({ label, size: Math.max(16, Math.ceil(bytes / 4) * 4), usage: storageUsage(), mappedAtCreation: typeof data !== 'number' });
+  if (typeof data !== 'number') {
+    new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    buffer.unmap();
+  }
+  return buffer;
+}
+
+/** Copies `floats` f32 values from the start of `buffer` back to the CPU. */
+export async function readFloats(device: GPUDevice, buffer: GPUBuffer, floats: number): Promise<Float32Array> {
+  const staging = device.createBuffer({ size: Math.max(4, floats * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const encoder = device.createCommandEncoder();
+  encoder.copyBufferToBuffer(buffer, 0, staging, 0, floats * 4);
+  device.queue.submit([encoder.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const values = new Float32Array(staging.getMappedRange().slice(0, floats * 4));
+  staging.unmap();
+  staging.destroy();
+  return values;
+}
+
+/**
+ * Buffers reused across steps by exact byte size: batches of the same shape get the same buffers, and
+ * ORT, which reads a tensor's size from its dims, always sees a buffer of exactly that size.
+ */
+export class BufferPool {
+  private free = new Map<string, GPUBuffer>();
+
+  constructor(private device: GPUDevice) {}
+
+  get(label: string, bytes: number): GPUBuffer {
+    const key = `${label}:${bytes}`;
+    let buffer = this.free.get(key);
+    if (!buffer) {
+      buffer = this.device.createBuffer({ label, size: Math.max(16, bytes), usage: storageUsage() });
+      this.free.set(key, buffer);
+    }
+    return buffer;
+  }
+
+  destroy(): void {
+    for (const buffer of this.free.values()) buffer.destroy();
+    this.free.clear();
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * onnxruntime-web on WebGPU, set up once per worker/process. ORT creates the GPUDevice; the engine then
+ * takes that same device (`ort.env.webgpu.device`) for its own kernels, so activations and gradients pass
+ * between ORT and the kernels as GPU buffers (DESIGN §6).
+ */
+import * as ort from 'onnxruntime-web/webgpu';
+import { GpuError, PackageError } from './errors.ts';
+
+export { ort };
+
+let configured = false;
+
+function configure(): void {
+  if (configured) return;
+  configured = true;
+  ort.env.logLevel = 'error';
+  // One thread: the engine's work is on the GPU, and threads need cross-origin isolation in the browser.
+  ort.env.wasm.numThreads = 1;
+}
+
+/** The first bytes of a serialized ONNX ModelProto: field 1 (ir_version), a varint. */
+function looksLikeOnnx(bytes: Uint8Array): boolean {
+  return bytes.byteLength > 16 && bytes[0] === 0x08;
+}
+
+export interface SessionOptions {
+  /** Keep outputs on the GPU (as `tensor.gpuBuffer`) instead of copying them back. */
+  gpuOutputs?: boolean;
+}
+
+/** Creates a WebGPU inference session and checks that the graph has the tensors the manifest names. */
+export async function createSession(
+  bytes: Uint8Array,
+  where: string,
+  expected: { inputs: string[]; outputs: string[] },
+  options: SessionOptions = {},
+): Promise<ort.InferenceSession> {
+  configure();
+  if (!looksLikeOnnx(bytes)) {
+    throw new PackageError('file is not an ONNX model', where, 'Re-export the package; the file may be damaged or be another file renamed.');
+  }
+  if (typeof navigator === 'undefined' || !('gpu' in navigator)) {
+    throw new GpuError('WebGPU is not available here', 'navigator.gpu', 'Use Chrome or Edge 113+ (or Node with the webgpu package).');
+  }
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(bytes, {
+      executionProviders: ['webgpu'],
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+      ...(options.gpuOutputs ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
+    });
+  } catch (e) {
+    throw new PackageError(`ONNX Runtime cannot load the graph: ${(e as Error).message}`, where,
+      'Re-export the package with tools/; the graph may be damaged or use an operator ONNX Runtime Web lacks.');
+  }
+  const missing = [
+    ...expected.inputs.filter((n) => !session.inputNames.includes(n)).map((n) => `input "${n}"`),
+    ...expected.outputs.filter((n) => !session.outputNames.includes(n)).map((n) => `output "${n}"`),
+  ];
+  if (missing.length > 0) {
+    await session.release();
+    throw new PackageError(
+      `the graph has no ${missing.join(', ')} named in manifest.json (it has inputs ${session.inputNames.join(', ')}; outputs ${session.outputNames.join(', ')})`,
+      where, 'Fix the names under "files" in manifest.json, or re-export the package.');
+  }
+  return session;
+}
+
+/** ORT's GPUDevice, available once a WebGPU session exists. */
+export async function ortDevice(): Promise<GPUDevice> {
+  // Typed as a promise; after the first session it resolves to the device that session runs on.
+  const device = (await ort.env.webgpu.device) as GPUDevice | undefined;
+  if (!device) throw new GpuError('ONNX Runtime has no WebGPU device yet', 'ort.env.webgpu.device', 'Create a WebGPU session first.');
+  return device;
+}

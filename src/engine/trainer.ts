@@ -1,0 +1,341 @@
+/**
+ * The GPU-resident AdaLink train step (docs/ENGINE.md §4–5):
+ *
+ *   image features (cached) ─┐                          ┌─ adalinkBackward(image) ─┐
+ *   prompt ids → embeddings ─┴─ adalinkForward ─ vjp ───┴─ adalinkBackward(text) ──┴─ gradNorm ─ optimizer
+ *
+ * Everything between the cached features and the updated weights stays in GPU buffers on ORT's device;
+ * per step only the loss and the gradient norm come back, asynchronously, two steps behind at most.
+ * A step whose loss or gradient is not finite changes nothing on the GPU; the trainer then rolls back to
+ * the last state whose loss was finite and stops with a TrainingError.
+ */
+import { adafactor } from '../kernels/adafactor.ts';
+import { adalinkBackward } from '../kernels/adalinkBackward.ts';
+import { adalinkForward } from '../kernels/adalinkForward.ts';
+import { adamw } from '../kernels/adamw.ts';
+import { embeddingLookup } from '../kernels/embeddingLookup.ts';
+import { gradNorm, STEP_STATUS_BYTES } from '../kernels/gradNorm.ts';
+import { dropoutKey, initialWdown } from '../kernels/random.ts';
+import { buildBatch, type EncodedExample } from './batch.ts';
+import { learningRateAt, validateConfig, type Modality, type TrainConfig } from './config.ts';
+import { DataOrder } from './dataOrder.ts';
+import { ConfigError, PackageError, TrainingError } from './errors.ts';
+import type { FeatureCache } from './featureCache.ts';
+import { BufferPool, readFloats, storageBuffer } from './gpuBuffers.ts';
+import type { ModelPackage } from './modelPackage.ts';
+import { ort } from './onnxRuntime.ts';
+import type { TrainingState } from './state.ts';
+
+export interface StepResult {
+  /** 0-based index of the step. */
+  step: number;
+  loss: number;
+  gradNorm: number;
+  learningRate: number;
+}
+
+/** Steps submitted ahead of the last one whose loss was read back. */
+const STEPS_IN_FLIGHT = 2;
+/** Snapshots of the trainable state kept for roll-back: the in-flight steps and one before them. */
+const SNAPSHOTS = STEPS_IN_FLIGHT + 1;
+
+interface Tensor {
+  name: string;
+  floats: number;
+  buffer: GPUBuffer;
+  /** Copies of this tensor taken before the update of step k, at k mod SNAPSHOTS. */
+  snapshots: GPUBuffer[];
+}
+
+/** One modality's adapter: weights, gradients and optimizer state. */
+interface Adapter {
+  modality: Modality;
+  r: number;
+  wdown: Tensor;
+  wup: Tensor;
+  dWdown: GPUBuffer;
+  dWup: GPUBuffer;
+  /** Per weight: AdamW's m and v, or Adafactor's row and column second moments. */
+  moments: Map<Tensor, [Tensor, Tensor]>;
+}
+
+/** Examples whose image has features, tokenized (docs/ENGINE.md §2). */
+export function encodeExamples(pkg: ModelPackage, examples: Array<{ imageIndex: number; caption: string; prompt?: string }>, features: FeatureCache): EncodedExample[] {
+  return examples
+    .filter((e) => features.ok[e.imageIndex])
+    .map((e) => ({
+      imageIndex: e.imageIndex,
+      promptIds: pkg.text.promptIds(e.prompt ?? pkg.manifest.text.default_prompt),
+      targetIds: pkg.text.targetIds(e.caption),
+    }));
+}
+
+export class Trainer {
+  readonly config: TrainConfig;
+  private readonly device: GPUDevice;
+  private readonly d: number;
+  private readonly order: DataOrder;
+  private readonly adapters: Adapter[];
+  private readonly tensors: Tensor[] = [];
+  private readonly pool: BufferPool;
+  private readonly embeddingTable: GPUBuffer;
+  private readonly lossBuffer: GPUBuffer;
+  private readonly status: GPUBuffer;
+  private completed = 0;
+  private submitted = 0;
+  /** The step this process's run started from: no snapshot exists before it. */
+  private runStart = 0;
+  private losses: number[] = [];
+  private checkedShapes = false;
+
+  constructor(
+    private readonly pkg: ModelPackage,
+    private readonly features: FeatureCache,
+    private readonly examples: EncodedExample[],
+    config: TrainConfig,
+    state?: TrainingState,
+  ) {
+    const { manifest, device } = pkg;
+    this.config = validateConfig(config, manifest.d_model);
+    if (examples.length === 0) throw new ConfigError('no training examples', 'the dataset', 'Add images with captions.');
+    this.device = device;
+    this.d = manifest.d_model;
+    this.order = new DataOrder(config.seed, examples.length, config.batchSize);
+    this.pool = new BufferPool(device);
+    this.embeddingTable = storageBuffer(device, 'text embedding table', pkg.textEmbeddings);
+    this.lossBuffer = storageBuffer(device, 'loss', 16);
+    this.status = storageBuffer(device, 'step status', STEP_STATUS_BYTES);
+    this.adapters = config.modalities.map((m) => this.createAdapter(m, config.rank[m]));
+    if (state) this.restore(state);
+  }
+
+  private tensor(name: string, init: Float32Array | number): Tensor {
+    const floats = typeof init === 'number' ? init : init.length;
+    const tensor: Tensor = {
+      name, floats,
+      buffer: storageBuffer(this.device, name, typeof init === 'number' ? floats * 4 : init),
+      snapshots: Array.from({ length: SNAPSHOTS }, (_, k) => storageBuffer(this.device, `${name} snapshot ${k}`, floats * 4)),
+    };
+    this.tensors.push(tensor);
+    return tensor;
+  }
+
+  private createAdapter(modality: Modality, r: number): Adapter {
+    const { d, config } = this;
+    const wdown = this.tensor(`${modality}.wdown`, initialWdown(config.seed, modality, d, r));
+    const wup = this.tensor(`${modality}.wup`, r * d);
+    const moments = new Map<Tensor, [Tensor, Tensor]>();
+    for (const [w, rows, cols] of [[wdown, d, r], [wup, r, d]] as const) {
+      moments.set(w, config.optimizer === 'adamw'
+        ? [this.tensor(`${w.name}.adam_m`, rows * cols), this.tensor(`${w.name}.adam_v`, rows * cols)]
+        : [this.tensor(`${w.name}.adafactor_row`, rows), this.tensor(`${w.name}.adafactor_col`, cols)]);
+    }
+    return {
+      modality, r, wdown, wup, moments,
+      dWdown: storageBuffer(this.device, `${modality}.dWdown`, d * r * 4),
+      dWup: storageBuffer(this.device, `${modality}.dWup`, r * d * 4),
+    };
+  }
+
+  /** Updates applied so far (the index of the next step). */
+  get step(): number {
+    return this.completed;
+  }
+
+  /**
+   * Runs `count` steps, at most STEPS_IN_FLIGHT ahead of the last loss read back. Resolves when they are
+   * done or `signal` aborts (the steps already submitted finish first). A non-finite step rolls the
+   * state back to the last finite loss and rejects with a TrainingError.
+   */
+  async run(count: number, options: { onStep?: (result: StepResult) => void; signal?: AbortSignal } = {}): Promise<void> {
+    const inFlight: Array<Promise<{ step: number; values: Float32Array }>> = [];
+    const end = this.completed + count;
+    let bad: { step: number; loss: number; norm: number } | undefined;
+    const settle = async () => {
+      const { step, values } = await inFlight.shift()!;
+      const [loss, , norm, , skip] = [values[0], values[1], values[2], values[3], new Uint32Array(values.buffer)[4]];
+      if (bad) return;
+      if (skip !== 0 || !Number.isFinite(loss)) {
+        bad = { step, loss, norm };
+        return;
+      }
+      this.completed = step + 1;
+      this.losses.push(loss);
+      options.onStep?.({ step, loss, gradNorm: norm, learningRate: learningRateAt(this.config, step + 1) });
+    };
+    this.submitted = this.runStart = this.completed;
+    while (this.submitted < end && !bad && !options.signal?.aborted) {
+      inFlight.push((await this.submitStep(this.submitted++)).readback);
+      if (inFlight.length >= STEPS_IN_FLIGHT) await settle();
+    }
+    while (inFlight.length > 0) await settle();
+    if (bad) this.rollBack(bad);
+  }
+
+  /** Restores the snapshot of the last state whose loss was finite, then reports the bad step. */
+  private rollBack(bad: { step: number; loss: number; norm: number }): never {
+    const lossFinite = Number.isFinite(bad.loss);
+    // Loss finite, gradient not: the state of this step is good. Loss not finite: the one before it.
+    const good = Math.max(this.runStart, lossFinite ? bad.step : bad.step - 1);
+    const encoder = this.device.createCommandEncoder({ label: 'roll back' });
+    for (const t of this.tensors) encoder.copyBufferToBuffer(t.snapshots[good % SNAPSHOTS], 0, t.buffer, 0, t.floats * 4);
+    this.device.queue.submit([encoder.finish()]);
+    this.completed = good;
+    this.losses = this.losses.slice(0, good);
+    throw new TrainingError(
+      `${lossFinite ? 'the gradient norm' : 'the loss'} became ${lossFinite ? bad.norm : bad.loss} at step ${bad.step + 1}`,
+      'training', `Training stopped and kept the adapter of step ${good}. Lower the learning rate or turn on gradient clipping, then resume.`);
+  }
+
+  /** Encodes and submits step s; returns the promise of its read-back scalars. */
+  private async submitStep(s: number): Promise<{ readback: Promise<{ step: number; values: Float32Array }> }> {
+    const { device, pkg, d, config } = this;
+    const { manifest } = pkg;
+    const Ni = manifest.image.tokens;
+    const batch = buildBatch(this.order.batch(s).map((i) => this.examples[i]), manifest.text);
+    const B = batch.size;
+    const tokens: Record<Modality, number> = { image: B * Ni, text: B * batch.promptLength };
+
+    const embeds: Record<Modality, GPUBuffer> = {
+      image: this.pool.get('image embeds', tokens.image * d * 4),
+      text: this.pool.get('text embeds', tokens.text * d * 4),
+    };
+    const valid: Record<Modality, GPUBuffer> = {
+      image: this.pool.get('image valid', tokens.image * 4),
+      text: this.pool.get('text valid', tokens.text * 4),
+    };
+    const promptIds = this.pool.get('prompt ids', tokens.text * 4);
+    device.queue.writeBuffer(promptIds, 0, batch.promptIds);
+    device.queue.writeBuffer(valid.text, 0, batch.promptValid);
+    device.queue.writeBuffer(valid.image, 0, new Uint32Array(tokens.image).fill(1));
+
+    // Forward: gather the embeddings, adapt each modality.
+    const forward = device.createCommandEncoder({ label: `step ${s} forward` });
+    const bytesPerImage = this.features.floatsPerImage * 4;
+    batch.imageIndices.forEach((image, b) => forward.copyBufferToBuffer(this.features.buffer, image * bytesPerImage, embeds.image, b * bytesPerImage, bytesPerImage));
+    embeddingLookup(device, forward, { ids: promptIds, table: this.embeddingTable, embeddings: embeds.text, N: tokens.text, d, V: manifest.text.vocab_size });
+    const adapted: Record<Modality, GPUBuffer> = { ...embeds };
+    const hidden = new Map<Adapter, GPUBuffer>();
+    for (const a of this.adapters) {
+      const N = tokens[a.modality];
+      adapted[a.modality] = this.pool.get(`adapted ${a.modality}`, N * d * 4);
+      hidden.set(a, this.pool.get(`${a.modality} H`, N * a.r * 4));
+      adalinkForward(device, forward, {
+        E: embeds[a.modality], Wdown: a.wdown.buffer, Wup: a.wup.buffer, H: hidden.get(a)!, adapted: adapted[a.modality],
+        N, d, r: a.r, p: config.dropout, key: dropoutKey(config.seed, s, a.modality),
+      });
+    }
+    device.queue.submit([forward.finish()]);
+
+    // The frozen model's loss and dL/dẼ, computed by ONNX Runtime on the same device.
+    const vjp = manifest.files.vjp;
+    const outputs = await pkg.vjp.run({
+      [vjp.inputs.image_embeds]: ort.Tensor.fromGpuBuffer(adapted.image, { dataType: 'float32', dims: [B, Ni, d] }),
+      [vjp.inputs.text_embeds]: ort.Tensor.fromGpuBuffer(adapted.text, { dataType: 'float32', dims: [B, batch.promptLength, d] }),
+      [vjp.inputs.text_mask]: new ort.Tensor('int64', batch.textMask, [B, batch.promptLength]),
+      [vjp.inputs.decoder_input_ids]: new ort.Tensor('int64', batch.decoderInputIds, [B, batch.targetLength]),
+      [vjp.inputs.labels]: new ort.Tensor('int64', batch.labels, [B, batch.targetLength]),
+    });
+    const loss = outputs[vjp.outputs.loss];
+    const grads: Record<Modality, ort.Tensor> = { image: outputs[vjp.outputs.grad_image_embeds], text: outputs[vjp.outputs.grad_text_embeds] };
+    if (!this.checkedShapes) this.checkShapes(grads, [B, Ni, d], [B, batch.promptLength, d]);
+
+    // Backward, clipping and the update.
+    const update = device.createCommandEncoder({ label: `step ${s} update` });
+    for (const a of this.adapters) {
+      adalinkBackward(device, update, {
+        E: embeds[a.modality], G: grads[a.modality].gpuBuffer as GPUBuffer, valid: valid[a.modality], H: hidden.get(a)!,
+        Wup: a.wup.buffer, dWdown: a.dWdown, dWup: a.dWup,
+        N: tokens[a.modality], d, r: a.r, p: config.dropout, key: dropoutKey(config.seed, s, a.modality),
+      });
+    }
+    update.copyBufferToBuffer(loss.gpuBuffer as GPUBuffer, 0, this.lossBuffer, 0, 4);
+    gradNorm(device, update, {
+      grads: this.adapters.flatMap((a) => [{ buffer: a.dWdown, count: d * a.r }, { buffer: a.dWup, count: a.r * d }]),
+      loss: this.lossBuffer, lossOffset: 0, clip: config.clipNorm, status: this.status,
+    });
+    for (const t of this.tensors) update.copyBufferToBuffer(t.buffer, 0, t.snapshots[s % SNAPSHOTS], 0, t.floats * 4);
+    const t = s + 1;
+    const lr = learningRateAt(config, t);
+    for (const a of this.adapters) {
+      for (const [w, grad, rows, cols] of [[a.wdown, a.dWdown, d, a.r], [a.wup, a.dWup, a.r, d]] as const) {
+        const [first, second] = a.moments.get(w)!;
+        if (config.optimizer === 'adamw') {
+          adamw(device, update, {
+            param: w.buffer, grad, m: first.buffer, v: second.buffer, status: this.status, count: rows * cols, lr, step: t,
+            beta1: config.adamBeta1, beta2: config.adamBeta2, eps: config.adamEpsilon, weightDecay: config.weightDecay,
+          });
+        } else {
+          adafactor(device, update, { param: w.buffer, grad, row: first.buffer, col: second.buffer, status: this.status, rows, cols, lr, step: t, weightDecay: config.weightDecay });
+        }
+      }
+    }
+    // Read back { loss, sumSquares, norm, clipScale, skip }.
+    const readback = device.createBuffer({ label: `step ${s} scalars`, size: 32, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    update.copyBufferToBuffer(this.lossBuffer, 0, readback, 0, 4);
+    update.copyBufferToBuffer(this.status, 0, readback, 4, STEP_STATUS_BYTES);
+    device.queue.submit([update.finish()]);
+    for (const output of Object.values(outputs)) output.dispose();
+
+    return { readback: readback.mapAsync(GPUMapMode.READ).then(() => {
+      const values = new Float32Array(readback.getMappedRange().slice(0, 20));
+      readback.destroy();
+      return { step: s, values };
+    }) };
+  }
+
+  private checkShapes(grads: Record<Modality, ort.Tensor>, image: number[], text: number[]): void {
+    const where = `${this.pkg.source.label}/${this.pkg.manifest.files.vjp.path}`;
+    for (const [modality, expected] of [['image', image], ['text', text]] as const) {
+      const dims = grads[modality].dims;
+      if (dims.length !== 3 || dims.some((v, i) => v !== expected[i])) {
+        throw new PackageError(`the vjp graph's ${modality} gradient has shape [${dims.join(', ')}], expected [${expected.join(', ')}] from manifest.json`,
+          where, 'Fix image.tokens and d_model in manifest.json, or re-export the package.');
+      }
+    }
+    this.checkedShapes = true;
+  }
+
+  /** Names of the trainable state's tensors: `<modality>.wdown`, `<modality>.wup` and their optimizer moments. */
+  get tensorNames(): string[] {
+    return this.tensors.map((t) => t.name);
+  }
+
+  /** The whole training state, read back from the GPU (call between runs). */
+  async exportState(): Promise<TrainingState> {
+    const tensors: Record<string, Float32Array> = {};
+    for (const t of this.tensors) tensors[t.name] = await readFloats(this.device, t.buffer, t.floats);
+    return {
+      format: 'adalink-training-state', version: 1, packageId: this.pkg.manifest.id, exampleCount: this.examples.length,
+      config: structuredClone(this.config), step: this.completed, losses: [...this.losses], tensors,
+    };
+  }
+
+  private restore(state: TrainingState): void {
+    const where = 'training state';
+    if (state.packageId !== this.pkg.manifest.id) {
+      throw new ConfigError(`the state belongs to model "${state.packageId}", not "${this.pkg.manifest.id}"`, where, 'Load the model it was trained on.');
+    }
+    if (state.exampleCount !== this.examples.length) {
+      throw new ConfigError(`the state was trained on ${state.exampleCount} examples, this dataset has ${this.examples.length}`, where,
+        'Resume with the same dataset, or start a new run.');
+    }
+    for (const t of this.tensors) {
+      const values = state.tensors[t.name];
+      if (!values || values.length !== t.floats) {
+        throw new ConfigError(`tensor ${t.name} is ${values ? `${values.length} floats, expected ${t.floats}` : 'missing'}`, where,
+          'The state was saved with another rank or optimizer: resume with its config.');
+      }
+      this.device.queue.writeBuffer(t.buffer, 0, values as Float32Array<ArrayBuffer>);
+    }
+    this.completed = state.step;
+    this.losses = [...state.losses];
+  }
+
+  destroy(): void {
+    for (const t of this.tensors) [t.buffer, ...t.snapshots].forEach((b) => b.destroy());
+    for (const a of this.adapters) [a.dWdown, a.dWup].forEach((b) => b.destroy());
+    [this.embeddingTable, this.lossBuffer, this.status].forEach((b) => b.destroy());
+    this.pool.destroy();
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * The model package's manifest.json (docs/ENGINE.md §1): what the engine needs to know about a frozen
+ * model, checked field by field when it is read so that a bad package fails at load, not mid-training.
+ */
+import { PackageError } from '../engine/errors.ts';
+
+export const VJP_INPUT_ROLES = ['image_embeds', 'text_embeds', 'text_mask', 'decoder_input_ids', 'labels'] as const;
+export const VJP_OUTPUT_ROLES = ['loss', 'grad_image_embeds', 'grad_text_embeds'] as const;
+export const VISION_INPUT_ROLES = ['pixel_values'] as const;
+export const VISION_OUTPUT_ROLES = ['image_embeds'] as const;
+
+export interface GraphFile<In extends string, Out extends string> {
+  path: string;
+  /** role → the graph's own tensor name */
+  inputs: Record<In, string>;
+  outputs: Record<Out, string>;
+}
+
+export interface ModelManifest {
+  format: 'adalink-model-package';
+  version: 1;
+  id: string;
+  name: string;
+  license: string;
+  architecture: string;
+  d_model: number;
+  image: { size: number; mean: [number, number, number]; std: [number, number, number]; tokens: number };
+  text: {
+    vocab_size: number;
+    pad_id: number;
+    bos_id: number;
+    eos_id: number;
+    decoder_start_id: number;
+    max_prompt_tokens: number;
+    max_target_tokens: number;
+    default_prompt: string;
+  };
+  tokenizer: string;
+  files: {
+    vision: GraphFile<(typeof VISION_INPUT_ROLES)[number], (typeof VISION_OUTPUT_ROLES)[number]>;
+    text_embeddings: { path: string; tensor: string };
+    vjp: GraphFile<(typeof VJP_INPUT_ROLES)[number], (typeof VJP_OUTPUT_ROLES)[number]>;
+  };
+}
+
+/** Parses and checks manifest.json; `where` names the package for the error messages. */
+export function parseManifest(text: string, where: string): ModelManifest {
+  const file = `${where}/manifest.json`;
+  const fail = (problem: string, fix = 'Re-export the package with tools/ (see tools/README.md) or fix manifest.json.') =>
+    new PackageError(problem, file, fix);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw fail(`manifest.json is not valid JSON: ${(e as Error).message}`);
+  }
+  const m = raw as Record<string, any>;
+  if (typeof m !== 'object' || m === null) throw fail('manifest.json is not a JSON object');
+  if (m.format !== 'adalink-model-package') throw fail(`"format" is ${JSON.stringify(m.format)}, expected "adalink-model-package"`);
+  if (m.version !== 1) throw fail(`"version" is ${JSON.stringify(m.version)}; this studio reads version 1`, 'Update the studio or re-export the package.');
+
+  const positiveInt = (value: unknown, field: string) => {
+    if (!Number.isSafeInteger(value) || (value as number) <= 0) throw fail(`"${field}" must be a positive integer, got ${JSON.stringify(value)}`);
+  };
+  const nonNegativeInt = (value: unknown, field: string) => {
+    if (!Number.isSafeInteger(value) || (value as number) < 0) throw fail(`"${field}" must be an integer ≥ 0, got ${JSON.stringify(value)}`);
+  };
+  const string = (value: unknown, field: string) => {
+    if (typeof value !== 'string' || value.length === 0) throw fail(`"${field}" must be a non-empty string`);
+  };
+  const triple = (value: unknown, field: string) => {
+    if (!Array.isArray(value) || value.length !== 3 || !value.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+      throw fail(`"${field}" must be three numbers (R, G, B)`);
+    }
+  };
+  for (const f of ['id', 'name', 'license', 'architecture', 'tokenizer'] as const) string(m[f], f);
+  positiveInt(m.d_model, 'd_model');
+  if (typeof m.image !== 'object' || m.image === null) throw fail('"image" is missing');
+  positiveInt(m.image.size, 'image.size');
+  positiveInt(m.image.tokens, 'image.tokens');
+  triple(m.image.mean, 'image.mean');
+  triple(m.image.std, 'image.std');
+  if ((m.image.std as number[]).some((s) => s === 0)) throw fail('"image.std" has a zero');
+  if (typeof m.text !== 'object' || m.text === null) throw fail('"text" is missing');
+  positiveInt(m.text.vocab_size, 'text.vocab_size');
+  for (const f of ['pad_id', 'bos_id', 'eos_id', 'decoder_start_id'] as const) {
+    nonNegativeInt(m.text[f], `text.${f}`);
+    if (m.text[f] >= m.text.vocab_size) throw fail(`"text.${f}" = ${m.text[f]} is outside the vocabulary of ${m.text.vocab_size}`);
+  }
+  positiveInt(m.text.max_prompt_tokens, 'text.max_prompt_tokens');
+  positiveInt(m.text.max_target_tokens, 'text.max_target_tokens');
+  if (typeof m.text.default_prompt !== 'string') throw fail('"text.default_prompt" must be a string');
+
+  if (typeof m.files !== 'object' || m.files === null) throw fail('"files" is missing');
+  const graph = (key: string, inputs: readonly string[], outputs: readonly string[]) => {
+    const g = m.files[key];
+    if (typeof g !== 'object' || g === null) throw fail(`"files.${key}" is missing`);
+    string(g.path, `files.${key}.path`);
+    for (const [side, roles] of [['inputs', inputs], ['outputs', outputs]] as const) {
+      if (typeof g[side] !== 'object' || g[side] === null) throw fail(`"files.${key}.${side}" is missing`);
+      for (const role of roles) string(g[side][role], `files.${key}.${side}.${role}`);
+    }
+  };
+  graph('vision', VISION_INPUT_ROLES, VISION_OUTPUT_ROLES);
+  graph('vjp', VJP_INPUT_ROLES, VJP_OUTPUT_ROLES);
+  if (typeof m.files.text_embeddings !== 'object' || m.files.text_embeddings === null) throw fail('"files.text_embeddings" is missing');
+  string(m.files.text_embeddings.path, 'files.text_embeddings.path');
+  string(m.files.text_embeddings.tensor, 'files.text_embeddings.tensor');
+  for (const path of [m.tokenizer, m.files.vision.path, m.files.vjp.path, m.files.text_embeddings.path] as string[]) {
+    if (path.startsWith('/') || path.split('/').includes('..')) throw fail(`file path "${path}" leaves the package folder`);
+  }
+  return m as ModelManifest;
+}

@@ -1,0 +1,200 @@
+"""Writes a model package (docs/ENGINE.md §1) from a PaliModel.
+
+    <out>/manifest.json                 what the engine needs to know (format version 1)
+    <out>/vision.onnx                   pixel_values [B,3,S,S] -> image_embeds [B,Ni,d]  (dynamic B)
+    <out>/text_embeddings.safetensors   embed_tokens float32 [V,d]
+    <out>/vjp.onnx                      adapted embeddings -> loss, dloss/dE_image, dloss/dE_text
+    <out>/tokenizer.json                the Hugging Face tokenizer
+
+Both ONNX files are checked against PyTorch with onnxruntime (CPU) before the manifest is written; a
+mismatch raises. The PyTorch weights are saved outside the package (--checkpoint) for the reference trainer.
+
+    cd tools && python3 -m adalink.export --tokenizer tok.json --out ../public/models/x --checkpoint ../x.ckpt
+"""
+import argparse
+import json
+import os
+import shutil
+
+import numpy as np
+import torch
+from torch.export import Dim
+
+from . import vjp as vjp_graph
+from .model import ModelConfig, build_model, load_checkpoint, save_checkpoint
+
+IMAGE_MEAN = [0.5, 0.5, 0.5]
+IMAGE_STD = [0.5, 0.5, 0.5]
+
+
+class VisionWrapper(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values):
+        return self.model.image_embeds(pixel_values)
+
+
+def export_vision(model, path):
+    cfg = model.cfg
+    pixels = torch.randn(2, 3, cfg.image_size, cfg.image_size, generator=torch.Generator().manual_seed(0))
+    program = torch.onnx.export(VisionWrapper(model), (pixels,), dynamo=True, input_names=["pixel_values"],
+                                output_names=["image_embeds"], opset_version=vjp_graph.OPSET, external_data=False,
+                                dynamic_shapes={"pixel_values": {0: Dim("batch", min=1, max=4096)}})
+    program.save(path, external_data=False)
+
+
+def verify_vision(model, path, batches=(1, 2, 5, 16), tol=1e-5):
+    import onnxruntime as ort
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    cfg = model.cfg
+    g = torch.Generator().manual_seed(2)
+    worst = 0.0
+    for B in batches:
+        pixels = torch.rand(B, 3, cfg.image_size, cfg.image_size, generator=g) * 2 - 1
+        expected = model.image_embeds(pixels).numpy()
+        got = session.run(["image_embeds"], {"pixel_values": pixels.numpy()})[0]
+        assert got.shape == (B, cfg.image_tokens, cfg.d_model), got.shape
+        err = float(np.abs(got - expected).max() / max(1e-12, np.abs(expected).max()))
+        print(f"  vision B={B}: max|onnx - torch| / max|torch| = {err:.2e}")
+        worst = max(worst, err)
+    if worst > tol:
+        raise AssertionError(f"vision.onnx differs from PyTorch: {worst}")
+    return worst
+
+
+def manifest(cfg: ModelConfig, model_id, name, max_prompt_tokens, max_target_tokens, default_prompt):
+    return {
+        "format": "adalink-model-package",
+        "version": 1,
+        "id": model_id,
+        "name": name,
+        "license": "MIT",
+        "architecture": "pali-bart",
+        "d_model": cfg.d_model,
+        "image": {"size": cfg.image_size, "mean": IMAGE_MEAN, "std": IMAGE_STD, "tokens": cfg.image_tokens},
+        "text": {
+            "vocab_size": cfg.vocab_size, "pad_id": cfg.pad_id, "bos_id": cfg.bos_id, "eos_id": cfg.eos_id,
+            "decoder_start_id": cfg.decoder_start_id, "max_prompt_tokens": max_prompt_tokens,
+            "max_target_tokens": max_target_tokens, "default_prompt": default_prompt,
+        },
+        "tokenizer": "tokenizer.json",
+        "files": {
+            "vision": {"path": "vision.onnx",
+                       "inputs": {"pixel_values": "pixel_values"},
+                       "outputs": {"image_embeds": "image_embeds"}},
+            "text_embeddings": {"path": "text_embeddings.safetensors", "tensor": "embed_tokens"},
+            "vjp": {"path": "vjp.onnx",
+                    "inputs": {n: n for n in vjp_graph.INPUT_NAMES},
+                    "outputs": {n: n for n in vjp_graph.OUTPUT_NAMES}},
+        },
+    }
+
+
+def describe_graph(path):
+    import onnx
+    m = onnx.load(path)
+    dtype = {1: "float32", 7: "int64", 11: "float64"}
+
+    def shape(v):
+        return [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+    ins = [(v.name, dtype.get(v.type.tensor_type.elem_type), shape(v)) for v in m.graph.input]
+    outs = [(v.name, dtype.get(v.type.tensor_type.elem_type), shape(v)) for v in m.graph.output]
+    assert all(not t.external_data for t in m.graph.initializer), "initializers must be embedded"
+    return ins, outs
+
+
+def write_onnx_case(package, model, path):
+    """Inputs and onnxruntime (CPU) outputs of both graphs on one small batch (B=3, Nt=6 with a padded
+    prompt, Nd=9 with -100 labels; one image for vision): a test vector for the engine's ORT sessions."""
+    import onnxruntime as ort
+    model = model.cpu().float()
+    inputs = vjp_graph.example_inputs(model, 3, 6, 9, torch.Generator().manual_seed(5))
+    feeds = {n: x.detach().numpy() for n, x in zip(vjp_graph.INPUT_NAMES, inputs)}
+    outs = ort.InferenceSession(os.path.join(package, "vjp.onnx"), providers=["CPUExecutionProvider"]).run(
+        vjp_graph.OUTPUT_NAMES, feeds)
+    pixels = (torch.rand(1, 3, model.cfg.image_size, model.cfg.image_size,
+                         generator=torch.Generator().manual_seed(6)) * 2 - 1).numpy()
+    image_embeds = ort.InferenceSession(os.path.join(package, "vision.onnx"), providers=["CPUExecutionProvider"]).run(
+        ["image_embeds"], {"pixel_values": pixels})[0]
+
+    def tensor(x):
+        x = np.asarray(x)
+        return {"dtype": str(x.dtype), "dims": list(x.shape), "data": x.reshape(-1).tolist()}
+    case = {"package": os.path.basename(os.path.normpath(package)),
+            "vision": {"inputs": {"pixel_values": tensor(pixels)}, "outputs": {"image_embeds": tensor(image_embeds)}},
+            "vjp": {"inputs": {n: tensor(v) for n, v in feeds.items()},
+                    "outputs": {n: tensor(v) for n, v in zip(vjp_graph.OUTPUT_NAMES, outs)}}}
+    with open(path, "w") as f:
+        json.dump(case, f)
+        f.write("\n")
+
+
+def write_package(model, out, tokenizer_path, model_id, name, max_prompt_tokens=16, max_target_tokens=24,
+                  default_prompt="caption en"):
+    from safetensors.torch import save_file
+    cfg = model.cfg
+    model = model.cpu().float().eval()
+    os.makedirs(out, exist_ok=True)
+    with open(tokenizer_path) as f:
+        vocab_size = len(json.load(f)["model"]["vocab"])
+    assert vocab_size == cfg.vocab_size, (vocab_size, cfg.vocab_size)
+
+    print(f"[export] vision.onnx ({cfg.image_size}x{cfg.image_size} -> {cfg.image_tokens} x {cfg.d_model})")
+    export_vision(model, os.path.join(out, "vision.onnx"))
+    vision_err = verify_vision(model, os.path.join(out, "vision.onnx"))
+
+    print("[export] vjp.onnx (make_fx + torch.onnx.export, dynamic B, Nt, Nd)")
+    vjp_graph.export(model, os.path.join(out, "vjp.onnx"))
+    vjp_err = vjp_graph.verify(model, os.path.join(out, "vjp.onnx"))
+    ops, functions, opset = vjp_graph.onnx_ops(os.path.join(out, "vjp.onnx"))
+    print(f"  vjp.onnx: {sum(ops.values())} nodes, opset {opset}, local functions {functions}")
+    print(f"  ops: {dict(sorted(ops.items()))}")
+    for f in ("vision.onnx", "vjp.onnx"):
+        ins, outs = describe_graph(os.path.join(out, f))
+        print(f"  {f} inputs {ins} outputs {outs}")
+
+    save_file({"embed_tokens": model.embed_tokens.detach().float().contiguous()},
+              os.path.join(out, "text_embeddings.safetensors"), metadata={"format": "pt"})
+    if os.path.abspath(tokenizer_path) != os.path.abspath(os.path.join(out, "tokenizer.json")):
+        shutil.copyfile(tokenizer_path, os.path.join(out, "tokenizer.json"))
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump(manifest(cfg, model_id, name, max_prompt_tokens, max_target_tokens, default_prompt), f, indent=2)
+        f.write("\n")
+    print(f"[export] wrote {out}: " + ", ".join(f"{n} {os.path.getsize(os.path.join(out, n)) // 1024} KiB"
+                                                for n in sorted(os.listdir(out))))
+    return {"vision": vision_err, "vjp": vjp_err}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, help="package folder to write")
+    p.add_argument("--tokenizer", required=True, help="tokenizer.json (its vocabulary sets vocab_size)")
+    p.add_argument("--checkpoint", required=True, help="folder of the PyTorch weights (written, or read with --load)")
+    p.add_argument("--load", action="store_true", help="load the weights from --checkpoint instead of a random init")
+    p.add_argument("--seed", type=int, default=0, help="torch seed of the random initialisation")
+    p.add_argument("--id", default="tiny-pali-test")
+    p.add_argument("--name", default="Tiny PaLI-style test model (random weights)")
+    p.add_argument("--max-prompt-tokens", type=int, default=16)
+    p.add_argument("--max-target-tokens", type=int, default=24)
+    p.add_argument("--default-prompt", default="caption en")
+    for field, default in ModelConfig().__dict__.items():
+        if field != "vocab_size":
+            p.add_argument("--" + field.replace("_", "-"), type=type(default), default=default)
+    args = p.parse_args()
+    if args.load:
+        model = load_checkpoint(args.checkpoint)
+    else:
+        with open(args.tokenizer) as f:
+            vocab_size = len(json.load(f)["model"]["vocab"])
+        cfg = ModelConfig(**{k: getattr(args, k) for k in ModelConfig().__dict__ if k != "vocab_size"},
+                          vocab_size=vocab_size)
+        model = build_model(cfg, args.seed)
+        save_checkpoint(model, args.checkpoint)
+    write_package(model, args.out, args.tokenizer, args.id, args.name, args.max_prompt_tokens,
+                  args.max_target_tokens, args.default_prompt)
+
+
+if __name__ == "__main__":
+    main()

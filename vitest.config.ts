@@ -1,0 +1,19 @@
+import { defineConfig } from 'vitest/config';
+
+// One GPU (SwiftShader on CI) and two cores: test files run one after another, each in its own process.
+export default defineConfig({
+  test: {
+    include: ['src/**/*.test.ts', 'e2e/**/*.test.ts'],
+    pool: 'forks',
+    fileParallelism: false,
+    // onnxruntime-web's wasm takes V8's optimising compiler ~40 s on its first run in Node; the baseline
+    // compiler is enough, as the work is on the GPU.
+    execArgv: ['--liftoff-only'],
+    testTimeout: 180_000,
+    hookTimeout: 300_000,
+    env: {
+      VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES ?? '/usr/lib/chromium/vk_swiftshader_icd.json',
+    },
+    reporters: ['default', './e2e/support/summaryReporter.ts'],
+  },
+});
