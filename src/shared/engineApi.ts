@@ -46,8 +46,11 @@ export interface TrainOutcome {
 export interface EngineApi {
   loadModel(url: string, onProgress?: (p: Progress) => void): Promise<ModelInfo>;
   loadDataset(url: string, onProgress?: (p: Progress) => void): Promise<DatasetInfo>;
-  /** Starts a run from scratch, or from `state` (bytes of a saved training state). */
-  train(config: Partial<TrainConfig>, options?: { steps?: number; state?: Uint8Array; onStep?: (r: StepReport) => void }): Promise<TrainOutcome>;
+  /**
+   * Starts a run from scratch, or from `state` (bytes of a saved training state). Callbacks are
+   * top-level arguments: comlink proxies functions only there.
+   */
+  train(config: Partial<TrainConfig>, options?: { steps?: number; state?: Uint8Array }, onStep?: (r: StepReport) => void): Promise<TrainOutcome>;
   /** Stops the run in progress after its in-flight steps; `train` then resolves. */
   pause(): void;
   /** The current training state, as bytes (safetensors). */

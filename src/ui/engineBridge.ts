@@ -45,7 +45,7 @@ export class EngineBridge {
       const pause = () => void this.api.pause();
       options.signal?.addEventListener('abort', pause, { once: true });
       return this.api
-        .train(config, { steps: options.steps, state: options.state, onStep: options.onStep && Comlink.proxy(options.onStep) })
+        .train(config, { steps: options.steps, state: options.state }, options.onStep && Comlink.proxy(options.onStep))
         .finally(() => options.signal?.removeEventListener('abort', pause));
     });
   }

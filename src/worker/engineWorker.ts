@@ -46,7 +46,7 @@ const api: EngineApi = {
     };
   },
 
-  async train(partial: Partial<TrainConfig>, options = {}): Promise<TrainOutcome> {
+  async train(partial: Partial<TrainConfig>, options: { steps?: number; state?: Uint8Array } = {}, onStep?: (r: StepReport) => void): Promise<TrainOutcome> {
     const model = requireModel();
     if (!dataset || !features) throw new ConfigError('no dataset loaded', 'engine', 'Load a dataset first.');
     const saved = options.state ? decodeTrainingState(options.state) : undefined;
@@ -57,7 +57,7 @@ const api: EngineApi = {
     const steps = Math.min(options.steps ?? config.steps, config.steps - trainer.step);
     let error: TrainOutcome['error'];
     try {
-      await trainer.run(steps, { onStep: (r: StepReport) => options.onStep?.(r), signal: pauseController.signal });
+      await trainer.run(steps, { onStep: (r: StepReport) => onStep?.(r), signal: pauseController.signal });
     } catch (e) {
       error = { name: (e as Error).name, message: (e as Error).message };
     }
