@@ -6,7 +6,7 @@
  * Options (defaults are the paper's, see src/engine/config.ts): --steps --batch-size --lr --optimizer
  * adafactor|adamw --warmup --schedule inverse_sqrt|constant --weight-decay --clip --dropout --seed
  * --modalities image,text --rank-image --rank-text --rank (both), --state <file> (save the training state
- * there, and resume from it when it exists).
+ * there, and resume from it when it exists; a resumed run keeps its saved settings, --steps aside).
  */
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -82,7 +82,9 @@ async function main(): Promise<void> {
   console.log(`${examples.length} examples from ${features.ok.filter(Boolean).length} images`);
 
   const saved = args.state && existsSync(args.state) ? decodeTrainingState(new Uint8Array(await readFile(args.state)), args.state) : undefined;
-  const config = saved ? saved.config : configFromArgs();
+  // A resumed run keeps its saved settings (anything else would change its numbers); only --steps,
+  // the point to train to, may move on.
+  const config = saved ? { ...saved.config, steps: args.steps === undefined ? saved.config.steps : Number(args.steps) } : configFromArgs();
   const trainer = new Trainer(pkg, features, examples, config, saved);
   if (saved) console.log(`resuming from step ${saved.step} (${args.state})`);
 

@@ -69,10 +69,16 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
     outputs: VISION_OUTPUT_ROLES.map((r) => visionFile.outputs[r]),
   }, { gpuOutputs: true });
   onProgress?.(3, steps, 'vjp graph');
-  const vjp = await createSession(await readPackageFile(source, vjpFile.path, 'vjp graph'), where(vjpFile.path), {
-    inputs: VJP_INPUT_ROLES.map((r) => vjpFile.inputs[r]),
-    outputs: VJP_OUTPUT_ROLES.map((r) => vjpFile.outputs[r]),
-  }, { gpuOutputs: true });
+  let vjp: ort.InferenceSession;
+  try {
+    vjp = await createSession(await readPackageFile(source, vjpFile.path, 'vjp graph'), where(vjpFile.path), {
+      inputs: VJP_INPUT_ROLES.map((r) => vjpFile.inputs[r]),
+      outputs: VJP_OUTPUT_ROLES.map((r) => vjpFile.outputs[r]),
+    }, { gpuOutputs: true });
+  } catch (e) {
+    await vision.release();
+    throw e;
+  }
   onProgress?.(steps, steps, 'ready');
   return { manifest, source, text, textEmbeddings, vision, vjp, device: await ortDevice() };
 }
