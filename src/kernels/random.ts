@@ -45,7 +45,10 @@ export const STREAM_DROPOUT = 0x20000000;
 
 export type Modality = 'image' | 'text';
 
-/** Key of the dropout mask of `step` (0-based optimizer step) and modality: stream 0x20000000 + 2·step + m. */
+/**
+ * Key of the dropout mask of `step` and modality: streamKey(seed, 0x20000000 + 2·step + m), m = 0 image,
+ * 1 text (ENGINE.md §3; `step` is whatever step index the engine and tools/reference_train.py agree on).
+ */
 export function dropoutKey(seed: number, step: number, modality: Modality): number {
   return streamKey(seed, STREAM_DROPOUT + 2 * step + (modality === 'image' ? 0 : 1));
 }
