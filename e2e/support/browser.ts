@@ -8,7 +8,11 @@ import { createServer, type ViteDevServer } from 'vite';
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 export async function startServer(): Promise<{ url: string; server: ViteDevServer }> {
-  const server = await createServer({ configFile: 'vite.config.ts', logLevel: 'error', server: { port: 0, strictPort: false } });
+  // No file watching or hot reload: an edit elsewhere in the tree must not reload a page mid-test.
+  const server = await createServer({
+    configFile: 'vite.config.ts', logLevel: 'error',
+    server: { port: 0, strictPort: false, hmr: false, watch: null },
+  });
   await server.listen();
   const address = server.httpServer!.address();
   if (!address || typeof address === 'string') throw new Error('vite did not listen on a TCP port');

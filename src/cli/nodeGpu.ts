@@ -11,6 +11,13 @@ import { GpuError } from '../engine/errors.ts';
 
 let installed = false;
 
+/**
+ * The GPU object (Dawn's instance) and every adapter stay reachable for the life of the process: dawn.node
+ * does not keep them alive from a device, and once V8 collects them its event pump works on freed memory
+ * and the process dies at random (SIGSEGV, futex errors). See src/kernels/README.md.
+ */
+const keepAlive: unknown[] = [];
+
 export function installNodeWebGpu(): void {
   if (installed) return;
   installed = true;
@@ -23,7 +30,15 @@ export function installNodeWebGpu(): void {
   const require = createRequire(import.meta.url);
   const { create, globals } = require('webgpu') as { create: (flags: string[]) => GPU; globals: object };
   Object.assign(globalThis, globals);
-  Object.defineProperty(globalThis, 'navigator', { value: { gpu: create([]) }, configurable: true, writable: true });
+  const gpu = create([]);
+  const requestAdapter = gpu.requestAdapter.bind(gpu);
+  gpu.requestAdapter = async (options?: GPURequestAdapterOptions) => {
+    const adapter = await requestAdapter(options);
+    keepAlive.push(adapter);
+    return adapter;
+  };
+  keepAlive.push(gpu);
+  Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
 
   const writeBuffer = GPUQueue.prototype.writeBuffer;
   GPUQueue.prototype.writeBuffer = function (this: GPUQueue, buffer, offset, data, dataOffset, size) {

@@ -59,6 +59,18 @@ function configFromArgs(): TrainConfig {
   return withDefaults(partial);
 }
 
+/** The device in use, so that the process can wait for the GPU before it exits. */
+let device: GPUDevice | undefined;
+
+/** Waits for all submitted GPU work: exiting while Dawn still runs some crashes the process. */
+async function drainGpu(): Promise<void> {
+  if (!device) return;
+  const probe = device.createBuffer({ size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  await probe.mapAsync(GPUMapMode.READ);
+  probe.destroy();
+  device.destroy();
+}
+
 async function main(): Promise<void> {
   if (args.help || !args.model || !args.data) {
     console.log('usage: npm run train -- --model <package folder> --data <imagefolder> [--out adapter.safetensors] [--steps N] …');
@@ -70,6 +82,7 @@ async function main(): Promise<void> {
   console.log(`GPU: ${adapterInfo.vendor} ${adapterInfo.architecture} ${adapterInfo.description}`.trim());
 
   const pkg = await loadModelPackage(folderSource(args.model));
+  device = pkg.device;
   console.log(`model: ${pkg.manifest.name} (d_model ${pkg.manifest.d_model}, ${pkg.manifest.image.tokens} image tokens)`);
   const dataset = await readImageFolder(folderSource(args.data));
 
@@ -91,13 +104,17 @@ async function main(): Promise<void> {
   const started = performance.now();
   let lastLoss = NaN;
   bar.start(config.steps, trainer.step, { phase: 'training', extra: '' });
+  // Without a terminal the bar stays silent: print a line every 5% instead.
+  const every = process.stdout.isTTY ? Infinity : Math.max(1, Math.round(config.steps / 20));
   let failure: unknown;
   try {
     await trainer.run(config.steps - trainer.step, {
       onStep: ({ step, loss, learningRate }) => {
         lastLoss = loss;
         const rate = (step + 1 - (saved?.step ?? 0)) / ((performance.now() - started) / 1000);
-        bar.update(step + 1, { extra: `loss ${loss.toFixed(4)}  lr ${learningRate.toExponential(2)}  ${rate.toFixed(1)} steps/s` });
+        const extra = `loss ${loss.toFixed(4)}  lr ${learningRate.toExponential(2)}  ${rate.toFixed(1)} steps/s`;
+        bar.update(step + 1, { extra });
+        if ((step + 1) % every === 0) console.log(`step ${step + 1}/${config.steps}  ${extra}`);
       },
     });
   } catch (e) {
@@ -111,10 +128,13 @@ async function main(): Promise<void> {
   if (failure) throw failure;
 }
 
-main().then(
-  () => process.exit(process.exitCode ?? 0),
-  (e) => {
+main()
+  .then(() => process.exitCode ?? 0, (e: unknown) => {
     console.error(e instanceof AdaLinkError ? `error: ${e.message}` : e);
-    process.exit(1);
-  },
-);
+    return 1;
+  })
+  .then(async (code) => {
+    await drainGpu();
+    if (process.env.ADALINK_DEBUG_EXIT) console.error('drained; exiting');
+    process.exit(code);
+  });
