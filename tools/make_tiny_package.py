@@ -1,6 +1,7 @@
 """The whole pipeline for the tiny test model, top to bottom:
 
-    dataset -> tokenizer -> model (random init) -> export + verify (package) -> reference fixtures
+    dataset -> tokenizer -> model (random init) -> export + verify (package, generation graphs included)
+            -> reference training fixtures -> greedy-decoding fixture (reference-greedy.json, on the CPU)
 
     python3 tools/make_tiny_package.py --out public/models/tiny-pali-test \
         --dataset e2e/fixtures/tiny-captions --fixtures e2e/fixtures
@@ -46,16 +47,16 @@ def main():
 
     import torch
 
-    from adalink.export import write_onnx_case, write_package
+    from adalink.export import write_generation_case, write_onnx_case, write_package
     from adalink.model import ModelConfig, build_model, save_checkpoint
     from adalink.reference_train import TrainConfig, train, write_fixture
 
-    print(f"[1/5] dataset: {args.dataset_size} images, seed {args.dataset_seed} -> {args.dataset}", flush=True)
+    print(f"[1/6] dataset: {args.dataset_size} images, seed {args.dataset_seed} -> {args.dataset}", flush=True)
     rows = D.write_imagefolder(args.dataset, args.dataset_seed, args.dataset_size)
     for row in rows[:3]:
         print("   ", row)
 
-    print(f"[2/5] tokenizer: byte-level BPE, vocab {args.vocab_size}", flush=True)
+    print(f"[2/6] tokenizer: byte-level BPE, vocab {args.vocab_size}", flush=True)
     tokenizer = train_tokenizer(D.all_caption_texts(), args.vocab_size)
     os.makedirs(args.out, exist_ok=True)
     tokenizer_path = os.path.join(args.out, "tokenizer.json")
@@ -64,13 +65,13 @@ def main():
     print(f"    vocab {tokenizer.get_vocab_size()}; target lengths (with eos) {min(lengths)}..{max(lengths)}; "
           f"'{rows[0]['text']}' -> {tokenizer.encode(rows[0]['text'], add_special_tokens=False).tokens}")
 
-    print(f"[3/5] model: random init, torch seed {args.model_seed}, init std {args.init_std}", flush=True)
+    print(f"[3/6] model: random init, torch seed {args.model_seed}, init std {args.init_std}", flush=True)
     cfg = ModelConfig(**MODEL, vocab_size=tokenizer.get_vocab_size(), init_std=args.init_std)
     model = build_model(cfg, args.model_seed)
     save_checkpoint(model, args.checkpoint)
     print(f"    {sum(p.numel() for p in model.parameters())} parameters -> {args.checkpoint}")
 
-    print(f"[4/5] package -> {args.out}", flush=True)
+    print(f"[4/6] package -> {args.out}", flush=True)
     errors = write_package(model, args.out, tokenizer_path, "tiny-pali-test",
                            "Tiny PaLI-style test model (random weights)", max_prompt_tokens=16, max_target_tokens=24,
                            default_prompt=D.PROMPT)
@@ -79,11 +80,14 @@ def main():
     os.makedirs(args.fixtures, exist_ok=True)
     write_onnx_case(args.out, model, case_path)
     print(f"    onnxruntime test vector -> {case_path}")
+    gen_case_path = os.path.join(args.fixtures, "tiny-pali-test-generation-case.json")
+    write_generation_case(args.out, model, gen_case_path)
+    print(f"    generation graphs test vector -> {gen_case_path}")
 
     if args.skip_fixtures:
         return
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    print(f"[5/5] reference fixtures on {device}", flush=True)
+    print(f"[5/6] reference fixtures on {device}", flush=True)
     os.makedirs(args.fixtures, exist_ok=True)
     for name, overrides in FIXTURES.items():
         print(f"  {name}: {overrides}", flush=True)
@@ -94,6 +98,15 @@ def main():
         if not last < first - 0.05:
             raise SystemExit(f"{name}: the loss does not fall ({first:.4f} -> {last:.4f})")
         write_fixture(fixture, os.path.join(args.fixtures, name))
+
+    print("[6/6] greedy-decoding fixture (PyTorch on the CPU; adapter = reference-adafactor.json's final weights)",
+          flush=True)
+    from adalink import reference_greedy as RG
+    fixture, agree = RG.reference_greedy(args.out, args.checkpoint, args.dataset,
+                                         os.path.join(args.fixtures, "reference-adafactor.json"))
+    if any(v != len(fixture["examples"]) for v in agree.values()):
+        raise SystemExit(f"greedy decoding through the ONNX graphs differs from PyTorch: {agree}")
+    RG.write_fixture(fixture, os.path.join(args.fixtures, "reference-greedy.json"))
 
 
 if __name__ == "__main__":

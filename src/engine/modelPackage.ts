@@ -5,7 +5,10 @@
  */
 import { MissingFileError, readText, type FileSource } from '../data/source.ts';
 import { createTextCodec, type TextCodec } from '../data/text.ts';
-import { parseManifest, VISION_INPUT_ROLES, VISION_OUTPUT_ROLES, VJP_INPUT_ROLES, VJP_OUTPUT_ROLES, type ModelManifest } from '../formats/manifest.ts';
+import {
+  DECODER_INIT_INPUT_ROLES, DECODER_INIT_OUTPUT_ROLES, DECODER_STEP_INPUT_ROLES, DECODER_STEP_OUTPUT_ROLES, ENCODER_INPUT_ROLES,
+  ENCODER_OUTPUT_ROLES, parseManifest, VISION_INPUT_ROLES, VISION_OUTPUT_ROLES, VJP_INPUT_ROLES, VJP_OUTPUT_ROLES, type GraphFile, type ModelManifest,
+} from '../formats/manifest.ts';
 import { readSafetensors, tensorAsFloat32 } from '../formats/safetensors.ts';
 import { AdaLinkError, PackageError } from './errors.ts';
 import { createSession, ortDevice, type ort } from './onnxRuntime.ts';
@@ -18,8 +21,19 @@ export interface ModelPackage {
   textEmbeddings: Float32Array;
   vision: ort.InferenceSession;
   vjp: ort.InferenceSession;
+  /** The generation graphs (docs/ENGINE.md §7), when the package has them. */
+  generation?: GenerationSessions;
   /** ORT's device, shared with the engine's kernels. */
   device: GPUDevice;
+}
+
+export interface GenerationSessions {
+  /** Ẽ_image, Ẽ_text, text_mask → encoder_hidden (kept on the GPU). */
+  encoder: ort.InferenceSession;
+  /** The decoder on a whole prefix: logits (to the CPU), self and cross keys/values (kept on the GPU). */
+  decoderInit: ort.InferenceSession;
+  /** One more decoder position from the past keys/values: logits (to the CPU), self keys/values (GPU). */
+  decoderStep: ort.InferenceSession;
 }
 
 async function readPackageFile(source: FileSource, path: string, what: string): Promise<Uint8Array> {
@@ -63,27 +77,48 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
   }
   onProgress?.(2, steps, 'vision graph');
 
-  const { vision: visionFile, vjp: vjpFile } = manifest.files;
-  const vision = await createSession(await readPackageFile(source, visionFile.path, 'vision graph'), where(visionFile.path), {
-    inputs: VISION_INPUT_ROLES.map((r) => visionFile.inputs[r]),
-    outputs: VISION_OUTPUT_ROLES.map((r) => visionFile.outputs[r]),
-  }, { gpuOutputs: true });
+  const { vision: visionFile, vjp: vjpFile, encoder: encoderFile, decoder_init: decoderInitFile, decoder_step: decoderStepFile } = manifest.files;
+  const opened: ort.InferenceSession[] = [];
+  /** Opens a graph, checking the tensor names of the given roles; on any failure releases those opened. */
+  const open = async <In extends string, Out extends string>(
+    file: GraphFile<In, Out>, what: string, inputs: readonly In[], outputs: readonly Out[], gpuOutputs: true | readonly Out[],
+  ) => {
+    try {
+      const session = await createSession(await readPackageFile(source, file.path, what), where(file.path), {
+        inputs: inputs.map((r) => file.inputs[r]),
+        outputs: outputs.map((r) => file.outputs[r]),
+      }, { gpuOutputs: gpuOutputs === true ? true : gpuOutputs.map((r) => file.outputs[r]) });
+      opened.push(session);
+      return session;
+    } catch (e) {
+      await Promise.all(opened.map((s) => s.release()));
+      throw e;
+    }
+  };
+  const vision = await open(visionFile, 'vision graph', VISION_INPUT_ROLES, VISION_OUTPUT_ROLES, true);
   onProgress?.(3, steps, 'vjp graph');
-  let vjp: ort.InferenceSession;
-  try {
-    vjp = await createSession(await readPackageFile(source, vjpFile.path, 'vjp graph'), where(vjpFile.path), {
-      inputs: VJP_INPUT_ROLES.map((r) => vjpFile.inputs[r]),
-      outputs: VJP_OUTPUT_ROLES.map((r) => vjpFile.outputs[r]),
-    }, { gpuOutputs: true });
-  } catch (e) {
-    await vision.release();
-    throw e;
+  const vjp = await open(vjpFile, 'vjp graph', VJP_INPUT_ROLES, VJP_OUTPUT_ROLES, true);
+  let generation: GenerationSessions | undefined;
+  if (encoderFile && decoderInitFile && decoderStepFile) {
+    onProgress?.(4, steps, 'generation graphs');
+    // Logits come back to the CPU (the search runs there); keys, values and hidden states stay on the GPU.
+    generation = {
+      encoder: await open(encoderFile, 'encoder graph', ENCODER_INPUT_ROLES, ENCODER_OUTPUT_ROLES, true),
+      decoderInit: await open(decoderInitFile, 'decoder_init graph', DECODER_INIT_INPUT_ROLES, DECODER_INIT_OUTPUT_ROLES,
+        ['self_keys', 'self_values', 'cross_keys', 'cross_values']),
+      decoderStep: await open(decoderStepFile, 'decoder_step graph', DECODER_STEP_INPUT_ROLES, DECODER_STEP_OUTPUT_ROLES,
+        ['self_keys', 'self_values']),
+    };
   }
   onProgress?.(steps, steps, 'ready');
-  return { manifest, source, text, textEmbeddings, vision, vjp, device: await ortDevice() };
+  return { manifest, source, text, textEmbeddings, vision, vjp, generation, device: await ortDevice() };
 }
 
 export async function releaseModelPackage(pkg: ModelPackage): Promise<void> {
   await pkg.vision.release();
   await pkg.vjp.release();
+  if (pkg.generation) {
+    const { encoder, decoderInit, decoderStep } = pkg.generation;
+    await Promise.all([encoder.release(), decoderInit.release(), decoderStep.release()]);
+  }
 }

@@ -24,8 +24,11 @@ function looksLikeOnnx(bytes: Uint8Array): boolean {
 }
 
 export interface SessionOptions {
-  /** Keep outputs on the GPU (as `tensor.gpuBuffer`) instead of copying them back. */
-  gpuOutputs?: boolean;
+  /**
+   * Keep outputs on the GPU (as `tensor.gpuBuffer`) instead of copying them back: all of them (true) or
+   * those named (the others come back to the CPU).
+   */
+  gpuOutputs?: boolean | string[];
 }
 
 /** Creates a WebGPU inference session and checks that the graph has the tensors the manifest names. */
@@ -48,7 +51,10 @@ export async function createSession(
       executionProviders: ['webgpu'],
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
-      ...(options.gpuOutputs ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
+      ...(options.gpuOutputs === true ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
+      ...(Array.isArray(options.gpuOutputs)
+        ? { preferredOutputLocation: Object.fromEntries(options.gpuOutputs.map((name) => [name, 'gpu-buffer' as const])) }
+        : {}),
     });
   } catch (e) {
     throw new PackageError(`ONNX Runtime cannot load the graph: ${(e as Error).message}`, where,

@@ -9,6 +9,7 @@
  * A step whose loss or gradient is not finite changes nothing on the GPU; the trainer then rolls back to
  * the last state whose loss was finite and stops with a TrainingError.
  */
+import type { AdapterWeights } from '../formats/adapterFile.ts';
 import { adafactor } from '../kernels/adafactor.ts';
 import { adalinkBackward } from '../kernels/adalinkBackward.ts';
 import { adalinkForward } from '../kernels/adalinkForward.ts';
@@ -309,6 +310,15 @@ export class Trainer {
       format: 'adalink-training-state', version: 1, packageId: this.pkg.manifest.id, exampleCount: this.examples.length,
       config: structuredClone(this.config), step: this.completed, losses: [...this.losses], tensors,
     };
+  }
+
+  /** The current adapter weights only (Wdown, Wup per modality), read back from the GPU: for generation between runs. */
+  async adapterWeights(): Promise<AdapterWeights[]> {
+    return Promise.all(this.adapters.map(async (a) => ({
+      modality: a.modality, rank: a.r,
+      wdown: await readFloats(this.device, a.wdown.buffer, a.wdown.floats),
+      wup: await readFloats(this.device, a.wup.buffer, a.wup.floats),
+    })));
   }
 
   private restore(state: TrainingState): void {

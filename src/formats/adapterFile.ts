@@ -48,6 +48,13 @@ export function writeAdapterFile(state: TrainingState, manifest: ModelManifest, 
   });
 }
 
+/** The adapter weights of a training state (Trainer.exportState() or a checkpoint), e.g. for generation. */
+export function adapterWeightsOfState(state: TrainingState): AdapterWeights[] {
+  return state.config.modalities.map((modality) => ({
+    modality, rank: state.config.rank[modality], wdown: state.tensors[`${modality}.wdown`], wup: state.tensors[`${modality}.wup`],
+  }));
+}
+
 /** Reads an adapter file and checks it against the model it is meant for. */
 export function readAdapterFile(bytes: Uint8Array, manifest: ModelManifest, where = 'adapter file'): Adapter {
   const file = readSafetensors(bytes, where);

@@ -8,6 +8,14 @@ export const VJP_INPUT_ROLES = ['image_embeds', 'text_embeds', 'text_mask', 'dec
 export const VJP_OUTPUT_ROLES = ['loss', 'grad_image_embeds', 'grad_text_embeds'] as const;
 export const VISION_INPUT_ROLES = ['pixel_values'] as const;
 export const VISION_OUTPUT_ROLES = ['image_embeds'] as const;
+/** The generation graphs (docs/ENGINE.md §7), optional: all three or none. */
+export const ENCODER_INPUT_ROLES = ['image_embeds', 'text_embeds', 'text_mask'] as const;
+export const ENCODER_OUTPUT_ROLES = ['encoder_hidden'] as const;
+export const DECODER_INIT_INPUT_ROLES = ['decoder_input_ids', 'encoder_hidden', 'encoder_mask'] as const;
+export const DECODER_INIT_OUTPUT_ROLES = ['logits', 'self_keys', 'self_values', 'cross_keys', 'cross_values'] as const;
+export const DECODER_STEP_INPUT_ROLES = ['decoder_input_ids', 'encoder_mask', 'past_self_keys', 'past_self_values', 'cross_keys', 'cross_values'] as const;
+export const DECODER_STEP_OUTPUT_ROLES = ['logits', 'self_keys', 'self_values'] as const;
+export const GENERATION_GRAPHS = ['encoder', 'decoder_init', 'decoder_step'] as const;
 
 export interface GraphFile<In extends string, Out extends string> {
   path: string;
@@ -40,6 +48,10 @@ export interface ModelManifest {
     vision: GraphFile<(typeof VISION_INPUT_ROLES)[number], (typeof VISION_OUTPUT_ROLES)[number]>;
     text_embeddings: { path: string; tensor: string };
     vjp: GraphFile<(typeof VJP_INPUT_ROLES)[number], (typeof VJP_OUTPUT_ROLES)[number]>;
+    /** Generation (evaluation, playground): present together or not at all. */
+    encoder?: GraphFile<(typeof ENCODER_INPUT_ROLES)[number], (typeof ENCODER_OUTPUT_ROLES)[number]>;
+    decoder_init?: GraphFile<(typeof DECODER_INIT_INPUT_ROLES)[number], (typeof DECODER_INIT_OUTPUT_ROLES)[number]>;
+    decoder_step?: GraphFile<(typeof DECODER_STEP_INPUT_ROLES)[number], (typeof DECODER_STEP_OUTPUT_ROLES)[number]>;
   };
 }
 
@@ -103,10 +115,22 @@ export function parseManifest(text: string, where: string): ModelManifest {
   };
   graph('vision', VISION_INPUT_ROLES, VISION_OUTPUT_ROLES);
   graph('vjp', VJP_INPUT_ROLES, VJP_OUTPUT_ROLES);
+  const generation = GENERATION_GRAPHS.filter((key) => m.files[key] !== undefined);
+  if (generation.length > 0 && generation.length < GENERATION_GRAPHS.length) {
+    const missing = GENERATION_GRAPHS.filter((key) => !generation.includes(key));
+    throw fail(`"files" has ${generation.map((k) => `"${k}"`).join(' and ')} but not ${missing.map((k) => `"${k}"`).join(' or ')}: the generation graphs come together`,
+      'Add all three generation graphs (encoder, decoder_init, decoder_step) or none, re-exporting with tools/.');
+  }
+  if (generation.length > 0) {
+    graph('encoder', ENCODER_INPUT_ROLES, ENCODER_OUTPUT_ROLES);
+    graph('decoder_init', DECODER_INIT_INPUT_ROLES, DECODER_INIT_OUTPUT_ROLES);
+    graph('decoder_step', DECODER_STEP_INPUT_ROLES, DECODER_STEP_OUTPUT_ROLES);
+  }
   if (typeof m.files.text_embeddings !== 'object' || m.files.text_embeddings === null) throw fail('"files.text_embeddings" is missing');
   string(m.files.text_embeddings.path, 'files.text_embeddings.path');
   string(m.files.text_embeddings.tensor, 'files.text_embeddings.tensor');
-  for (const path of [m.tokenizer, m.files.vision.path, m.files.vjp.path, m.files.text_embeddings.path] as string[]) {
+  const paths = [m.tokenizer, m.files.vision.path, m.files.vjp.path, m.files.text_embeddings.path, ...generation.map((key) => m.files[key].path)];
+  for (const path of paths as string[]) {
     if (path.startsWith('/') || path.split('/').includes('..')) throw fail(`file path "${path}" leaves the package folder`);
   }
   return m as ModelManifest;

@@ -5,11 +5,19 @@
     <out>/text_embeddings.safetensors   embed_tokens float32 [V,d]
     <out>/vjp.onnx                      adapted embeddings -> loss, dloss/dE_image, dloss/dE_text
     <out>/tokenizer.json                the Hugging Face tokenizer
+    <out>/encoder.onnx, decoder_init.onnx, decoder_step.onnx
+                                        the generation graphs of ENGINE.md §7 (adalink/generation.py)
 
-Both ONNX files are checked against PyTorch with onnxruntime (CPU) before the manifest is written; a
+Every ONNX file is checked against PyTorch with onnxruntime (CPU) before the manifest is written; a
 mismatch raises. The PyTorch weights are saved outside the package (--checkpoint) for the reference trainer.
 
     cd tools && python3 -m adalink.export --tokenizer tok.json --out ../public/models/x --checkpoint ../x.ckpt
+
+Add (or refresh) only the generation graphs of an existing package, from its saved weights, leaving every
+other file as it is (the manifest gains the three `files` entries):
+
+    cd tools && python3 -m adalink.export --generation-only --out ../public/models/tiny-pali-test \
+        --checkpoint checkpoints/tiny-pali-test
 """
 import argparse
 import json
@@ -20,6 +28,7 @@ import numpy as np
 import torch
 from torch.export import Dim
 
+from . import generation
 from . import vjp as vjp_graph
 from .model import ModelConfig, build_model, load_checkpoint, save_checkpoint
 
@@ -64,8 +73,9 @@ def verify_vision(model, path, batches=(1, 2, 5, 16), tol=1e-5):
     return worst
 
 
-def manifest(cfg: ModelConfig, model_id, name, max_prompt_tokens, max_target_tokens, default_prompt):
-    return {
+def manifest(cfg: ModelConfig, model_id, name, max_prompt_tokens, max_target_tokens, default_prompt,
+             with_generation=True):
+    m = {
         "format": "adalink-model-package",
         "version": 1,
         "id": model_id,
@@ -90,6 +100,75 @@ def manifest(cfg: ModelConfig, model_id, name, max_prompt_tokens, max_target_tok
                     "outputs": {n: n for n in vjp_graph.OUTPUT_NAMES}},
         },
     }
+    if with_generation:
+        m["files"].update(generation.manifest_entries())
+    return m
+
+
+def export_generation(model, out, max_new=24, float16_weights=False):
+    """Writes and verifies encoder.onnx, decoder_init.onnx, decoder_step.onnx (ENGINE.md §7)."""
+    cfg = model.cfg
+    print(f"[export] generation graphs (L={cfg.decoder_layers}, H={cfg.heads}, dynamic B, Nt, T, P, S)")
+    paths = generation.export(model, out)
+    if float16_weights:
+        for name, path in paths.items():
+            print(f"  {name}.onnx: {store_float16(path)} initializers stored as float16")
+    errors = generation.verify(model, out, max_new=max_new)
+    for name in generation.GRAPHS:
+        ops, functions, opset = vjp_graph.onnx_ops(os.path.join(out, f"{name}.onnx"))
+        ins, outs = describe_graph(os.path.join(out, f"{name}.onnx"))
+        print(f"  {name}.onnx: {sum(ops.values())} nodes, opset {opset}, ops {dict(sorted(ops.items()))}")
+        print(f"    inputs {ins} outputs {outs}")
+    return errors
+
+
+def add_generation(model, out, max_new=None):
+    """Adds the generation graphs to an existing package: writes the three files and inserts their entries
+    into manifest.json; every other file and key stays as it was."""
+    path = os.path.join(out, "manifest.json")
+    with open(path) as f:
+        m = json.load(f)
+    assert m["d_model"] == model.cfg.d_model and m["text"]["vocab_size"] == model.cfg.vocab_size
+    errors = export_generation(model.cpu().float().eval(), out, max_new or m["text"]["max_target_tokens"])
+    m["files"].update(generation.manifest_entries())
+    with open(path, "w") as f:
+        json.dump(m, f, indent=2)
+        f.write("\n")
+    print(f"[export] {path}: files {list(m['files'])}")
+    return errors
+
+
+def store_float16(path, min_elements=256):
+    """Rewrites an ONNX file so that every float32 initializer of at least `min_elements` values whose values
+    are all exactly float16 numbers is stored as float16 and cast back to float32 at the graph's start
+    (`Cast(to=FLOAT)`, which onnxruntime folds into a float32 initializer when the session is created).
+    The graph computes exactly what it computed before; the file is about half as large. Returns the number
+    of initializers converted."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    model = onnx.load(path)
+    graph = model.graph
+    casts, kept, converted = [], [], 0
+    for init in graph.initializer:
+        if init.data_type == TensorProto.FLOAT and np.prod(init.dims) >= min_elements:
+            x = numpy_helper.to_array(init)
+            h = x.astype(np.float16)
+            if np.array_equal(h.astype(np.float32), x, equal_nan=True):
+                stored = numpy_helper.from_array(h, init.name + "__f16")
+                kept.append(stored)
+                casts.append(helper.make_node("Cast", [stored.name], [init.name], to=TensorProto.FLOAT,
+                                              name=init.name + "__cast"))
+                converted += 1
+                continue
+        kept.append(init)
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(casts + nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return converted
 
 
 def describe_graph(path):
@@ -131,8 +210,57 @@ def write_onnx_case(package, model, path):
         f.write("\n")
 
 
+def write_generation_case(package, model, path):
+    """Inputs and onnxruntime (CPU) outputs of the generation graphs on one small batch (B=2, Nt=6, row 1 a
+    padded prompt): encoder; decoder_init on the start token; one decoder_step on the argmax tokens (the
+    inputs chained from the outputs before them, as the engine runs them). A test vector for the engine."""
+    import onnxruntime as ort
+    model = model.cpu().float()
+    cfg = model.cfg
+    image, text, text_mask = generation.example_batch(model, 2, 6, torch.Generator().manual_seed(7))
+    text_mask[1, 3:] = 0
+    sess = {n: ort.InferenceSession(os.path.join(package, f"{n}.onnx"), providers=["CPUExecutionProvider"])
+            for n in generation.GRAPHS}
+    cases = {}
+
+    def run(name, feeds):
+        outs = sess[name].run(generation.GRAPHS[name]["outputs"], feeds)
+        cases[name] = {"inputs": feeds, "outputs": dict(zip(generation.GRAPHS[name]["outputs"], outs))}
+        return outs
+    hidden, = run("encoder", {"image_embeds": image.numpy(), "text_embeds": text.numpy(),
+                              "text_mask": text_mask.numpy()})
+    enc_mask = np.concatenate([np.ones((2, cfg.image_tokens), np.int64), text_mask.numpy()], axis=1)
+    logits, sk, sv, ck, cv = run("decoder_init", {"decoder_input_ids": np.full((2, 1), cfg.decoder_start_id, np.int64),
+                                                  "encoder_hidden": hidden, "encoder_mask": enc_mask})
+    run("decoder_step", {"decoder_input_ids": logits[:, -1].argmax(-1).astype(np.int64)[:, None],
+                         "encoder_mask": enc_mask, "past_self_keys": sk, "past_self_values": sv,
+                         "cross_keys": ck, "cross_values": cv})
+
+    def tensor(x):
+        x = np.asarray(x)
+        return {"dtype": str(x.dtype), "dims": list(x.shape), "data": x.reshape(-1).tolist()}
+    out = {"package": os.path.basename(os.path.normpath(package))}
+    for name, c in cases.items():
+        out[name] = {k: {n: tensor(v) for n, v in c[k].items()} for k in ("inputs", "outputs")}
+    with open(path, "w") as f:
+        json.dump(out, f)
+        f.write("\n")
+
+
 def write_package(model, out, tokenizer_path, model_id, name, max_prompt_tokens=16, max_target_tokens=24,
-                  default_prompt="caption en"):
+                  default_prompt="caption en", float16_weights=False, license="MIT", strict=True):
+    """float16_weights: store the ONNX files' weights as float16 (store_float16); the model's weights must
+    already be float16 values (model.round_to_float16), so every graph still computes exactly in float32.
+    strict=False: a failed check is printed as a WARNING instead of raised (the package is written anyway)."""
+
+    def check(fn, *a, **k):
+        try:
+            return fn(*a, **k)
+        except AssertionError as e:
+            if strict:
+                raise
+            print(f"  WARNING: check failed: {e}")
+            return {"failed": str(e)}
     from safetensors.torch import save_file
     cfg = model.cfg
     model = model.cpu().float().eval()
@@ -143,36 +271,45 @@ def write_package(model, out, tokenizer_path, model_id, name, max_prompt_tokens=
 
     print(f"[export] vision.onnx ({cfg.image_size}x{cfg.image_size} -> {cfg.image_tokens} x {cfg.d_model})")
     export_vision(model, os.path.join(out, "vision.onnx"))
-    vision_err = verify_vision(model, os.path.join(out, "vision.onnx"))
+    if float16_weights:
+        print(f"  vision.onnx: {store_float16(os.path.join(out, 'vision.onnx'))} initializers stored as float16")
+    vision_err = check(verify_vision, model, os.path.join(out, "vision.onnx"))
 
     print("[export] vjp.onnx (make_fx + torch.onnx.export, dynamic B, Nt, Nd)")
     vjp_graph.export(model, os.path.join(out, "vjp.onnx"))
-    vjp_err = vjp_graph.verify(model, os.path.join(out, "vjp.onnx"))
+    if float16_weights:
+        print(f"  vjp.onnx: {store_float16(os.path.join(out, 'vjp.onnx'))} initializers stored as float16")
+    vjp_err = check(vjp_graph.verify, model, os.path.join(out, "vjp.onnx"))
     ops, functions, opset = vjp_graph.onnx_ops(os.path.join(out, "vjp.onnx"))
     print(f"  vjp.onnx: {sum(ops.values())} nodes, opset {opset}, local functions {functions}")
     print(f"  ops: {dict(sorted(ops.items()))}")
     for f in ("vision.onnx", "vjp.onnx"):
         ins, outs = describe_graph(os.path.join(out, f))
         print(f"  {f} inputs {ins} outputs {outs}")
+    generation_err = check(export_generation, model, out, max_target_tokens, float16_weights)
 
     save_file({"embed_tokens": model.embed_tokens.detach().float().contiguous()},
               os.path.join(out, "text_embeddings.safetensors"), metadata={"format": "pt"})
     if os.path.abspath(tokenizer_path) != os.path.abspath(os.path.join(out, "tokenizer.json")):
         shutil.copyfile(tokenizer_path, os.path.join(out, "tokenizer.json"))
     with open(os.path.join(out, "manifest.json"), "w") as f:
-        json.dump(manifest(cfg, model_id, name, max_prompt_tokens, max_target_tokens, default_prompt), f, indent=2)
+        m = manifest(cfg, model_id, name, max_prompt_tokens, max_target_tokens, default_prompt)
+        m["license"] = license
+        json.dump(m, f, indent=2)
         f.write("\n")
     print(f"[export] wrote {out}: " + ", ".join(f"{n} {os.path.getsize(os.path.join(out, n)) // 1024} KiB"
                                                 for n in sorted(os.listdir(out))))
-    return {"vision": vision_err, "vjp": vjp_err}
+    return {"vision": vision_err, "vjp": vjp_err, "generation": generation_err}
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="package folder to write")
-    p.add_argument("--tokenizer", required=True, help="tokenizer.json (its vocabulary sets vocab_size)")
+    p.add_argument("--tokenizer", help="tokenizer.json (its vocabulary sets vocab_size)")
     p.add_argument("--checkpoint", required=True, help="folder of the PyTorch weights (written, or read with --load)")
     p.add_argument("--load", action="store_true", help="load the weights from --checkpoint instead of a random init")
+    p.add_argument("--generation-only", action="store_true",
+                   help="add the generation graphs to the existing package --out (weights from --checkpoint)")
     p.add_argument("--seed", type=int, default=0, help="torch seed of the random initialisation")
     p.add_argument("--id", default="tiny-pali-test")
     p.add_argument("--name", default="Tiny PaLI-style test model (random weights)")
@@ -183,6 +320,11 @@ def main():
         if field != "vocab_size":
             p.add_argument("--" + field.replace("_", "-"), type=type(default), default=default)
     args = p.parse_args()
+    if args.generation_only:
+        add_generation(load_checkpoint(args.checkpoint), args.out)
+        return
+    if not args.tokenizer:
+        p.error("--tokenizer is required")
     if args.load:
         model = load_checkpoint(args.checkpoint)
     else:

@@ -3,7 +3,8 @@
 //   node tools/tests/check_onnx_web.mjs wasm
 //   VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json node tools/tests/check_onnx_web.mjs webgpu
 // (webgpu: Dawn through the `webgpu` package; SwiftShader compiles slowly, about 2 minutes.) Add --verbose
-// to see which nodes onnxruntime places on the CPU.
+// to see which nodes onnxruntime places on the CPU. When the package has the generation graphs (ENGINE.md §7)
+// and e2e/fixtures/<package>-generation-case.json exists, encoder, decoder_init and decoder_step run too.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -39,8 +40,14 @@ const toTensor = ({ dtype, dims, data }) => dtype === 'int64'
   ? new ort.Tensor('int64', BigInt64Array.from(data.map(BigInt)), dims)
   : new ort.Tensor('float32', Float32Array.from(data), dims);
 
+const genCasePath = casePath.replace(/onnx-case\.json$/, 'generation-case.json');
+if (manifest.files.encoder && genCasePath !== casePath && fs.existsSync(genCasePath)) {
+  Object.assign(testCase, JSON.parse(fs.readFileSync(genCasePath, 'utf8')));
+}
+const graphs = ['vision', 'vjp', 'encoder', 'decoder_init', 'decoder_step'].filter((g) => testCase[g] && manifest.files[g]);
+
 let worst = 0;
-for (const graph of ['vision', 'vjp']) {
+for (const graph of graphs) {
   const file = manifest.files[graph];
   const session = await ort.InferenceSession.create(fs.readFileSync(path.join(pkg, file.path)),
     { executionProviders: [ep], logSeverityLevel: verbose ? 0 : 2 });

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { folderSource } from '../../cli/fileSource.ts';
 import { installNodeWebGpu } from '../../cli/nodeGpu.ts';
 import { readImageFolder, type CaptionDataset } from '../../data/imagefolder.ts';
+import type { AdapterWeights } from '../../formats/adapterFile.ts';
 import type { EncodedExample } from '../batch.ts';
 import { withDefaults, type TrainConfig } from '../config.ts';
 import { cacheImageFeatures, type FeatureCache } from '../featureCache.ts';
@@ -29,6 +30,29 @@ export interface ReferenceFixture {
 
 export function readFixture(name: 'adamw' | 'adafactor'): ReferenceFixture {
   return JSON.parse(readFileSync(`e2e/fixtures/reference-${name}.json`, 'utf8'));
+}
+
+/** A training fixture's final adapter (the weights PyTorch ended with). */
+export function fixtureAdapter(fixture: ReferenceFixture): AdapterWeights[] {
+  return (['image', 'text'] as const).map((modality) => ({
+    modality, rank: fixture.config.rank[modality],
+    wdown: new Float32Array(fixture.final[`wdown_${modality}`]), wup: new Float32Array(fixture.final[`wup_${modality}`]),
+  }));
+}
+
+/** PyTorch's greedy captions of every image, without and with the Adafactor fixture's final adapter (ENGINE.md §7). */
+export interface GreedyFixture {
+  max_target_tokens: number;
+  adapter: { source: string; weights: 'final'; rank: { image: number; text: number } };
+  examples: Array<{
+    file_name: string; prompt: string; prompt_ids: number[];
+    base: { ids: number[]; caption: string; min_margin: number };
+    adapted: { ids: number[]; caption: string; min_margin: number };
+  }>;
+}
+
+export function readGreedyFixture(): GreedyFixture {
+  return JSON.parse(readFileSync('e2e/fixtures/reference-greedy.json', 'utf8'));
 }
 
 /** The engine's config for a fixture's settings. */

@@ -1,0 +1,461 @@
+/**
+ * Captions from the frozen model, with or without an AdaLink adapter, through the package's generation
+ * graphs (docs/ENGINE.md §7):
+ *
+ *   cached image features ──┐
+ *   prompt ids → embeddings ─┴─ adalinkForward (p = 0) ─ encoder ─ decoder_init ─ decoder_step ─ … ─ ids
+ *
+ * Embeddings, adapted embeddings, encoder states and keys/values stay on the GPU (ORT's device); each step
+ * brings back only the logits of the newest position, and the search — greedy or beam — runs on the CPU
+ * over them. Several images run as one batch: B rows for greedy, B·k rows for k beams (row b·k + i is
+ * beam i of example b).
+ */
+import type { AdapterWeights } from '../formats/adapterFile.ts';
+import { adalinkForward } from '../kernels/adalinkForward.ts';
+import { embeddingLookup } from '../kernels/embeddingLookup.ts';
+import { MODALITIES, type Modality } from './config.ts';
+import { ConfigError, DatasetError, PackageError } from './errors.ts';
+import { BufferPool, storageBuffer, storageUsage } from './gpuBuffers.ts';
+import type { GenerationSessions, ModelPackage } from './modelPackage.ts';
+import { ort } from './onnxRuntime.ts';
+import { beamSearch, greedySearch, logSumExp, type StepDecoder } from './search.ts';
+
+export interface CaptionInputs {
+  /** Cached image features, f32 [images, Ni, d] on the package's device: a FeatureCache, or a buffer laid out the same way. */
+  features: { buffer: GPUBuffer; ok?: boolean[] };
+  /** The image of `features` that each example captions. */
+  imageIndices: number[];
+  /** Each example's prompt ids (docs/ENGINE.md §2: `pkg.text.promptIds(prompt)`, eos last). */
+  promptIds: number[][];
+}
+
+export interface GenerationOptions {
+  /** Generated ids at most, eos included: 1 … text.max_target_tokens (the default). */
+  maxTokens?: number;
+  /** Beams per example; 1 (the default) is greedy decoding. */
+  numBeams?: number;
+  /** Examples per run of the graphs (default 8; a run has batchSize · numBeams rows). */
+  batchSize?: number;
+  /**
+   * 'greedy' (needs numBeams = 1) or 'beam'. By default greedy for one beam, beam search otherwise; 'beam'
+   * with one beam runs the beam search, which must then give the greedy result (a check of the search).
+   */
+  search?: 'greedy' | 'beam';
+}
+
+export interface Caption {
+  /** Generated ids, eos included when it was emitted (the decoder start id is not included). */
+  ids: number[];
+  /** The ids before eos, decoded without special tokens. */
+  caption: string;
+  /** Σ log p(id) over `ids` / ids.length (docs/ENGINE.md §7). */
+  score: number;
+}
+
+/** Examples per run of the graphs when the caller does not say. */
+const DEFAULT_BATCH = 8;
+
+/** Captions for every example of `inputs`, in order. One-shot: see CaptionGenerator to keep the GPU tables between calls. */
+export async function generateCaptions(
+  pkg: ModelPackage, inputs: CaptionInputs, adapter?: readonly AdapterWeights[], options: GenerationOptions = {},
+): Promise<Caption[]> {
+  const generator = new CaptionGenerator(pkg);
+  try {
+    return await generator.generate(inputs, adapter, options);
+  } finally {
+    generator.destroy();
+  }
+}
+
+/** Generation for one package: holds the embedding table and scratch buffers on the GPU between calls. */
+export class CaptionGenerator {
+  private readonly graphs: GenerationSessions;
+  private readonly device: GPUDevice;
+  private readonly embeddingTable: GPUBuffer;
+  private readonly pool: BufferPool;
+
+  constructor(private readonly pkg: ModelPackage) {
+    if (!pkg.generation) {
+      throw new PackageError('the model package has no generation graphs (files.encoder, files.decoder_init, files.decoder_step)',
+        `${pkg.source.label}/manifest.json`, 'Captions need a package exported with its generation graphs: re-export it with tools/ (docs/ENGINE.md §7).');
+    }
+    this.graphs = pkg.generation;
+    this.device = pkg.device;
+    this.embeddingTable = storageBuffer(this.device, 'text embedding table', pkg.textEmbeddings);
+    this.pool = new BufferPool(this.device);
+  }
+
+  async generate(inputs: CaptionInputs, adapter: readonly AdapterWeights[] = [], options: GenerationOptions = {}): Promise<Caption[]> {
+    const { text } = this.pkg.manifest;
+    const maxTokens = options.maxTokens ?? text.max_target_tokens;
+    const numBeams = options.numBeams ?? 1;
+    const batchSize = options.batchSize ?? DEFAULT_BATCH;
+    const search = options.search ?? (numBeams === 1 ? 'greedy' : 'beam');
+    this.checkInputs(inputs, adapter, { maxTokens, numBeams, batchSize, search });
+
+    return this.withAdapter(adapter, async (adapterBuffers) => {
+      const captions: Caption[] = [];
+      for (let start = 0; start < inputs.imageIndices.length; start += batchSize) {
+        const encoded = await this.encode(inputs.features.buffer, {
+          imageIndices: inputs.imageIndices.slice(start, start + batchSize),
+          promptIds: inputs.promptIds.slice(start, start + batchSize),
+        }, adapterBuffers);
+        const decoder = await IncrementalDecoder.start(this.pkg, this.graphs, encoded, search === 'greedy' ? 1 : numBeams);
+        try {
+          const best = search === 'greedy'
+            ? await greedySearch(decoder, maxTokens, text.eos_id, text.pad_id)
+            : await beamSearch(decoder, numBeams, maxTokens, text.eos_id, text.pad_id);
+          for (const h of best) {
+            const beforeEos = h.ids.at(-1) === text.eos_id ? h.ids.slice(0, -1) : h.ids;
+            captions.push({ ids: h.ids, caption: this.pkg.text.decode(beforeEos), score: h.logprob / h.ids.length });
+          }
+        } finally {
+          decoder.dispose();
+        }
+      }
+      return captions;
+    });
+  }
+
+  /**
+   * Teacher forcing: Σ log p(ids[t] | image, prompt, ids[<t]) of given generated ids (eos included where it
+   * ends them), one decoder_init run per batch — the score a caption would get, without searching.
+   */
+  async logProbabilities(inputs: CaptionInputs, ids: number[][], adapter: readonly AdapterWeights[] = [], options: Pick<GenerationOptions, 'batchSize'> = {}): Promise<number[]> {
+    const { text } = this.pkg.manifest;
+    const batchSize = options.batchSize ?? DEFAULT_BATCH;
+    this.checkInputs(inputs, adapter, { maxTokens: 1, numBeams: 1, batchSize, search: 'greedy' });
+    if (ids.length !== inputs.imageIndices.length || ids.some((row) => row.length === 0 || row.some((id) => !Number.isInteger(id) || id < 0 || id >= text.vocab_size))) {
+      throw new ConfigError(`give 1 or more ids below ${text.vocab_size} for each of the ${inputs.imageIndices.length} examples`, 'scored ids', 'Score the ids a search generated.');
+    }
+    return this.withAdapter(adapter, async (adapterBuffers) => {
+      const logprobs: number[] = [];
+      for (let start = 0; start < ids.length; start += batchSize) {
+        const targets = ids.slice(start, start + batchSize);
+        const encoded = await this.encode(inputs.features.buffer, {
+          imageIndices: inputs.imageIndices.slice(start, start + batchSize),
+          promptIds: inputs.promptIds.slice(start, start + batchSize),
+        }, adapterBuffers);
+        const { B, S } = encoded;
+        // decoder input = [decoder_start_id, ids[:-1]], padded with pad_id (causal: padding changes nothing before it).
+        const T = Math.max(...targets.map((row) => row.length));
+        const decoderInputIds = new BigInt64Array(B * T).fill(BigInt(text.pad_id));
+        targets.forEach((row, b) => row.forEach((_, t) => { decoderInputIds[b * T + t] = BigInt(t === 0 ? text.decoder_start_id : row[t - 1]); }));
+        const file = this.pkg.manifest.files.decoder_init!;
+        const outputs = await this.graphs.decoderInit.run({
+          [file.inputs.decoder_input_ids]: new ort.Tensor('int64', decoderInputIds, [B, T]),
+          [file.inputs.encoder_hidden]: encoded.hidden,
+          [file.inputs.encoder_mask]: new ort.Tensor('int64', encoded.encoderMask, [B, S]),
+        }).finally(() => encoded.hidden.dispose());
+        const logits = outputs[file.outputs.logits];
+        try {
+          const V = text.vocab_size;
+          checkDims(logits, [B, T, V], 'logits', `${this.pkg.source.label}/${file.path}`);
+          const data = logits.data as Float32Array;
+          for (const [b, row] of targets.entries()) {
+            let sum = 0;
+            for (const [t, id] of row.entries()) {
+              const position = data.subarray((b * T + t) * V, (b * T + t + 1) * V);
+              sum += position[id] - logSumExp(position);
+            }
+            logprobs.push(sum);
+          }
+        } finally {
+          for (const output of Object.values(outputs)) output.dispose();
+        }
+      }
+      return logprobs;
+    });
+  }
+
+  /** Runs `work` with the adapter's weights on the GPU, then frees them. */
+  private async withAdapter<T>(adapter: readonly AdapterWeights[], work: (buffers: AdapterBuffers) => Promise<T>): Promise<T> {
+    const buffers = adapter.map((w) => ({
+      ...w,
+      Wdown: storageBuffer(this.device, `${w.modality}.wdown`, w.wdown),
+      Wup: storageBuffer(this.device, `${w.modality}.wup`, w.wup),
+    }));
+    try {
+      return await work(buffers);
+    } finally {
+      for (const a of buffers) [a.Wdown, a.Wup].forEach((b) => b.destroy());
+    }
+  }
+
+  /**
+   * Gathers the image features and prompt embeddings of a batch, adapts each modality the adapter covers
+   * (Ẽ = E + (E·Wdown)·Wup, no dropout) and runs the encoder. Returns encoder_hidden (on the GPU) and
+   * encoder_mask = concat(ones(B, Ni), text_mask).
+   */
+  private async encode(
+    features: GPUBuffer,
+    examples: { imageIndices: number[]; promptIds: number[][] },
+    adapter: AdapterBuffers,
+  ): Promise<EncodedBatch> {
+    const { device, pkg, pool } = this;
+    const { manifest } = pkg;
+    const d = manifest.d_model;
+    const Ni = manifest.image.tokens;
+    const B = examples.imageIndices.length;
+    const Nt = Math.max(...examples.promptIds.map((ids) => ids.length));
+    const S = Ni + Nt;
+    const tokens: Record<Modality, number> = { image: B * Ni, text: B * Nt };
+
+    // Prompts padded with pad_id (whose embedding is then adapted too, as in training) and masked out.
+    const promptIds = new Uint32Array(B * Nt).fill(manifest.text.pad_id);
+    const textMask = new BigInt64Array(B * Nt);
+    const encoderMask = new BigInt64Array(B * S);
+    examples.promptIds.forEach((ids, b) => {
+      encoderMask.fill(1n, b * S, b * S + Ni);
+      ids.forEach((id, t) => {
+        promptIds[b * Nt + t] = id;
+        textMask[b * Nt + t] = 1n;
+        encoderMask[b * S + Ni + t] = 1n;
+      });
+    });
+
+    const embeds: Record<Modality, GPUBuffer> = {
+      image: pool.get('image embeds', tokens.image * d * 4),
+      text: pool.get('text embeds', tokens.text * d * 4),
+    };
+    const promptIdsBuffer = pool.get('prompt ids', tokens.text * 4);
+    device.queue.writeBuffer(promptIdsBuffer, 0, promptIds);
+    const encoder = device.createCommandEncoder({ label: 'generation embeddings' });
+    const bytesPerImage = Ni * d * 4;
+    examples.imageIndices.forEach((image, b) => encoder.copyBufferToBuffer(features, image * bytesPerImage, embeds.image, b * bytesPerImage, bytesPerImage));
+    embeddingLookup(device, encoder, { ids: promptIdsBuffer, table: this.embeddingTable, embeddings: embeds.text, N: tokens.text, d, V: manifest.text.vocab_size });
+    const adapted: Record<Modality, GPUBuffer> = { ...embeds };
+    for (const a of adapter) {
+      const N = tokens[a.modality];
+      adapted[a.modality] = pool.get(`adapted ${a.modality}`, N * d * 4);
+      adalinkForward(device, encoder, {
+        E: embeds[a.modality], Wdown: a.Wdown, Wup: a.Wup, H: pool.get(`${a.modality} H`, N * a.rank * 4), adapted: adapted[a.modality],
+        N, d, r: a.rank, p: 0, key: 0,
+      });
+    }
+    device.queue.submit([encoder.finish()]);
+
+    const file = manifest.files.encoder!;
+    const outputs = await this.graphs.encoder.run({
+      [file.inputs.image_embeds]: ort.Tensor.fromGpuBuffer(adapted.image, { dataType: 'float32', dims: [B, Ni, d] }),
+      [file.inputs.text_embeds]: ort.Tensor.fromGpuBuffer(adapted.text, { dataType: 'float32', dims: [B, Nt, d] }),
+      [file.inputs.text_mask]: new ort.Tensor('int64', textMask, [B, Nt]),
+    });
+    const hidden = outputs[file.outputs.encoder_hidden];
+    try {
+      checkDims(hidden, [B, S, d], 'encoder_hidden', `${pkg.source.label}/${file.path}`);
+    } catch (e) {
+      hidden.dispose();
+      throw e;
+    }
+    return { hidden, encoderMask, B, S };
+  }
+
+  private checkInputs(inputs: CaptionInputs, adapter: readonly AdapterWeights[], options: Required<GenerationOptions>): void {
+    const { manifest } = this.pkg;
+    const { text } = manifest;
+    const d = manifest.d_model;
+    const setting = (field: string) => `generation setting "${field}"`;
+    const integerIn = (field: keyof GenerationOptions, lo: number, hi: number) => {
+      const v = options[field] as number;
+      if (!Number.isInteger(v) || v < lo || v > hi) throw new ConfigError(`${field} must be an integer from ${lo} to ${hi}, got ${v}`, setting(field), `Set ${field} inside that range.`);
+    };
+    integerIn('maxTokens', 1, text.max_target_tokens);
+    integerIn('numBeams', 1, Math.min(64, text.vocab_size));
+    integerIn('batchSize', 1, 4096);
+    if (options.search !== 'greedy' && options.search !== 'beam') {
+      throw new ConfigError(`search must be "greedy" or "beam", got ${JSON.stringify(options.search)}`, setting('search'), 'Choose one of the two.');
+    }
+    if (options.search === 'greedy' && options.numBeams !== 1) {
+      throw new ConfigError(`greedy search takes one beam, not ${options.numBeams}`, setting('numBeams'), 'Set numBeams to 1, or search to "beam".');
+    }
+
+    const { features, imageIndices, promptIds } = inputs;
+    if (imageIndices.length !== promptIds.length) {
+      throw new ConfigError(`${imageIndices.length} images but ${promptIds.length} prompts`, 'captioning inputs', 'Give one prompt per image.');
+    }
+    const bytesPerImage = manifest.image.tokens * d * 4;
+    imageIndices.forEach((image, i) => {
+      if (!Number.isInteger(image) || image < 0 || (image + 1) * bytesPerImage > features.buffer.size) {
+        throw new ConfigError(`image index ${image} is outside the feature cache`, `captioning input ${i}`, 'Caption images of the cached dataset.');
+      }
+      if (features.ok && !features.ok[image]) {
+        throw new DatasetError(`image ${image} has no features (it could not be read)`, `captioning input ${i}`, 'Leave out the images the feature cache skipped.');
+      }
+    });
+    promptIds.forEach((ids, i) => {
+      if (ids.length === 0 || !ids.every((id) => Number.isInteger(id) && id >= 0 && id < text.vocab_size)) {
+        throw new ConfigError(`prompt ids must be 1 or more ids below ${text.vocab_size}, got [${ids.join(', ')}]`, `captioning input ${i}`,
+          'Encode the prompt with the package\'s tokenizer (pkg.text.promptIds).');
+      }
+    });
+
+    const seen = new Set<Modality>();
+    for (const w of adapter) {
+      const where = `adapter (${w.modality})`;
+      if (!MODALITIES.includes(w.modality) || seen.has(w.modality)) {
+        throw new ConfigError(`modality ${JSON.stringify(w.modality)} is unknown or given twice`, where, 'Give at most one adapter per modality, "image" or "text".');
+      }
+      seen.add(w.modality);
+      if (!Number.isInteger(w.rank) || w.rank < 1 || w.wdown.length !== d * w.rank || w.wup.length !== w.rank * d) {
+        throw new ConfigError(`weights of ${w.wdown.length} and ${w.wup.length} floats do not fit rank ${w.rank} and d_model ${d}`, where,
+          'Use an adapter trained for this model.');
+      }
+    }
+  }
+
+  destroy(): void {
+    this.embeddingTable.destroy();
+    this.pool.destroy();
+  }
+}
+
+type AdapterBuffers = Array<AdapterWeights & { Wdown: GPUBuffer; Wup: GPUBuffer }>;
+
+interface EncodedBatch {
+  /** encoder_hidden, f32 [B, S, d], on the GPU. */
+  hidden: ort.Tensor;
+  /** i64 [B, S]. */
+  encoderMask: BigInt64Array;
+  B: number;
+  S: number;
+}
+
+function checkDims(tensor: ort.Tensor, expected: readonly number[], what: string, where: string): void {
+  const dims = tensor.dims;
+  if (dims.length !== expected.length || dims.some((v, i) => v !== expected[i])) {
+    throw new PackageError(`the graph's ${what} has shape [${dims.join(', ')}], expected [${expected.join(', ')}]`, where,
+      'The graph does not follow docs/ENGINE.md §7 or disagrees with manifest.json: re-export the package.');
+  }
+}
+
+/**
+ * The decoder of one batch of R = B·k rows, position by position: decoder_init on the start token, then
+ * decoder_step with the past self keys/values (kept on the GPU as ORT's outputs) and the cross keys/values
+ * (computed once by decoder_init). `logits` holds the newest position's logits, f32 [R, V], on the CPU.
+ */
+class IncrementalDecoder implements StepDecoder {
+  private constructor(
+    private readonly pkg: ModelPackage,
+    private readonly graphs: GenerationSessions,
+    readonly examples: number,
+    readonly rows: number,
+    private readonly encoderMask: BigInt64Array,
+    private readonly S: number,
+    private logits: Float32Array,
+    private selfKeys: ort.Tensor,
+    private selfValues: ort.Tensor,
+    private readonly crossKeys: ort.Tensor,
+    private readonly crossValues: ort.Tensor,
+  ) {}
+
+  get vocabSize(): number {
+    return this.pkg.manifest.text.vocab_size;
+  }
+
+  /** Runs decoder_init on `[decoder_start_id]` for every row, each example's encoder output repeated k times. */
+  static async start(pkg: ModelPackage, graphs: GenerationSessions, encoded: EncodedBatch, k: number): Promise<IncrementalDecoder> {
+    const { B, S } = encoded;
+    const R = B * k;
+    let hidden = encoded.hidden;
+    let encoderMask = encoded.encoderMask;
+    if (k > 1) {
+      hidden = repeatRows(pkg.device, encoded.hidden, k);
+      encoded.hidden.dispose();
+      encoderMask = new BigInt64Array(R * S);
+      for (let row = 0; row < R; row++) encoderMask.set(encoded.encoderMask.subarray(Math.floor(row / k) * S, (Math.floor(row / k) + 1) * S), row * S);
+    }
+    const file = pkg.manifest.files.decoder_init!;
+    const where = `${pkg.source.label}/${file.path}`;
+    const outputs = await graphs.decoderInit.run({
+      [file.inputs.decoder_input_ids]: new ort.Tensor('int64', new BigInt64Array(R).fill(BigInt(pkg.manifest.text.decoder_start_id)), [R, 1]),
+      [file.inputs.encoder_hidden]: hidden,
+      [file.inputs.encoder_mask]: new ort.Tensor('int64', encoderMask, [R, S]),
+    }).finally(() => hidden.dispose());
+    const out = (role: keyof typeof file.outputs) => outputs[file.outputs[role]];
+    const logits = out('logits');
+    const keys = out('self_keys');
+    const [L, , H, , dh] = keys.dims;
+    try {
+      checkDims(logits, [R, 1, pkg.manifest.text.vocab_size], 'logits', where);
+      checkDims(keys, [L, R, H, 1, dh], 'self_keys', where);
+      checkDims(out('self_values'), [L, R, H, 1, dh], 'self_values', where);
+      checkDims(out('cross_keys'), [L, R, H, S, dh], 'cross_keys', where);
+      checkDims(out('cross_values'), [L, R, H, S, dh], 'cross_values', where);
+    } catch (e) {
+      for (const output of Object.values(outputs)) output.dispose();
+      throw e;
+    }
+    return new IncrementalDecoder(pkg, graphs, B, R, encoderMask, S, logits.data as Float32Array,
+      keys, out('self_values'), out('cross_keys'), out('cross_values'));
+  }
+
+  /** The logits of row `row`, [V]. */
+  row(row: number): Float32Array {
+    const V = this.vocabSize;
+    return this.logits.subarray(row * V, (row + 1) * V);
+  }
+
+  /**
+   * Appends `tokens[row]` to every row and computes the next logits. With `sourceRows`, row j first takes
+   * the past keys/values of row sourceRows[j] (beam search: a beam continues another beam's prefix).
+   */
+  async step(tokens: number[], sourceRows?: number[]): Promise<void> {
+    const R = this.rows;
+    if (sourceRows && sourceRows.some((source, row) => source !== row)) {
+      const [keys, values] = [gatherRows(this.pkg.device, this.selfKeys, sourceRows), gatherRows(this.pkg.device, this.selfValues, sourceRows)];
+      this.selfKeys.dispose();
+      this.selfValues.dispose();
+      [this.selfKeys, this.selfValues] = [keys, values];
+    }
+    const file = this.pkg.manifest.files.decoder_step!;
+    const outputs = await this.graphs.decoderStep.run({
+      [file.inputs.decoder_input_ids]: new ort.Tensor('int64', BigInt64Array.from(tokens, (t) => BigInt(t)), [R, 1]),
+      [file.inputs.encoder_mask]: new ort.Tensor('int64', this.encoderMask, [R, this.S]),
+      [file.inputs.past_self_keys]: this.selfKeys,
+      [file.inputs.past_self_values]: this.selfValues,
+      [file.inputs.cross_keys]: this.crossKeys,
+      [file.inputs.cross_values]: this.crossValues,
+    });
+    this.selfKeys.dispose();
+    this.selfValues.dispose();
+    const logits = outputs[file.outputs.logits];
+    checkDims(logits, [R, 1, this.vocabSize], 'logits', `${this.pkg.source.label}/${file.path}`);
+    this.logits = logits.data as Float32Array;
+    this.selfKeys = outputs[file.outputs.self_keys];
+    this.selfValues = outputs[file.outputs.self_values];
+  }
+
+  dispose(): void {
+    for (const t of [this.selfKeys, this.selfValues, this.crossKeys, this.crossValues]) t.dispose();
+  }
+}
+
+/** A new GPU tensor [R·k, …] repeating each row of `tensor` [R, …] k times (rows r·k … r·k + k−1). */
+function repeatRows(device: GPUDevice, tensor: ort.Tensor, k: number): ort.Tensor {
+  const [R, ...rest] = tensor.dims;
+  const rowBytes = rest.reduce((a, b) => a * b, 1) * 4;
+  const out = device.createBuffer({ label: 'repeated rows', size: Math.max(16, R * k * rowBytes), usage: storageUsage() });
+  const encoder = device.createCommandEncoder({ label: 'repeat rows' });
+  for (let row = 0; row < R * k; row++) encoder.copyBufferToBuffer(tensor.gpuBuffer as GPUBuffer, Math.floor(row / k) * rowBytes, out, row * rowBytes, rowBytes);
+  device.queue.submit([encoder.finish()]);
+  return ort.Tensor.fromGpuBuffer(out, { dataType: 'float32', dims: [R * k, ...rest], dispose: () => out.destroy() });
+}
+
+/**
+ * Keys or values [L, R, H, P, dh] with row j taken from row sourceRows[j], on the GPU: L·R copies of one
+ * row's H·P·dh block (the rows are contiguous within a layer).
+ */
+function gatherRows(device: GPUDevice, tensor: ort.Tensor, sourceRows: number[]): ort.Tensor {
+  const [L, R, H, P, dh] = tensor.dims;
+  const blockBytes = H * P * dh * 4;
+  const out = device.createBuffer({ label: 'reordered keys/values', size: Math.max(16, L * R * blockBytes), usage: storageUsage() });
+  const encoder = device.createCommandEncoder({ label: 'reorder beams' });
+  for (let layer = 0; layer < L; layer++) {
+    for (let row = 0; row < R; row++) {
+      encoder.copyBufferToBuffer(tensor.gpuBuffer as GPUBuffer, (layer * R + sourceRows[row]) * blockBytes, out, (layer * R + row) * blockBytes, blockBytes);
+    }
+  }
+  device.queue.submit([encoder.finish()]);
+  return ort.Tensor.fromGpuBuffer(out, { dataType: 'float32', dims: tensor.dims, dispose: () => out.destroy() });
+}
