@@ -269,13 +269,15 @@ def write_package(model, out, tokenizer_path, model_id, name, max_prompt_tokens=
         vocab_size = len(json.load(f)["model"]["vocab"])
     assert vocab_size == cfg.vocab_size, (vocab_size, cfg.vocab_size)
 
+    import time
+    t0 = time.time()
     print(f"[export] vision.onnx ({cfg.image_size}x{cfg.image_size} -> {cfg.image_tokens} x {cfg.d_model})")
     export_vision(model, os.path.join(out, "vision.onnx"))
     if float16_weights:
         print(f"  vision.onnx: {store_float16(os.path.join(out, 'vision.onnx'))} initializers stored as float16")
     vision_err = check(verify_vision, model, os.path.join(out, "vision.onnx"))
 
-    print("[export] vjp.onnx (make_fx + torch.onnx.export, dynamic B, Nt, Nd)")
+    print(f"[export] {time.time() - t0:.0f} s; vjp.onnx (make_fx + torch.onnx.export, dynamic B, Nt, Nd)")
     vjp_graph.export(model, os.path.join(out, "vjp.onnx"))
     if float16_weights:
         print(f"  vjp.onnx: {store_float16(os.path.join(out, 'vjp.onnx'))} initializers stored as float16")
@@ -286,6 +288,7 @@ def write_package(model, out, tokenizer_path, model_id, name, max_prompt_tokens=
     for f in ("vision.onnx", "vjp.onnx"):
         ins, outs = describe_graph(os.path.join(out, f))
         print(f"  {f} inputs {ins} outputs {outs}")
+    print(f"[export] {time.time() - t0:.0f} s")
     generation_err = check(export_generation, model, out, max_target_tokens, float16_weights)
 
     save_file({"embed_tokens": model.embed_tokens.detach().float().contiguous()},
@@ -297,7 +300,7 @@ def write_package(model, out, tokenizer_path, model_id, name, max_prompt_tokens=
         m["license"] = license
         json.dump(m, f, indent=2)
         f.write("\n")
-    print(f"[export] wrote {out}: " + ", ".join(f"{n} {os.path.getsize(os.path.join(out, n)) // 1024} KiB"
+    print(f"[export] {time.time() - t0:.0f} s; wrote {out}: " + ", ".join(f"{n} {os.path.getsize(os.path.join(out, n)) // 1024} KiB"
                                                 for n in sorted(os.listdir(out))))
     return {"vision": vision_err, "vjp": vjp_err, "generation": generation_err}
 
@@ -316,10 +319,17 @@ def main():
     p.add_argument("--max-prompt-tokens", type=int, default=16)
     p.add_argument("--max-target-tokens", type=int, default=24)
     p.add_argument("--default-prompt", default="caption en")
+    p.add_argument("--float16-weights", action="store_true",
+                   help="store the ONNX weights as float16 (the checkpoint's weights must be float16 values)")
+    p.add_argument("--no-strict", action="store_true", help="print failed checks as warnings instead of stopping")
+    p.add_argument("--license", default="MIT")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     for field, default in ModelConfig().__dict__.items():
         if field != "vocab_size":
             p.add_argument("--" + field.replace("_", "-"), type=type(default), default=default)
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.generation_only:
         add_generation(load_checkpoint(args.checkpoint), args.out)
         return
@@ -334,8 +344,10 @@ def main():
                           vocab_size=vocab_size)
         model = build_model(cfg, args.seed)
         save_checkpoint(model, args.checkpoint)
-    write_package(model, args.out, args.tokenizer, args.id, args.name, args.max_prompt_tokens,
-                  args.max_target_tokens, args.default_prompt)
+    errors = write_package(model, args.out, args.tokenizer, args.id, args.name, args.max_prompt_tokens,
+                           args.max_target_tokens, args.default_prompt, float16_weights=args.float16_weights,
+                           license=args.license, strict=not args.no_strict)
+    print("EXPORT_ERRORS " + json.dumps(errors))
 
 
 if __name__ == "__main__":

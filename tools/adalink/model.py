@@ -139,11 +139,13 @@ def bart_config(cfg: ModelConfig):
 
 
 class PaliModel(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, attn_implementation="eager"):
+        """attn_implementation "eager" for export and the reference (the default); "sdpa" only to pretrain
+        faster (same weights, same function)."""
         super().__init__()
         self.cfg = cfg
         self.vit = TinyViT(cfg)
-        self.bart = BartForConditionalGeneration._from_config(bart_config(cfg), attn_implementation="eager")
+        self.bart = BartForConditionalGeneration._from_config(bart_config(cfg), attn_implementation=attn_implementation)
 
     @property
     def embed_tokens(self):  # [V, d], the shared (tied) embedding table
@@ -188,30 +190,61 @@ class PaliModel(nn.Module):
                                      text_mask, decoder_input_ids, labels)
 
 
-def build_model(cfg: ModelConfig, seed: int):
+def build_model(cfg: ModelConfig, seed: int, attn_implementation="eager"):
     """Random initialisation from a torch seed (on the CPU, so the same on every machine), frozen, eval mode."""
     torch.manual_seed(seed)
-    model = PaliModel(cfg)
+    model = PaliModel(cfg, attn_implementation)
     model.requires_grad_(False)
     return model.eval()
 
 
-def save_checkpoint(model, folder):
-    """config.json + model.safetensors (the tied embedding is stored once)."""
+def save_checkpoint(model, folder, float16=False):
+    """config.json + model.safetensors (the tied embedding is stored once). float16=True stores every tensor
+    as float16, which is exact only for weights already rounded to float16 values (round_to_float16): the
+    default model is trained, rounded, and then stored and exported that way."""
     import os
 
-    from safetensors.torch import save_model
+    from safetensors.torch import save_file, save_model
     os.makedirs(folder, exist_ok=True)
     model.cfg.save(os.path.join(folder, "config.json"))
-    save_model(model, os.path.join(folder, "model.safetensors"))
+    path = os.path.join(folder, "model.safetensors")
+    if not float16:
+        save_model(model, path)
+        return
+    tensors, seen = {}, set()
+    for name, t in model.state_dict().items():
+        if t.data_ptr() in seen:
+            continue  # a tied alias (the shared embedding table)
+        seen.add(t.data_ptr())
+        h = t.detach().cpu().half()
+        if t.is_floating_point():
+            assert torch.equal(h.float(), t.detach().cpu().float()), f"{name} is not float16-exact"
+            tensors[name] = h.contiguous()
+        else:
+            tensors[name] = t.detach().cpu().contiguous()
+    save_file(tensors, path, metadata={"format": "pt", "float16_exact": "1"})
 
 
-def load_checkpoint(folder):
+def round_to_float16(model):
+    """Rounds every floating-point parameter and buffer to the nearest float16 value (kept as float32)."""
+    with torch.no_grad():
+        for t in list(model.parameters()) + list(model.buffers()):
+            if t.is_floating_point():
+                t.copy_(t.half().float())
+    return model
+
+
+def load_checkpoint(folder, attn_implementation="eager"):
     import os
 
-    from safetensors.torch import load_model
+    from safetensors.torch import load_file
     cfg = ModelConfig.load(os.path.join(folder, "config.json"))
-    model = PaliModel(cfg)
-    load_model(model, os.path.join(folder, "model.safetensors"))
+    model = PaliModel(cfg, attn_implementation)
+    tensors = {k: (v.float() if v.is_floating_point() else v)
+               for k, v in load_file(os.path.join(folder, "model.safetensors")).items()}
+    missing, unexpected = model.load_state_dict(tensors, strict=False)
+    tied = {"bart.model.shared.weight", "bart.model.encoder.embed_tokens.weight",
+            "bart.model.decoder.embed_tokens.weight", "bart.lm_head.weight"}
+    assert not unexpected and set(missing) <= tied and len(set(missing)) < len(tied), (missing, unexpected)
     model.requires_grad_(False)
     return model.eval()

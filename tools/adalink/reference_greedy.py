@@ -125,7 +125,8 @@ def reference_greedy(package, checkpoint, dataset, adapter_path, max_target_toke
     fixture = {
         "package": manifest["id"],
         "dataset": os.path.basename(os.path.normpath(dataset)) + (f" ({split} split)" if split else ""),
-        "adapter": {"source": os.path.basename(adapter_path), "weights": "final", "rank": ranks},
+        "adapter": {"source": os.path.basename(adapter_path),
+                    "weights": "file" if adapter_path.endswith(".safetensors") else "final", "rank": ranks},
         "max_target_tokens": max_new,
         "decoder_start_id": text_cfg["decoder_start_id"],
         "eos_id": text_cfg["eos_id"],

@@ -71,10 +71,13 @@ def setup_torch():
 
 # ---- data (ENGINE.md §2-3) ---------------------------------------------------------------------
 
-def load_examples(dataset, tokenizer, text_cfg, image_cfg):
-    """All examples of the imagefolder in file order: file_name, prompt_ids, target_ids, pixels."""
+def load_examples(dataset, tokenizer, text_cfg, image_cfg, split=None):
+    """All examples of the imagefolder in file order: file_name, prompt_ids, target_ids, pixels. With
+    `split`, only the rows whose `split` column equals it (e.g. the demo set's "train")."""
     examples = []
     for row in read_imagefolder(dataset):
+        if split is not None and row.get("split") != split:
+            continue
         prompt = row.get("prompt", text_cfg["default_prompt"])
         examples.append({
             "file_name": row["file_name"],
@@ -175,15 +178,17 @@ def init_state(cfg, p):
 
 # ---- the training loop ------------------------------------------------------------------------
 
-def train(cfg: TrainConfig, package, checkpoint, dataset, device="cuda", check_autograd=True, log=print):
+def train(cfg: TrainConfig, package, checkpoint, dataset, device="cuda", check_autograd=True, log=print, split=None,
+          model=None):
+    """model: an already loaded PaliModel (else loaded from `checkpoint`)."""
     from tokenizers import Tokenizer
     setup_torch()
     with open(os.path.join(package, "manifest.json")) as f:
         manifest = json.load(f)
     text_cfg, image_cfg, d = manifest["text"], manifest["image"], manifest["d_model"]
     tokenizer = Tokenizer.from_file(os.path.join(package, manifest["tokenizer"]))
-    model = load_checkpoint(checkpoint).to(device)
-    examples = load_examples(dataset, tokenizer, text_cfg, image_cfg)
+    model = (model if model is not None else load_checkpoint(checkpoint)).to(device)
+    examples = load_examples(dataset, tokenizer, text_cfg, image_cfg, split)
     with torch.no_grad():
         pixels = torch.tensor(np.stack([e["pixels"] for e in examples]), device=device)
         image_features = model.image_embeds(pixels)  # [n, Ni, d], computed once (the engine caches these)
@@ -306,12 +311,13 @@ def main():
     p.add_argument("--checkpoint", required=True, help="folder with config.json + model.safetensors")
     p.add_argument("--dataset", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--split", default=None, help="train only on the rows whose `split` column equals this")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     for field, default in asdict(TrainConfig()).items():
         p.add_argument("--" + field.replace("_", "-"), type=type(default), default=default)
     args = p.parse_args()
     cfg = TrainConfig(**{k: getattr(args, k) for k in asdict(TrainConfig())})
-    fixture = train(cfg, args.package, args.checkpoint, args.dataset, args.device)
+    fixture = train(cfg, args.package, args.checkpoint, args.dataset, args.device, split=args.split)
     write_fixture(fixture, args.out)
     print(f"wrote {args.out}: loss {fixture['losses'][0]:.6f} -> {fixture['losses'][-1]:.6f}")
 
