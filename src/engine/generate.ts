@@ -11,8 +11,7 @@
  * beam i of example b).
  */
 import type { AdapterWeights } from '../formats/adapterFile.ts';
-import { adalinkForward } from '../kernels/adalinkForward.ts';
-import { embeddingLookup } from '../kernels/embeddingLookup.ts';
+import { encodeAdaptedEmbeddings } from './adaptedEmbeddings.ts';
 import { MODALITIES, type Modality } from './config.ts';
 import { ConfigError, DatasetError, PackageError } from './errors.ts';
 import { BufferPool, storageBuffer, storageUsage } from './gpuBuffers.ts';
@@ -199,7 +198,6 @@ export class CaptionGenerator {
     const B = examples.imageIndices.length;
     const Nt = Math.max(...examples.promptIds.map((ids) => ids.length));
     const S = Ni + Nt;
-    const tokens: Record<Modality, number> = { image: B * Ni, text: B * Nt };
 
     // Prompts padded with pad_id (whose embedding is then adapted too, as in training) and masked out.
     const promptIds = new Uint32Array(B * Nt).fill(manifest.text.pad_id);
@@ -214,25 +212,10 @@ export class CaptionGenerator {
       });
     });
 
-    const embeds: Record<Modality, GPUBuffer> = {
-      image: pool.get('image embeds', tokens.image * d * 4),
-      text: pool.get('text embeds', tokens.text * d * 4),
-    };
-    const promptIdsBuffer = pool.get('prompt ids', tokens.text * 4);
-    device.queue.writeBuffer(promptIdsBuffer, 0, promptIds);
     const encoder = device.createCommandEncoder({ label: 'generation embeddings' });
-    const bytesPerImage = Ni * d * 4;
-    examples.imageIndices.forEach((image, b) => encoder.copyBufferToBuffer(features, image * bytesPerImage, embeds.image, b * bytesPerImage, bytesPerImage));
-    embeddingLookup(device, encoder, { ids: promptIdsBuffer, table: this.embeddingTable, embeddings: embeds.text, N: tokens.text, d, V: manifest.text.vocab_size });
-    const adapted: Record<Modality, GPUBuffer> = { ...embeds };
-    for (const a of adapter) {
-      const N = tokens[a.modality];
-      adapted[a.modality] = pool.get(`adapted ${a.modality}`, N * d * 4);
-      adalinkForward(device, encoder, {
-        E: embeds[a.modality], Wdown: a.Wdown, Wup: a.Wup, H: pool.get(`${a.modality} H`, N * a.rank * 4), adapted: adapted[a.modality],
-        N, d, r: a.rank, p: 0, key: 0,
-      });
-    }
+    const { adapted } = encodeAdaptedEmbeddings(device, encoder, pool, manifest,
+      { features, imageIndices: examples.imageIndices, promptIds, promptLength: Nt, embeddingTable: this.embeddingTable },
+      adapter.map((a) => ({ modality: a.modality, r: a.rank, Wdown: a.Wdown, Wup: a.Wup, p: 0, key: 0 })));
     device.queue.submit([encoder.finish()]);
 
     const file = manifest.files.encoder!;

@@ -12,11 +12,10 @@
 import type { AdapterWeights } from '../formats/adapterFile.ts';
 import { adafactor } from '../kernels/adafactor.ts';
 import { adalinkBackward } from '../kernels/adalinkBackward.ts';
-import { adalinkForward } from '../kernels/adalinkForward.ts';
 import { adamw } from '../kernels/adamw.ts';
-import { embeddingLookup } from '../kernels/embeddingLookup.ts';
 import { gradNorm, STEP_STATUS_BYTES } from '../kernels/gradNorm.ts';
 import { dropoutKey, initialWdown } from '../kernels/random.ts';
+import { encodeAdaptedEmbeddings } from './adaptedEmbeddings.ts';
 import { buildBatch, type EncodedExample } from './batch.ts';
 import { learningRateAt, validateConfig, type Modality, type TrainConfig } from './config.ts';
 import { DataOrder } from './dataOrder.ts';
@@ -195,37 +194,17 @@ export class Trainer {
     const Ni = manifest.image.tokens;
     const batch = buildBatch(this.order.batch(s).map((i) => this.examples[i]), manifest.text);
     const B = batch.size;
-    const tokens: Record<Modality, number> = { image: B * Ni, text: B * batch.promptLength };
-
-    const embeds: Record<Modality, GPUBuffer> = {
-      image: this.pool.get('image embeds', tokens.image * d * 4),
-      text: this.pool.get('text embeds', tokens.text * d * 4),
-    };
+    // Forward: gather the embeddings, adapt each modality.
+    const forward = device.createCommandEncoder({ label: `step ${s} forward` });
+    const { tokens, embeds, adapted, hidden } = encodeAdaptedEmbeddings(device, forward, this.pool, manifest,
+      { features: this.features.buffer, imageIndices: batch.imageIndices, promptIds: batch.promptIds, promptLength: batch.promptLength, embeddingTable: this.embeddingTable },
+      this.adapters.map((a) => ({ modality: a.modality, r: a.r, Wdown: a.wdown.buffer, Wup: a.wup.buffer, p: config.dropout, key: dropoutKey(config.seed, s, a.modality) })));
     const valid: Record<Modality, GPUBuffer> = {
       image: this.pool.get('image valid', tokens.image * 4),
       text: this.pool.get('text valid', tokens.text * 4),
     };
-    const promptIds = this.pool.get('prompt ids', tokens.text * 4);
-    device.queue.writeBuffer(promptIds, 0, batch.promptIds);
     device.queue.writeBuffer(valid.text, 0, batch.promptValid);
     device.queue.writeBuffer(valid.image, 0, new Uint32Array(tokens.image).fill(1));
-
-    // Forward: gather the embeddings, adapt each modality.
-    const forward = device.createCommandEncoder({ label: `step ${s} forward` });
-    const bytesPerImage = this.features.floatsPerImage * 4;
-    batch.imageIndices.forEach((image, b) => forward.copyBufferToBuffer(this.features.buffer, image * bytesPerImage, embeds.image, b * bytesPerImage, bytesPerImage));
-    embeddingLookup(device, forward, { ids: promptIds, table: this.embeddingTable, embeddings: embeds.text, N: tokens.text, d, V: manifest.text.vocab_size });
-    const adapted: Record<Modality, GPUBuffer> = { ...embeds };
-    const hidden = new Map<Adapter, GPUBuffer>();
-    for (const a of this.adapters) {
-      const N = tokens[a.modality];
-      adapted[a.modality] = this.pool.get(`adapted ${a.modality}`, N * d * 4);
-      hidden.set(a, this.pool.get(`${a.modality} H`, N * a.r * 4));
-      adalinkForward(device, forward, {
-        E: embeds[a.modality], Wdown: a.wdown.buffer, Wup: a.wup.buffer, H: hidden.get(a)!, adapted: adapted[a.modality],
-        N, d, r: a.r, p: config.dropout, key: dropoutKey(config.seed, s, a.modality),
-      });
-    }
     device.queue.submit([forward.finish()]);
 
     // The frozen model's loss and dL/dẼ, computed by ONNX Runtime on the same device.
@@ -245,7 +224,7 @@ export class Trainer {
     const update = device.createCommandEncoder({ label: `step ${s} update` });
     for (const a of this.adapters) {
       adalinkBackward(device, update, {
-        E: embeds[a.modality], G: grads[a.modality].gpuBuffer as GPUBuffer, valid: valid[a.modality], H: hidden.get(a)!,
+        E: embeds[a.modality], G: grads[a.modality].gpuBuffer as GPUBuffer, valid: valid[a.modality], H: hidden.get(a.modality)!,
         Wup: a.wup.buffer, dWdown: a.dWdown, dWup: a.dWup,
         N: tokens[a.modality], d, r: a.r, p: config.dropout, key: dropoutKey(config.seed, s, a.modality),
       });

@@ -28,13 +28,10 @@ export interface Adapter {
 export function writeAdapterFile(state: TrainingState, manifest: ModelManifest, extra: Record<string, string> = {}): Uint8Array {
   const d = manifest.d_model;
   const config: TrainConfig = state.config;
-  const tensors = config.modalities.flatMap((m) => {
-    const r = config.rank[m];
-    return [
-      { name: `${m}.wdown`, shape: [d, r], values: state.tensors[`${m}.wdown`] },
-      { name: `${m}.wup`, shape: [r, d], values: state.tensors[`${m}.wup`] },
-    ];
-  });
+  const tensors = adapterWeightsOfState(state).flatMap(({ modality: m, rank: r, wdown, wup }) => [
+    { name: `${m}.wdown`, shape: [d, r], values: wdown },
+    { name: `${m}.wup`, shape: [r, d], values: wup },
+  ]);
   return writeSafetensors(tensors, {
     format: 'adalink-adapter',
     base_model: manifest.id,
