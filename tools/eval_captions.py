@@ -23,6 +23,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tools/
 
 from adalink.cider import cider_d  # noqa: E402
+from adalink.tokenizer import bos_of, encode_ids  # noqa: E402
 
 
 def read_dataset(path, split):
@@ -94,8 +95,7 @@ def main():
         return ((x - mean) / std).transpose(2, 0, 1)
     feats = np.concatenate([vision.run(None, {"pixel_values": np.stack([pixels(f) for f in files[b:b + args.batch]])})[0]
                             for b in range(0, len(files), args.batch)])
-    prompts = [tok.encode(prompt_of[f], add_special_tokens=False).ids[:t["max_prompt_tokens"] - 1] + [t["eos_id"]]
-               for f in files]
+    prompts = [encode_ids(tok, prompt_of[f], t["eos_id"], t["max_prompt_tokens"], bos_of(t)) for f in files]
 
     def captions(weights):
         out = []

@@ -5,24 +5,15 @@
 //   node bench/kernels-on-gpu/build.mjs [--no-runtime]
 // then on the device machine (carry [".kernelcheck"]): bash .kernelcheck/run.sh
 // Locally, over SwiftShader: node .kernelcheck/kernels.check.mjs (needs node_modules/webgpu).
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { esbuild, packGpuRuntime, rawImports as raw, root } from '../gpu-runtime/runtime.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '../..');
 const out = join(root, '.kernelcheck');
-const { build } = await import(join(root, 'node_modules/esbuild/lib/main.js'));
+const { build } = await esbuild();
 
-const raw = {
-  name: 'wgsl-raw',
-  setup(b) {
-    b.onResolve({ filter: /\?raw$/ }, (args) => ({ path: resolve(args.resolveDir, args.path.slice(0, -4)), namespace: 'raw' }));
-    b.onLoad({ filter: /.*/, namespace: 'raw' }, async (args) => ({ contents: await readFile(args.path, 'utf8'), loader: 'text' }));
-  },
-};
 mkdirSync(out, { recursive: true });
 await build({
   entryPoints: [join(here, 'entry.mjs')],
@@ -41,23 +32,7 @@ await build({
 });
 
 if (!process.argv.includes('--no-runtime')) {
-  const webgpu = join(out, 'node_modules/webgpu');
-  mkdirSync(join(webgpu, 'dist/linux-x64'), { recursive: true });
-  for (const f of ['index.js', 'package.json']) copyFileSync(join(root, 'node_modules/webgpu', f), join(webgpu, f));
-  const xz = (from, to) => existsSync(to) || writeFileSync(to, execFileSync('xz', ['-T0', '-6', '-c', from], { maxBuffer: 1 << 30 }));
-  xz(join(root, 'node_modules/webgpu/dist/linux-x64/dawn.node'), join(webgpu, 'dist/linux-x64/dawn.node.xz'));
-  xz(process.execPath, join(out, 'node.xz'));
-  mkdirSync(join(out, 'gl'), { recursive: true });
-  if (!readdirSync(join(out, 'gl')).some((f) => f.startsWith('libvulkan1'))) {
-    // The NVIDIA ICD needs the Vulkan loader and libglvnd (GPU machines have neither).
-    mkdirSync('/tmp/amd64/partial', { recursive: true });
-    const o = ['-oAPT::Architecture=amd64', '-oAPT::Architectures=amd64', '-oDir::State::Lists=/tmp/amd64'];
-    execFileSync('apt-get', [...o, 'update'], { stdio: 'ignore' });
-    execFileSync('apt-get', [...o, 'download', 'libvulkan1', 'libegl1', 'libglvnd0', 'libopengl0', 'libgl1', 'libglx0', 'libgles2'], {
-      cwd: join(out, 'gl'),
-      stdio: 'ignore',
-    });
-  }
+  packGpuRuntime(out);
   copyFileSync(join(here, 'run.sh'), join(out, 'run.sh'));
 }
 console.log(`built ${out}`);

@@ -6,22 +6,22 @@
  * Options (defaults are the paper's, see src/engine/config.ts): --steps --batch-size --lr --optimizer
  * adafactor|adamw --warmup --schedule inverse_sqrt|constant --weight-decay --clip --dropout --seed
  * --modalities image,text --rank-image --rank-text --rank (both), --state <file> (save the training state
- * there, and resume from it when it exists; a resumed run keeps its saved settings, --steps aside).
+ * there, and resume from it when it exists; a resumed run keeps its saved settings, --steps aside),
+ * --split (the dataset split to train on; default train). --data is a folder or a .zip (imagefolder, COCO
+ * captions JSON or CSV: src/data/dataset.ts).
  */
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import cliProgress from 'cli-progress';
-import { readImageFolder } from '../data/imagefolder.ts';
 import { DEFAULT_CONFIG, withDefaults, type Modality, type TrainConfig } from '../engine/config.ts';
-import { AdaLinkError } from '../engine/errors.ts';
-import { cacheImageFeatures } from '../engine/featureCache.ts';
 import { loadModelPackage } from '../engine/modelPackage.ts';
 import { decodeTrainingState, encodeTrainingState } from '../engine/state.ts';
 import { encodeExamples, Trainer } from '../engine/trainer.ts';
 import { writeAdapterFile } from '../formats/adapterFile.ts';
+import { cacheFeatures, readSplit } from './datasetSplit.ts';
 import { folderSource } from './fileSource.ts';
-import { checkNodeAdapter } from './nodeGpu.ts';
+import { progress } from './progress.ts';
+import { announceGpu, runCli, useDevice } from './runCli.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -30,7 +30,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string' }, schedule: { type: 'string' }, 'weight-decay': { type: 'string' }, clip: { type: 'string' },
     dropout: { type: 'string' }, seed: { type: 'string' }, modalities: { type: 'string' },
     rank: { type: 'string' }, 'rank-image': { type: 'string' }, 'rank-text': { type: 'string' },
-    state: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    state: { type: 'string' }, split: { type: 'string', default: 'train' }, help: { type: 'boolean', short: 'h' },
   },
 });
 
@@ -59,18 +59,6 @@ function configFromArgs(): TrainConfig {
   return withDefaults(partial);
 }
 
-/** The device in use, so that the process can wait for the GPU before it exits. */
-let device: GPUDevice | undefined;
-
-/** Waits for all submitted GPU work: exiting while Dawn still runs some crashes the process. */
-async function drainGpu(): Promise<void> {
-  if (!device) return;
-  const probe = device.createBuffer({ size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  await probe.mapAsync(GPUMapMode.READ);
-  probe.destroy();
-  device.destroy();
-}
-
 async function main(): Promise<void> {
   if (args.help || !args.model || !args.data) {
     console.log('usage: npm run train -- --model <package folder> --data <imagefolder> [--out adapter.safetensors] [--steps N] …');
@@ -78,19 +66,12 @@ async function main(): Promise<void> {
     process.exitCode = args.help ? 0 : 2;
     return;
   }
-  const adapterInfo = await checkNodeAdapter();
-  console.log(`GPU: ${adapterInfo.vendor} ${adapterInfo.architecture} ${adapterInfo.description}`.trim());
-
+  await announceGpu();
   const pkg = await loadModelPackage(folderSource(args.model));
-  device = pkg.device;
+  useDevice(pkg.device);
   console.log(`model: ${pkg.manifest.name} (d_model ${pkg.manifest.d_model}, ${pkg.manifest.image.tokens} image tokens)`);
-  const dataset = await readImageFolder(folderSource(args.data));
-
-  const bar = new cliProgress.SingleBar({ format: ' {phase} [{bar}] {value}/{total} {extra}', hideCursor: true }, cliProgress.Presets.shades_classic);
-  bar.start(dataset.images.length, 0, { phase: 'caching image features', extra: '' });
-  const features = await cacheImageFeatures(pkg, dataset, (done) => bar.update(done));
-  bar.stop();
-  for (const row of [...dataset.skipped, ...features.skipped]) console.log(`skipped ${row.where}: ${row.reason}`);
+  const dataset = await readSplit(args.data, args.split!);
+  const features = await cacheFeatures(pkg, dataset);
   const examples = encodeExamples(pkg, dataset.examples, features);
   console.log(`${examples.length} examples from ${features.ok.filter(Boolean).length} images`);
 
@@ -103,18 +84,14 @@ async function main(): Promise<void> {
 
   const started = performance.now();
   let lastLoss = NaN;
-  bar.start(config.steps, trainer.step, { phase: 'training', extra: '' });
-  // Without a terminal the bar stays silent: print a line every 5% instead.
-  const every = process.stdout.isTTY ? Infinity : Math.max(1, Math.round(config.steps / 20));
+  const bar = progress('training', config.steps, trainer.step);
   let failure: unknown;
   try {
     await trainer.run(config.steps - trainer.step, {
       onStep: ({ step, loss, learningRate }) => {
         lastLoss = loss;
         const rate = (step + 1 - (saved?.step ?? 0)) / ((performance.now() - started) / 1000);
-        const extra = `loss ${loss.toFixed(4)}  lr ${learningRate.toExponential(2)}  ${rate.toFixed(1)} steps/s`;
-        bar.update(step + 1, { extra });
-        if ((step + 1) % every === 0) console.log(`step ${step + 1}/${config.steps}  ${extra}`);
+        bar.update(step + 1, `loss ${loss.toFixed(4)}  lr ${learningRate.toExponential(2)}  ${rate.toFixed(1)} steps/s`);
       },
     });
   } catch (e) {
@@ -128,13 +105,4 @@ async function main(): Promise<void> {
   if (failure) throw failure;
 }
 
-main()
-  .then(() => process.exitCode ?? 0, (e: unknown) => {
-    console.error(e instanceof AdaLinkError ? `error: ${e.message}` : e);
-    return 1;
-  })
-  .then(async (code) => {
-    await drainGpu();
-    if (process.env.ADALINK_DEBUG_EXIT) console.error('drained; exiting');
-    process.exit(code);
-  });
+runCli(main);

@@ -7,6 +7,12 @@ export interface FileSource {
   readonly label: string;
   /** The file's bytes; rejects with a readable error when it is missing. */
   read(path: string): Promise<Uint8Array>;
+  /**
+   * Every file's path ('/'-separated, no folders), where the source can know them (a dropped folder,
+   * a zip; not a URL). Dataset readers use it to report rows whose image is missing and to find
+   * the dataset's files; without it they fall back to well-known names.
+   */
+  list?(): string[];
 }
 
 export class MissingFileError extends Error {
@@ -38,6 +44,7 @@ export function memorySource(label: string, files: Map<string, Uint8Array>): Fil
       if (!bytes) throw new MissingFileError(path, label);
       return bytes;
     },
+    list: () => [...files.keys()],
   };
 }
 

@@ -58,7 +58,7 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
   const steps = 5;
   onProgress?.(0, steps, 'tokenizer');
 
-  const text = createTextCodec(await readText({ ...source, read: (p) => readPackageFile(source, p, 'tokenizer') }, manifest.tokenizer), manifest, source.label);
+  const text = withBos(createTextCodec(await readText({ ...source, read: (p) => readPackageFile(source, p, 'tokenizer') }, manifest.tokenizer), manifest, source.label), manifest);
   onProgress?.(1, steps, 'text embeddings');
 
   const { path: embeddingsPath, tensor } = manifest.files.text_embeddings;
@@ -112,6 +112,22 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
   }
   onProgress?.(steps, steps, 'ready');
   return { manifest, source, text, textEmbeddings, vision, vjp, generation, device: await ortDevice() };
+}
+
+/**
+ * With `text.add_bos` (docs/ENGINE.md §2; Florence-2, which reads and writes `<s> … </s>`), prompt and target
+ * ids are [bos] + tokens + [eos], cut to the maximum with bos first and eos last; otherwise the codec as it is.
+ */
+function withBos(codec: TextCodec, manifest: ModelManifest): TextCodec {
+  const { add_bos: addBos, bos_id: bos, max_prompt_tokens: maxPrompt, max_target_tokens: maxTarget } = manifest.text;
+  if (!addBos) return codec;
+  // codec ids = tokens[:max−1] + [eos]; keep tokens[:max−2] between bos and eos.
+  const prefixed = (ids: number[], max: number) => [bos, ...ids.slice(0, Math.min(ids.length - 1, max - 2)), ids[ids.length - 1]];
+  return {
+    promptIds: (prompt) => prefixed(codec.promptIds(prompt), maxPrompt),
+    targetIds: (caption) => prefixed(codec.targetIds(caption), maxTarget),
+    decode: codec.decode,
+  };
 }
 
 export async function releaseModelPackage(pkg: ModelPackage): Promise<void> {

@@ -42,6 +42,8 @@ export interface ModelManifest {
     max_prompt_tokens: number;
     max_target_tokens: number;
     default_prompt: string;
+    /** Prompt and target ids start with bos_id (docs/ENGINE.md §2; Florence-2). Absent: false. */
+    add_bos?: boolean;
   };
   tokenizer: string;
   files: {
@@ -102,6 +104,10 @@ export function parseManifest(text: string, where: string): ModelManifest {
   positiveInt(m.text.max_prompt_tokens, 'text.max_prompt_tokens');
   positiveInt(m.text.max_target_tokens, 'text.max_target_tokens');
   if (typeof m.text.default_prompt !== 'string') throw fail('"text.default_prompt" must be a string');
+  if (m.text.add_bos !== undefined && typeof m.text.add_bos !== 'boolean') throw fail('"text.add_bos" must be true or false');
+  if (m.text.add_bos === true && (m.text.max_prompt_tokens < 2 || m.text.max_target_tokens < 2)) {
+    throw fail('"text.add_bos" needs max_prompt_tokens and max_target_tokens of 2 or more (bos and eos)');
+  }
 
   if (typeof m.files !== 'object' || m.files === null) throw fail('"files" is missing');
   const graph = (key: string, inputs: readonly string[], outputs: readonly string[]) => {

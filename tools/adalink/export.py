@@ -74,16 +74,17 @@ def verify_vision(model, path, batches=(1, 2, 5, 16), tol=1e-5):
 
 
 def manifest(cfg: ModelConfig, model_id, name, max_prompt_tokens, max_target_tokens, default_prompt,
-             with_generation=True):
+             with_generation=True, architecture="pali-bart", image_mean=IMAGE_MEAN, image_std=IMAGE_STD, add_bos=False):
+    """add_bos: prompt and target ids start with bos_id (ENGINE.md §2; Florence-2). Written only when true."""
     m = {
         "format": "adalink-model-package",
         "version": 1,
         "id": model_id,
         "name": name,
         "license": "MIT",
-        "architecture": "pali-bart",
+        "architecture": architecture,
         "d_model": cfg.d_model,
-        "image": {"size": cfg.image_size, "mean": IMAGE_MEAN, "std": IMAGE_STD, "tokens": cfg.image_tokens},
+        "image": {"size": cfg.image_size, "mean": list(image_mean), "std": list(image_std), "tokens": cfg.image_tokens},
         "text": {
             "vocab_size": cfg.vocab_size, "pad_id": cfg.pad_id, "bos_id": cfg.bos_id, "eos_id": cfg.eos_id,
             "decoder_start_id": cfg.decoder_start_id, "max_prompt_tokens": max_prompt_tokens,
@@ -100,19 +101,23 @@ def manifest(cfg: ModelConfig, model_id, name, max_prompt_tokens, max_target_tok
                     "outputs": {n: n for n in vjp_graph.OUTPUT_NAMES}},
         },
     }
+    if add_bos:
+        m["text"]["add_bos"] = True
     if with_generation:
         m["files"].update(generation.manifest_entries())
     return m
 
 
-def export_generation(model, out, max_new=24, float16_weights=False):
+def export_generation(model, out, max_new=24, float16_weights=False, strip_metadata=False):
     """Writes and verifies encoder.onnx, decoder_init.onnx, decoder_step.onnx (ENGINE.md §7)."""
     cfg = model.cfg
     print(f"[export] generation graphs (L={cfg.decoder_layers}, H={cfg.heads}, dynamic B, Nt, T, P, S)")
     paths = generation.export(model, out)
-    if float16_weights:
-        for name, path in paths.items():
+    for name, path in paths.items():
+        if float16_weights:
             print(f"  {name}.onnx: {store_float16(path)} initializers stored as float16")
+        if strip_metadata:
+            strip_node_metadata(path)
     errors = generation.verify(model, out, max_new=max_new)
     for name in generation.GRAPHS:
         ops, functions, opset = vjp_graph.onnx_ops(os.path.join(out, f"{name}.onnx"))
@@ -136,6 +141,18 @@ def add_generation(model, out, max_new=None):
         f.write("\n")
     print(f"[export] {path}: files {list(m['files'])}")
     return errors
+
+
+def strip_node_metadata(path):
+    """Removes what torch.onnx.export(dynamo=True) writes on every node for debugging (metadata_props: the
+    PyTorch stack trace and module names; doc_string). Nothing the graph computes depends on it; for
+    Florence-2's modules it is three quarters of the file."""
+    import onnx
+    model = onnx.load(path)
+    for node in model.graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    onnx.save(model, path)
 
 
 def store_float16(path, min_elements=256):
@@ -248,10 +265,13 @@ def write_generation_case(package, model, path):
 
 
 def write_package(model, out, tokenizer_path, model_id, name, max_prompt_tokens=16, max_target_tokens=24,
-                  default_prompt="caption en", float16_weights=False, license="MIT", strict=True):
+                  default_prompt="caption en", float16_weights=False, license="MIT", strict=True, strip_metadata=False,
+                  **manifest_fields):
     """float16_weights: store the ONNX files' weights as float16 (store_float16); the model's weights must
     already be float16 values (model.round_to_float16), so every graph still computes exactly in float32.
-    strict=False: a failed check is printed as a WARNING instead of raised (the package is written anyway)."""
+    strict=False: a failed check is printed as a WARNING instead of raised (the package is written anyway).
+    strip_metadata: strip_node_metadata on every graph (before its checks).
+    manifest_fields: architecture, image_mean, image_std, add_bos (see manifest)."""
 
     def check(fn, *a, **k):
         try:
@@ -265,9 +285,7 @@ def write_package(model, out, tokenizer_path, model_id, name, max_prompt_tokens=
     cfg = model.cfg
     model = model.cpu().float().eval()
     os.makedirs(out, exist_ok=True)
-    with open(tokenizer_path) as f:
-        vocab_size = len(json.load(f)["model"]["vocab"])
-    assert vocab_size == cfg.vocab_size, (vocab_size, cfg.vocab_size)
+    check_tokenizer_fits(tokenizer_path, cfg.vocab_size)
 
     import time
     t0 = time.time()
@@ -275,12 +293,16 @@ def write_package(model, out, tokenizer_path, model_id, name, max_prompt_tokens=
     export_vision(model, os.path.join(out, "vision.onnx"))
     if float16_weights:
         print(f"  vision.onnx: {store_float16(os.path.join(out, 'vision.onnx'))} initializers stored as float16")
+    if strip_metadata:
+        strip_node_metadata(os.path.join(out, "vision.onnx"))
     vision_err = check(verify_vision, model, os.path.join(out, "vision.onnx"))
 
     print(f"[export] {time.time() - t0:.0f} s; vjp.onnx (make_fx + torch.onnx.export, dynamic B, Nt, Nd)")
     vjp_graph.export(model, os.path.join(out, "vjp.onnx"))
     if float16_weights:
         print(f"  vjp.onnx: {store_float16(os.path.join(out, 'vjp.onnx'))} initializers stored as float16")
+    if strip_metadata:
+        strip_node_metadata(os.path.join(out, "vjp.onnx"))
     vjp_err = check(vjp_graph.verify, model, os.path.join(out, "vjp.onnx"))
     ops, functions, opset = vjp_graph.onnx_ops(os.path.join(out, "vjp.onnx"))
     print(f"  vjp.onnx: {sum(ops.values())} nodes, opset {opset}, local functions {functions}")
@@ -289,20 +311,37 @@ def write_package(model, out, tokenizer_path, model_id, name, max_prompt_tokens=
         ins, outs = describe_graph(os.path.join(out, f))
         print(f"  {f} inputs {ins} outputs {outs}")
     print(f"[export] {time.time() - t0:.0f} s")
-    generation_err = check(export_generation, model, out, max_target_tokens, float16_weights)
+    generation_err = check(export_generation, model, out, max_target_tokens, float16_weights, strip_metadata)
 
     save_file({"embed_tokens": model.embed_tokens.detach().float().contiguous()},
               os.path.join(out, "text_embeddings.safetensors"), metadata={"format": "pt"})
     if os.path.abspath(tokenizer_path) != os.path.abspath(os.path.join(out, "tokenizer.json")):
         shutil.copyfile(tokenizer_path, os.path.join(out, "tokenizer.json"))
     with open(os.path.join(out, "manifest.json"), "w") as f:
-        m = manifest(cfg, model_id, name, max_prompt_tokens, max_target_tokens, default_prompt)
+        m = manifest(cfg, model_id, name, max_prompt_tokens, max_target_tokens, default_prompt, **manifest_fields)
         m["license"] = license
         json.dump(m, f, indent=2)
         f.write("\n")
     print(f"[export] {time.time() - t0:.0f} s; wrote {out}: " + ", ".join(f"{n} {os.path.getsize(os.path.join(out, n)) // 1024} KiB"
                                                 for n in sorted(os.listdir(out))))
     return {"vision": vision_err, "vjp": vjp_err, "generation": generation_err}
+
+
+def check_tokenizer_fits(tokenizer_path, vocab_size):
+    """Every id the tokenizer can give must have a row in the model's embedding table, except special added
+    tokens that prompts and captions never contain (e.g. Florence-2's image placeholder): those are listed."""
+    with open(tokenizer_path) as f:
+        t = json.load(f)
+    ids = dict(t["model"]["vocab"])
+    special = {a["content"]: a["id"] for a in t.get("added_tokens", []) if a.get("special")}
+    ids.update({a["content"]: a["id"] for a in t.get("added_tokens", [])})
+    outside = {tok: i for tok, i in ids.items() if i >= vocab_size}
+    regular = {tok: i for tok, i in outside.items() if tok not in special}
+    if regular:
+        raise AssertionError(f"tokenizer ids outside the embedding table of {vocab_size} rows: "
+                             f"{sorted(regular.items())[:5]}")
+    if outside:
+        print(f"  note: special tokens without an embedding row (the engine refuses text that has them): {outside}")
 
 
 def main():

@@ -9,12 +9,16 @@
 
 The BART forward is written out here over the Hugging Face modules' own weights (embedding positions with
 BART's offset 2, layernorm_embedding, post-LN layers, eager attention `softmax(q k^T * dh^-0.5 + mask) v`,
-tied lm_head + final_logits_bias), with additive masks built from the int64 masks (0 or the float32
-minimum), a plain causal mask in decoder_init, none in decoder_step (the new token sees all P+1
+tied lm_head + final_logits_bias where the model has one), with additive masks built from the int64 masks
+(0 or the float32 minimum), a plain causal mask in decoder_init, none in decoder_step (the new token sees all P+1
 positions), and the decoder position of the step graph taken from P (the past's length). Nothing of
 Hugging Face's mask or cache machinery reaches the graphs. Each graph is checked against Hugging Face's
 BART (encoder output, decoder logits with and without cache) and greedy decoding through the three ONNX
 graphs against a PyTorch greedy loop (and Hugging Face `generate`), token for token.
+
+The same code serves the project's PaLI-style model (`model.bart` = BartForConditionalGeneration) and
+Florence-2 (`model.bart` = Florence2ForConditionalGeneration, whose language model is a BartModel; see
+bart_of and output_logits).
 """
 import os
 
@@ -22,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.export import Dim
+from transformers.modeling_outputs import BaseModelOutput
 
 OPSET = 18
 ENCODER = {"inputs": ["image_embeds", "text_embeds", "text_mask"], "outputs": ["encoder_hidden"]}
@@ -40,6 +45,20 @@ def manifest_entries():
 
 
 # ---- BART written out over the Hugging Face modules ---------------------------------------------
+
+def bart_of(seq2seq):
+    """The BartModel (encoder, decoder, shared table) inside a Hugging Face encoder-decoder:
+    BartForConditionalGeneration.model, or Florence2ForConditionalGeneration.model.language_model."""
+    return getattr(seq2seq.model, "language_model", seq2seq.model)
+
+
+def output_logits(seq2seq, x):
+    """The output projection: the tied lm_head, plus BART's final_logits_bias where the model has one
+    (BartForConditionalGeneration does; Florence2ForConditionalGeneration has none)."""
+    logits = F.linear(x, seq2seq.get_output_embeddings().weight)
+    bias = getattr(seq2seq, "final_logits_bias", None)
+    return logits if bias is None else logits + bias
+
 
 def additive_mask(keep, dtype):
     """int64 [B,S] (1 attend, 0 not) -> [B,1,1,S] additive mask: 0 or the dtype's minimum."""
@@ -64,7 +83,7 @@ def attend(attn, x, k, v, mask):
 
 
 def encoder_forward(bart, image_embeds, text_embeds, text_mask):
-    enc = bart.model.encoder
+    enc = bart_of(bart).encoder
     x = torch.cat([image_embeds, text_embeds], dim=1)
     S = x.shape[1]
     keep = torch.cat([torch.ones_like(image_embeds[:, :, 0], dtype=text_mask.dtype), text_mask], dim=1)
@@ -80,7 +99,7 @@ def encoder_forward(bart, image_embeds, text_embeds, text_mask):
 def decoder_layers(bart, x, self_kv, cross_kv, self_mask, cross_mask, past=None):
     """Runs the decoder layers; self_kv(layer, x) gives this step's keys/values, past the cached ones."""
     keys, values = [], []
-    for i, layer in enumerate(bart.model.decoder.layers):
+    for i, layer in enumerate(bart_of(bart).decoder.layers):
         a = layer.self_attn
         k, v = heads(a.k_proj(x), a), heads(a.v_proj(x), a)
         if past is not None:
@@ -91,12 +110,11 @@ def decoder_layers(bart, x, self_kv, cross_kv, self_mask, cross_mask, past=None)
         x = layer.encoder_attn_layer_norm(x + attend(layer.encoder_attn, x, cross_kv[0][i], cross_kv[1][i],
                                                      cross_mask))
         x = layer.final_layer_norm(x + layer.fc2(layer.activation_fn(layer.fc1(x))))
-    logits = F.linear(x, bart.model.shared.weight) + bart.final_logits_bias
-    return logits, torch.stack(keys), torch.stack(values)
+    return output_logits(bart, x), torch.stack(keys), torch.stack(values)
 
 
 def decoder_embed(bart, ids, start):
-    dec = bart.model.decoder
+    dec = bart_of(bart).decoder
     T = ids.shape[1]
     x = F.embedding(ids, dec.embed_tokens.weight) * dec.embed_tokens.embed_scale
     positions = torch.arange(T, device=ids.device) + (start + 2)  # BART's position offset 2
@@ -106,7 +124,7 @@ def decoder_embed(bart, ids, start):
 def decoder_init_forward(bart, decoder_input_ids, encoder_hidden, encoder_mask):
     dtype = encoder_hidden.dtype
     cross_k, cross_v = [], []
-    for layer in bart.model.decoder.layers:
+    for layer in bart_of(bart).decoder.layers:
         a = layer.encoder_attn
         cross_k.append(heads(a.k_proj(encoder_hidden), a))
         cross_v.append(heads(a.v_proj(encoder_hidden), a))
@@ -225,7 +243,7 @@ def greedy_torch(model, image_embeds, text_embeds, text_mask, max_new, start_id,
     embeds = torch.cat([image_embeds, text_embeds], dim=1)
     keep = torch.cat([torch.ones(B, image_embeds.shape[1], dtype=text_mask.dtype, device=dev), text_mask], dim=1)
     with torch.no_grad():
-        encoder_out = model.bart.model.encoder(inputs_embeds=embeds, attention_mask=keep)
+        encoder_out = bart_of(model.bart).encoder(inputs_embeds=embeds, attention_mask=keep)
         dec = torch.full((B, 1), start_id, dtype=torch.long, device=dev)
         done = torch.zeros(B, dtype=torch.bool, device=dev)
         steps, gaps = [], []
@@ -247,12 +265,14 @@ def greedy_torch(model, image_embeds, text_embeds, text_mask, max_new, start_id,
 
 
 def greedy_hf(model, image_embeds, text_embeds, text_mask, max_new, start_id, eos_id, pad_id):
-    """Hugging Face `generate` (greedy, with its cache): a cross-check of greedy_torch."""
+    """Hugging Face `generate` (greedy, with its cache): a cross-check of greedy_torch. The encoder output is
+    given to `generate` (Florence-2's generate takes no `inputs_embeds` without pixel_values)."""
     B, dev = image_embeds.shape[0], image_embeds.device
     embeds = torch.cat([image_embeds, text_embeds], dim=1)
     keep = torch.cat([torch.ones(B, image_embeds.shape[1], dtype=text_mask.dtype, device=dev), text_mask], dim=1)
     with torch.no_grad():
-        seqs = model.bart.generate(inputs_embeds=embeds, attention_mask=keep, max_new_tokens=max_new,
+        encoder_out = bart_of(model.bart).encoder(inputs_embeds=embeds, attention_mask=keep)
+        seqs = model.bart.generate(encoder_outputs=encoder_out, attention_mask=keep, max_new_tokens=max_new,
                                    do_sample=False, num_beams=1, decoder_start_token_id=start_id,
                                    eos_token_id=eos_id, pad_token_id=pad_id, forced_bos_token_id=None,
                                    forced_eos_token_id=None, no_repeat_ngram_size=0, min_length=0,
@@ -325,12 +345,12 @@ def verify(model, out, tol=2e-5, max_new=24):
         image, text, text_mask = example_batch(model, B, Nt, g)
         keep = torch.cat([torch.ones(B, cfg.image_tokens, dtype=torch.long), text_mask], dim=1)
         with torch.no_grad():
-            ref_hidden = model.bart.model.encoder(inputs_embeds=torch.cat([image, text], 1),
-                                                  attention_mask=keep).last_hidden_state
+            ref_hidden = bart_of(model.bart).encoder(inputs_embeds=torch.cat([image, text], 1),
+                                                     attention_mask=keep).last_hidden_state
             dec_ids = torch.cat([torch.full((B, 1), cfg.decoder_start_id),
                                  torch.randint(4, cfg.vocab_size, (B, T + 2), generator=g)], dim=1)
-            ref_logits = model.bart(encoder_outputs=(ref_hidden,), attention_mask=keep, decoder_input_ids=dec_ids,
-                                    use_cache=False).logits.numpy()  # [B, T+3, V]
+            ref_logits = model.bart(encoder_outputs=BaseModelOutput(last_hidden_state=ref_hidden), attention_mask=keep,
+                                    decoder_input_ids=dec_ids, use_cache=False).logits.numpy()  # [B, T+3, V]
         hidden = sess["encoder"].run(None, {"image_embeds": image.numpy(), "text_embeds": text.numpy(),
                                             "text_mask": text_mask.numpy()})[0]
         # Padded prompt positions are never attended to (keys masked): compare the real positions.

@@ -123,6 +123,38 @@ def cross_entropy(logits, labels):
     return -(picked * valid.to(picked.dtype)).sum() / valid.sum().to(picked.dtype)
 
 
+def seq2seq_loss(seq2seq, image_embeds, text_embeds, text_mask, decoder_input_ids, labels):
+    """Mean token cross-entropy over labels != -100 of a Hugging Face encoder-decoder fed
+    `inputs_embeds = concat(image_embeds, text_embeds)` (ENGINE.md §1, the vjp graph's forward). `seq2seq` is a
+    BartForConditionalGeneration or a Florence2ForConditionalGeneration: both take these arguments.
+
+    The attention masks are built here as additive 4D masks (0 or the dtype's minimum), which BART's eager
+    attention adds to its scores as they are: the same masks Hugging Face would build from a 2D mask, but
+    without its mask machinery (index gathers, vmaps), so the exported graph stays small."""
+    inputs_embeds = torch.cat([image_embeds, text_embeds], dim=1)
+    image_mask = torch.ones_like(image_embeds[:, :, 0], dtype=text_mask.dtype)
+    keep = torch.cat([image_mask, text_mask], dim=1)  # [B, Ni+Nt]; image tokens are always attended
+    lowest = torch.finfo(inputs_embeds.dtype).min
+    encoder_mask = ((1 - keep).to(inputs_embeds.dtype) * lowest)[:, None, None, :]  # [B, 1, 1, Ni+Nt]
+    positions = torch.arange(decoder_input_ids.shape[1], device=decoder_input_ids.device)
+    future = positions[None, :] > positions[:, None]  # [Nd, Nd], True above the diagonal
+    causal_mask = (future.to(inputs_embeds.dtype) * lowest)[None, None]  # [1, 1, Nd, Nd]
+    logits = seq2seq(inputs_embeds=inputs_embeds, attention_mask=encoder_mask,
+                     decoder_input_ids=decoder_input_ids, decoder_attention_mask=causal_mask,
+                     use_cache=False).logits  # [B, Nd, V]
+    return cross_entropy(logits, labels)
+
+
+def seq2seq_loss_hf(seq2seq, image_embeds, text_embeds, text_mask, decoder_input_ids, labels):
+    """The same loss the Hugging Face way (2D mask, `labels=` -> the model's own cross-entropy): a cross-check
+    of seq2seq_loss, which the exporter compares with it."""
+    inputs_embeds = torch.cat([image_embeds, text_embeds], dim=1)
+    image_mask = torch.ones_like(image_embeds[:, :, 0], dtype=text_mask.dtype)
+    out = seq2seq(inputs_embeds=inputs_embeds, attention_mask=torch.cat([image_mask, text_mask], dim=1),
+                  decoder_input_ids=decoder_input_ids, labels=labels, use_cache=False)
+    return out.loss
+
+
 def bart_config(cfg: ModelConfig):
     return BartConfig(
         vocab_size=cfg.vocab_size, d_model=cfg.d_model, max_position_embeddings=cfg.max_positions,
@@ -158,32 +190,12 @@ class PaliModel(nn.Module):
         return F.embedding(ids, self.embed_tokens)  # scale 1.0
 
     def loss_from_embeds(self, image_embeds, text_embeds, text_mask, decoder_input_ids, labels):
-        """Mean token cross-entropy over labels != -100 (ENGINE.md §1, the vjp graph's forward).
-
-        The attention masks are built here as additive 4D masks (0 or the dtype's minimum), which BART's
-        eager attention adds to its scores as they are: the same masks Hugging Face would build from a 2D
-        mask, but without its mask machinery (index gathers, vmaps), so the exported graph stays small."""
-        inputs_embeds = torch.cat([image_embeds, text_embeds], dim=1)
-        image_mask = torch.ones_like(image_embeds[:, :, 0], dtype=text_mask.dtype)
-        keep = torch.cat([image_mask, text_mask], dim=1)  # [B, Ni+Nt]; image tokens are always attended
-        lowest = torch.finfo(inputs_embeds.dtype).min
-        encoder_mask = ((1 - keep).to(inputs_embeds.dtype) * lowest)[:, None, None, :]  # [B, 1, 1, Ni+Nt]
-        positions = torch.arange(decoder_input_ids.shape[1], device=decoder_input_ids.device)
-        future = positions[None, :] > positions[:, None]  # [Nd, Nd], True above the diagonal
-        causal_mask = (future.to(inputs_embeds.dtype) * lowest)[None, None]  # [1, 1, Nd, Nd]
-        logits = self.bart(inputs_embeds=inputs_embeds, attention_mask=encoder_mask,
-                           decoder_input_ids=decoder_input_ids, decoder_attention_mask=causal_mask,
-                           use_cache=False).logits  # [B, Nd, V]
-        return cross_entropy(logits, labels)
+        """Mean token cross-entropy over labels != -100 (ENGINE.md §1, the vjp graph's forward)."""
+        return seq2seq_loss(self.bart, image_embeds, text_embeds, text_mask, decoder_input_ids, labels)
 
     def loss_from_embeds_hf(self, image_embeds, text_embeds, text_mask, decoder_input_ids, labels):
-        """The same loss the Hugging Face way (2D mask, `labels=` -> CrossEntropyLoss): a cross-check of
-        the one above, which the exporter compares with it."""
-        inputs_embeds = torch.cat([image_embeds, text_embeds], dim=1)
-        image_mask = torch.ones_like(image_embeds[:, :, 0], dtype=text_mask.dtype)
-        out = self.bart(inputs_embeds=inputs_embeds, attention_mask=torch.cat([image_mask, text_mask], dim=1),
-                        decoder_input_ids=decoder_input_ids, labels=labels, use_cache=False)
-        return out.loss
+        """The same loss the Hugging Face way: a cross-check of the one above (seq2seq_loss_hf)."""
+        return seq2seq_loss_hf(self.bart, image_embeds, text_embeds, text_mask, decoder_input_ids, labels)
 
     def forward(self, pixel_values, input_ids, text_mask, decoder_input_ids, labels):
         return self.loss_from_embeds(self.image_embeds(pixel_values), self.text_embeds(input_ids),
@@ -235,9 +247,15 @@ def round_to_float16(model):
 
 
 def load_checkpoint(folder, attn_implementation="eager"):
+    """The frozen model of a checkpoint folder: a PaliModel, or a FlorenceModel when config.json is a Hugging
+    Face Florence-2 config (adalink/florence.py)."""
     import os
 
     from safetensors.torch import load_file
+    with open(os.path.join(folder, "config.json")) as f:
+        if json.load(f).get("model_type") == "florence2":
+            from .florence import load_florence
+            return load_florence(folder)
     cfg = ModelConfig.load(os.path.join(folder, "config.json"))
     model = PaliModel(cfg, attn_implementation)
     tensors = {k: (v.float() if v.is_floating_point() else v)

@@ -26,7 +26,7 @@ import torch
 from .dataset import load_pixels, read_imagefolder
 from .generation import OnnxGenerator, greedy_hf, greedy_torch
 from .model import load_checkpoint
-from .tokenizer import encode_ids
+from .tokenizer import bos_of, encode_ids
 
 MODALITIES = ("image", "text")
 
@@ -76,7 +76,8 @@ def reference_greedy(package, checkpoint, dataset, adapter_path, max_target_toke
     adapter, ranks, _ = load_adapter(adapter_path, d)
     rows = [r for r in read_imagefolder(dataset) if split is None or r.get("split") == split][:limit]
     prompts = [row.get("prompt", text_cfg["default_prompt"]) for row in rows]
-    prompt_ids = [encode_ids(tokenizer, p, text_cfg["eos_id"], text_cfg["max_prompt_tokens"]) for p in prompts]
+    prompt_ids = [encode_ids(tokenizer, p, text_cfg["eos_id"], text_cfg["max_prompt_tokens"], bos_of(text_cfg))
+                  for p in prompts]
     pixels = torch.tensor(np.stack([load_pixels(dataset, r, image_cfg["mean"], image_cfg["std"]) for r in rows]))
     with torch.no_grad():
         image_feats = model.image_embeds(pixels)

@@ -27,7 +27,7 @@ import torch  # noqa: E402
 from . import random as R  # noqa: E402
 from .dataset import load_pixels, read_imagefolder  # noqa: E402
 from .model import load_checkpoint  # noqa: E402
-from .tokenizer import encode_ids  # noqa: E402
+from .tokenizer import bos_of, encode_ids  # noqa: E402
 
 MODALITIES = ("image", "text")
 
@@ -81,8 +81,10 @@ def load_examples(dataset, tokenizer, text_cfg, image_cfg, split=None):
         prompt = row.get("prompt", text_cfg["default_prompt"])
         examples.append({
             "file_name": row["file_name"],
-            "prompt_ids": encode_ids(tokenizer, prompt, text_cfg["eos_id"], text_cfg["max_prompt_tokens"]),
-            "target_ids": encode_ids(tokenizer, row["text"], text_cfg["eos_id"], text_cfg["max_target_tokens"]),
+            "prompt_ids": encode_ids(tokenizer, prompt, text_cfg["eos_id"], text_cfg["max_prompt_tokens"],
+                                     bos_of(text_cfg)),
+            "target_ids": encode_ids(tokenizer, row["text"], text_cfg["eos_id"], text_cfg["max_target_tokens"],
+                                     bos_of(text_cfg)),
             "pixels": load_pixels(dataset, row, image_cfg["mean"], image_cfg["std"]),
         })
     return examples

@@ -1,0 +1,51 @@
+/**
+ * Scoring models on a dataset split from the command line: the frozen model and adapters, one after the
+ * other, with a progress line each; and the Markdown table the evaluate command and the report print.
+ */
+import type { CaptionDataset } from '../data/dataset.ts';
+import { evaluateCaptions, evaluationItems, type Evaluation } from '../engine/evaluate.ts';
+import type { FeatureCache } from '../engine/featureCache.ts';
+import type { ModelPackage } from '../engine/modelPackage.ts';
+import type { AdapterWeights } from '../formats/adapterFile.ts';
+import { progress } from './progress.ts';
+
+/** One scored model: the frozen one (no adapter) or an adapter file. */
+export interface ScoredRun {
+  label: string;
+  evaluation: Evaluation;
+  seconds: number;
+}
+
+export interface EvaluateOptions {
+  numBeams?: number;
+  maxTokens?: number;
+}
+
+/** Scores the frozen model (unless told not to) and each adapter on every (image, prompt) of `dataset`. */
+export async function scoreRuns(
+  pkg: ModelPackage, dataset: CaptionDataset, features: FeatureCache,
+  adapters: Array<{ label: string; weights: readonly AdapterWeights[] }>, options: EvaluateOptions = {},
+  { frozen = true } = {},
+): Promise<ScoredRun[]> {
+  const items = evaluationItems(pkg, dataset, features);
+  const runs: ScoredRun[] = [];
+  for (const { label, weights } of [...(frozen ? [{ label: 'frozen model', weights: [] }] : []), ...adapters]) {
+    const started = performance.now();
+    const bar = progress(`captions (${label})`, items.length);
+    const evaluation = await evaluateCaptions(pkg, items, features, weights, { ...options, onProgress: (done) => bar.update(done) });
+    bar.stop();
+    runs.push({ label, evaluation, seconds: (performance.now() - started) / 1000 });
+  }
+  return runs;
+}
+
+/** The scores as a Markdown table, ×100 as papers report them. */
+export function scoreTable(runs: ScoredRun[]): string {
+  const pct = (v: number | null) => (v === null ? '–' : (100 * v).toFixed(1));
+  return [
+    '| model | CIDEr-D | BLEU-4 | ROUGE-L | exact match % |',
+    '|---|---:|---:|---:|---:|',
+    ...runs.map(({ label, evaluation: { scores } }) =>
+      `| ${label} | ${pct(scores['CIDEr-D'])} | ${pct(scores['BLEU-4'])} | ${pct(scores['ROUGE-L'])} | ${pct(scores.exactMatch)} |`),
+  ].join('\n');
+}

@@ -1,0 +1,74 @@
+/**
+ * Train/validation splits: taking one split out of a dataset, and holding out a validation split for a
+ * dataset that has none. Held-out examples are chosen by image, never by caption: an image whose
+ * captions were split between train and validation would leak its answers into the score.
+ */
+import { ConfigError, DatasetError } from '../engine/errors.ts';
+import { orderSplits, type CaptionDataset, type CaptionExample } from './captionDataset.ts';
+
+/** The dataset restricted to one split: its examples, and the images they use, re-indexed. */
+export function selectSplit(dataset: CaptionDataset, split: string): CaptionDataset {
+  const chosen = dataset.examples.filter((e) => e.split === split);
+  if (chosen.length === 0) {
+    throw new DatasetError(`no examples in split "${split}"`, dataset.label,
+      `The dataset's splits are ${dataset.splits.map((s) => `"${s}"`).join(', ')}: choose one of them.`);
+  }
+  const images: string[] = [];
+  const newIndex = new Map<number, number>();
+  const examples: CaptionExample[] = chosen.map((e) => {
+    let index = newIndex.get(e.imageIndex);
+    if (index === undefined) {
+      index = images.push(dataset.images[e.imageIndex]) - 1;
+      newIndex.set(e.imageIndex, index);
+    }
+    return { ...e, imageIndex: index };
+  });
+  // `skipped` is the report on the files read, whichever split the rows were meant for: it stays whole.
+  return { ...dataset, images, examples, splits: [split] };
+}
+
+export interface ValidationSplitOptions {
+  /** The share of the training images held out, in (0, 1). */
+  fraction: number;
+  /** The same seed and images give the same split, whatever the order of the rows. */
+  seed: number;
+}
+
+/**
+ * Moves a fraction of the training images, with all their examples, to a new 'validation' split. A
+ * dataset that already has a validation split is returned as it is: its own split is the one to trust.
+ * Which images move depends only on the seed and the image paths, so adding rows elsewhere or
+ * reordering the file moves no other image.
+ */
+export function assignValidationSplit(dataset: CaptionDataset, { fraction, seed }: ValidationSplitOptions): CaptionDataset {
+  if (!(fraction > 0 && fraction < 1)) {
+    throw new ConfigError(`the validation fraction is ${fraction}`, 'validation fraction', 'Choose a fraction between 0 and 1, e.g. 0.1.');
+  }
+  if (!Number.isInteger(seed)) throw new ConfigError(`the seed is ${seed}`, 'validation seed', 'Choose a whole number.');
+  if (dataset.splits.includes('validation')) return dataset;
+  const trainImages = [...new Set(dataset.examples.filter((e) => e.split === 'train').map((e) => e.imageIndex))];
+  if (trainImages.length < 2) {
+    throw new DatasetError(`the training split has ${trainImages.length} image${trainImages.length === 1 ? '' : 's'}, too few to hold some out for validation`,
+      dataset.label, 'Add images, or train without a validation split.');
+  }
+  // At least one image held out and at least one kept, whatever the fraction.
+  const held = Math.min(trainImages.length - 1, Math.max(1, Math.round(fraction * trainImages.length)));
+  const ranked = trainImages
+    .map((index) => ({ index, rank: hash32(`${seed}\0${dataset.images[index]}`) }))
+    .sort((a, b) => a.rank - b.rank || (dataset.images[a.index] < dataset.images[b.index] ? -1 : 1));
+  const heldOut = new Set(ranked.slice(0, held).map((r) => r.index));
+  const examples = dataset.examples.map((e) => (e.split === 'train' && heldOut.has(e.imageIndex) ? { ...e, split: 'validation' } : e));
+  return { ...dataset, examples, splits: orderSplits(examples.map((e) => e.split)) };
+}
+
+/** FNV-1a over UTF-16 code units, then a murmur3 finaliser so that nearby strings spread out. */
+function hash32(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}

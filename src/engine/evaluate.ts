@@ -1,0 +1,91 @@
+/**
+ * Captions for a dataset's images, scored against the dataset's own captions (src/eval): what the studio's
+ * Evaluate panel, `npm run evaluate` and the default-model report show.
+ *
+ * One scored item per (image, prompt): its references are every caption the dataset gives that image
+ * under that prompt, its candidate the caption the model generates for it (greedy unless options say
+ * otherwise). Images whose features could not be computed are left out, as in training.
+ */
+import type { CaptionDataset } from '../data/imagefolder.ts';
+import { scoreCaptions, type CaptionScores } from '../eval/metrics.ts';
+import type { AdapterWeights } from '../formats/adapterFile.ts';
+import { DatasetError } from './errors.ts';
+import type { FeatureCache } from './featureCache.ts';
+import { CaptionGenerator, type GenerationOptions } from './generate.ts';
+import type { ModelPackage } from './modelPackage.ts';
+
+export interface EvaluationItem {
+  /** Image path inside the dataset. */
+  image: string;
+  imageIndex: number;
+  /** The prompt the caption answers (the package's default prompt when the dataset gives none). */
+  prompt: string;
+  references: string[];
+}
+
+export interface ScoredCaption extends EvaluationItem {
+  caption: string;
+}
+
+export interface Evaluation {
+  scores: CaptionScores;
+  captions: ScoredCaption[];
+}
+
+/** The (image, prompt) pairs of `dataset` with their reference captions, in dataset order. */
+export function evaluationItems(pkg: ModelPackage, dataset: CaptionDataset, features: Pick<FeatureCache, 'ok'>): EvaluationItem[] {
+  const byKey = new Map<string, EvaluationItem>();
+  for (const example of dataset.examples) {
+    if (!features.ok[example.imageIndex]) continue;
+    const prompt = example.prompt ?? pkg.manifest.text.default_prompt;
+    const key = JSON.stringify([example.imageIndex, prompt]);
+    let item = byKey.get(key);
+    if (!item) {
+      item = { image: dataset.images[example.imageIndex], imageIndex: example.imageIndex, prompt, references: [] };
+      byKey.set(key, item);
+    }
+    item.references.push(example.caption);
+  }
+  if (byKey.size === 0) {
+    throw new DatasetError('nothing to evaluate: no example has a readable image', dataset.label,
+      'Check the validation report: every image of this split was skipped.');
+  }
+  return [...byKey.values()];
+}
+
+export interface EvaluationOptions extends GenerationOptions {
+  /** Called after each batch of captions with (captions done, captions in all). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Generates a caption for every item and scores them all; `adapter` empty or absent = the frozen model. */
+export async function evaluateCaptions(
+  pkg: ModelPackage, items: EvaluationItem[], features: Pick<FeatureCache, 'buffer' | 'ok'>,
+  adapter: readonly AdapterWeights[] = [], options: EvaluationOptions = {},
+): Promise<Evaluation> {
+  const { onProgress, ...generation } = options;
+  const chunk = generation.batchSize ?? 16;
+  const generator = new CaptionGenerator(pkg);
+  const captions: ScoredCaption[] = [];
+  try {
+    for (let start = 0; start < items.length; start += chunk) {
+      const part = items.slice(start, start + chunk);
+      const generated = await generator.generate({
+        features,
+        imageIndices: part.map((item) => item.imageIndex),
+        promptIds: part.map((item) => pkg.text.promptIds(item.prompt)),
+      }, adapter, { ...generation, batchSize: chunk });
+      part.forEach((item, i) => captions.push({ ...item, caption: generated[i].caption }));
+      onProgress?.(captions.length, items.length);
+    }
+  } finally {
+    generator.destroy();
+  }
+  const refs: Record<string, string[]> = {};
+  const cands: Record<string, string> = {};
+  captions.forEach((c, i) => {
+    refs[i] = c.references;
+    cands[i] = c.caption;
+  });
+  return { scores: scoreCaptions(refs, cands), captions };
+}
