@@ -1,7 +1,13 @@
 /**
  * Tokenized examples → the padded arrays one vjp run takes (docs/ENGINE.md §1–2). Prompts pad to the
- * batch's longest prompt, targets to its longest target; padding is masked out of attention, of the
- * loss (label −100) and of the adapter gradients.
+ * batch's longest prompt; targets to its longest target rounded up to a multiple of TARGET_BUCKET (at most
+ * max_target_tokens). Padding is masked out of attention, of the loss (label −100) and of the adapter
+ * gradients.
+ *
+ * Why buckets: onnxruntime-web compiles its shaders for each new input shape, which costs more than the step
+ * itself on a software GPU and is pure overhead on any GPU. Padded targets change nothing else — later
+ * decoder positions never reach earlier ones (causal attention) and their labels are ignored — and the
+ * adapters see only the prompt, whose length (and so the dropout mask, ENGINE.md §3) stays the batch's own.
  */
 import type { ModelManifest } from '../formats/manifest.ts';
 
@@ -27,10 +33,17 @@ export interface Batch {
 
 export const IGNORE_LABEL = -100n;
 
-export function buildBatch(examples: EncodedExample[], text: ModelManifest['text']): Batch {
+/** Target lengths are padded up to a multiple of this (docs/ENGINE.md §2). */
+export const TARGET_BUCKET = 8;
+
+export function targetBucket(longest: number, maxTargetTokens: number, multiple = TARGET_BUCKET): number {
+  return Math.max(longest, Math.min(maxTargetTokens, Math.ceil(longest / multiple) * multiple));
+}
+
+export function buildBatch(examples: EncodedExample[], text: ModelManifest['text'], multiple = TARGET_BUCKET): Batch {
   const size = examples.length;
   const promptLength = Math.max(...examples.map((e) => e.promptIds.length));
-  const targetLength = Math.max(...examples.map((e) => e.targetIds.length));
+  const targetLength = targetBucket(Math.max(...examples.map((e) => e.targetIds.length)), text.max_target_tokens, multiple);
   const promptIds = new Uint32Array(size * promptLength).fill(text.pad_id);
   const promptValid = new Uint32Array(size * promptLength);
   const decoderInputIds = new BigInt64Array(size * targetLength).fill(BigInt(text.pad_id));

@@ -1,9 +1,11 @@
 /**
- * What the UI and the engine worker say to each other: plain, structured-clonable types only.
- * The worker implements EngineApi (src/worker/engineWorker.ts); the UI reaches it only through the
- * bridge (src/ui/engineBridge.ts).
+ * What the UI and the engine worker say to each other: plain, structured-clonable types only (numbers,
+ * strings, small arrays, Blobs). The worker implements EngineApi (src/worker/engineWorker.ts); the UI
+ * reaches it only through the bridge (src/ui/engineBridge.ts). Images cross as small thumbnails (Blob),
+ * losses as numbers; datasets and models never come to the UI thread.
  */
 import type { TrainConfig } from '../engine/config.ts';
+import type { CaptionScores } from '../eval/metrics.ts';
 
 export interface ModelInfo {
   id: string;
@@ -13,8 +15,28 @@ export interface ModelInfo {
   imageSize: number;
   imageTokens: number;
   vocabSize: number;
+  /** Where it came from (a URL or the folder's name). */
+  label?: string;
+  /** Bytes of the package's files together. */
+  bytes?: number;
+  defaultPrompt?: string;
+  canGenerate?: boolean;
 }
 
+/** Files the user picked or dropped (Blobs cross to the worker without being read on the UI thread). */
+export interface PickedFile {
+  /** '/'-separated path inside the folder, or the file's name. */
+  path: string;
+  file: Blob;
+}
+
+/** A model package: a URL (the bundled default, or one the user types) or a folder the user picked. */
+export type ModelInput = string | { label: string; files: PickedFile[] };
+
+/** A dataset: a URL of a served .zip or folder (the demo), or what the user dropped (a folder, a .zip, files). */
+export type DatasetInput = { url: string; label: string } | { label: string; files: PickedFile[] };
+
+/** The legacy harness answer of `loadDataset` (all examples used for training). */
 export interface DatasetInfo {
   label: string;
   images: number;
@@ -22,10 +44,62 @@ export interface DatasetInfo {
   skipped: Array<{ where: string; reason: string }>;
 }
 
+export interface PreviewItem {
+  path: string;
+  /** A small PNG, or undefined where the image could not be decoded. */
+  thumbnail?: Blob;
+  captions: string[];
+  prompt?: string;
+  split: string;
+}
+
+export interface SplitCount {
+  split: string;
+  images: number;
+  examples: number;
+}
+
+export interface DatasetSummary {
+  label: string;
+  format: 'imagefolder' | 'coco' | 'csv';
+  images: number;
+  examples: number;
+  /** Per split found in the data (train, validation, …). */
+  splits: SplitCount[];
+  /** Every row or image that was left out, with its reason. */
+  skipped: Array<{ where: string; reason: string }>;
+  /** Caption lengths in words: counts of bins [edges[i], edges[i+1]). */
+  lengthHistogram: { edges: number[]; counts: number[] };
+  hasPrompts: boolean;
+  maxCaptionsPerImage: number;
+  preview: PreviewItem[];
+}
+
+export interface SplitOptions {
+  /**
+   * 'dataset': use the dataset's own validation split; 'holdout': hold out `fraction` of the training
+   * images (by image, seeded). A dataset without a validation split always holds out.
+   */
+  mode: 'dataset' | 'holdout';
+  fraction: number;
+  seed: number;
+  /** Use at most this many images of each split (0 = all): a quick first run on a slow GPU. */
+  maxTrainImages: number;
+  maxValidationImages: number;
+}
+
+export interface SplitSummary {
+  train: { images: number; examples: number };
+  validation: { images: number; examples: number };
+}
+
 export interface Progress {
-  phase: 'loading model' | 'reading dataset' | 'caching image features' | 'training';
+  phase: 'loading model' | 'opening graphs' | 'reading dataset' | 'checking images' | 'caching image features' | 'training'
+    | 'validation loss' | 'captioning (frozen model)' | 'captioning (adapted)' | 'captioning';
   done: number;
   total: number;
+  /** 'bytes' for downloads; items otherwise. */
+  unit?: 'bytes' | 'items';
 }
 
 export interface StepReport {
@@ -35,16 +109,81 @@ export interface StepReport {
   learningRate: number;
 }
 
+/** Everything a studio run tells the UI besides the per-step losses. */
+export type RunEvent =
+  | { type: 'progress'; progress: Progress }
+  | { type: 'validation'; step: number; loss: number }
+  | { type: 'memory'; gpuBytes: number };
+
 export interface TrainOutcome {
   /** Updates applied in total (after a resume, counting the earlier ones). */
   step: number;
   losses: number[];
+  /** Steps the run was asked to reach. */
+  totalSteps?: number;
   /** Set when training stopped on its own (e.g. a non-finite loss); the adapter of `step` is kept. */
   error?: { name: string; message: string };
 }
 
+export interface StudioRunOptions {
+  split: SplitOptions;
+  /** Validation loss every this many steps (and before the first and after the last); 0 = never. */
+  validateEvery: number;
+  /** Continue the paused run instead of starting a new one. */
+  resume?: boolean;
+}
+
+export interface AdapterMetrics {
+  finalLoss?: number;
+  validationLoss?: number;
+  before?: CaptionScores;
+  after?: CaptionScores;
+  evaluatedOn?: number;
+}
+
+/** An adapter in IndexedDB, without its bytes. */
+export interface AdapterSummary {
+  id: string;
+  name: string;
+  task: string;
+  modelId: string;
+  createdAt: number;
+  steps: number;
+  config: TrainConfig;
+  metrics: AdapterMetrics;
+  bytes: number;
+  origin: 'trained' | 'imported';
+}
+
+export interface GalleryItem {
+  path: string;
+  thumbnail?: Blob;
+  references: string[];
+  prompt: string;
+  frozen: string;
+  adapted: string;
+}
+
+export interface EvaluationResult {
+  adapterId?: string;
+  adapterName: string;
+  images: number;
+  before: CaptionScores;
+  after: CaptionScores;
+  items: GalleryItem[];
+}
+
+export interface PlaygroundResult {
+  thumbnail?: Blob;
+  prompt: string;
+  frozen: string;
+  adapted?: string;
+  adapterName?: string;
+}
+
 export interface EngineApi {
-  loadModel(url: string, onProgress?: (p: Progress) => void): Promise<ModelInfo>;
+  loadModel(source: ModelInput, onProgress?: (p: Progress) => void): Promise<ModelInfo>;
+  /** The engine harness's path: an imagefolder by URL, every example for training, features cached now. */
   loadDataset(url: string, onProgress?: (p: Progress) => void): Promise<DatasetInfo>;
   /**
    * Starts a run from scratch, or from `state` (bytes of a saved training state). Callbacks are
@@ -57,4 +196,23 @@ export interface EngineApi {
   saveState(): Promise<Uint8Array>;
   /** The current adapter, as a .safetensors file. */
   exportAdapter(): Promise<Uint8Array>;
+
+  // The studio.
+  /** Reads a dataset and checks every image; the dataset in use changes only when this succeeds. */
+  openDataset(input: DatasetInput, onProgress?: (p: Progress) => void): Promise<DatasetSummary>;
+  describeSplit(options: SplitOptions): Promise<SplitSummary>;
+  /** A run on the opened dataset's training split, with validation loss on its validation split. */
+  trainStudio(config: Partial<TrainConfig>, options: StudioRunOptions, onStep?: (r: StepReport) => void, onEvent?: (e: RunEvent) => void): Promise<TrainOutcome>;
+  /** Saves the current run's adapter in IndexedDB. */
+  saveRun(details: { name: string; task: string }): Promise<AdapterSummary>;
+  /** Captions of the validation split by the frozen model and with an adapter (the current run's, or a saved one). */
+  evaluate(options: { adapterId?: string; split: SplitOptions }, onProgress?: (p: Progress) => void): Promise<EvaluationResult>;
+  listAdapters(): Promise<AdapterSummary[]>;
+  renameAdapter(id: string, changes: { name?: string; task?: string }): Promise<AdapterSummary>;
+  deleteAdapter(id: string): Promise<void>;
+  adapterFile(id: string): Promise<{ fileName: string; bytes: Uint8Array }>;
+  /** Reads an adapter file, checks it against the loaded model, saves it. */
+  importAdapter(file: Blob, fileName: string): Promise<AdapterSummary>;
+  caption(image: Blob, prompt: string, adapterId?: string, onProgress?: (p: Progress) => void): Promise<PlaygroundResult>;
+  gpuBytes(): number;
 }

@@ -1,0 +1,183 @@
+/**
+ * A new user, in headless Chromium with real WebGPU (SwiftShader on CI): loads the page, loads the
+ * default model, tries the demo dataset, trains a short run, sees the loss fall and the metrics table
+ * appear, downloads the adapter, reloads the page, finds the adapter listed, imports the downloaded
+ * file again and gets the same captions. Along the way: no main-thread task over 50 ms while training,
+ * and a screenshot of every panel at 1280×800 and at 390×844 (e2e/screenshots/, not committed).
+ * The page is the production build (vite build + vite preview), as people get it.
+ *
+ * The run is short because SwiftShader runs the default model on the CPU (about 10–20 s a step at
+ * batch 2 on two cores): 8 training images, 4 validation images, batch 2, 5 steps. The studio's own
+ * defaults stay the paper's; these are this test's choices, made through the UI as a person would.
+ */
+import { readFileSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from './support/browser.ts';
+import {
+  DESKTOP, expectNoSidewaysScroll, file, longTasks, openStudio, PHONE, recordLongTasks, screenshot, setNumber, startProductionServer, tab, type TabName,
+} from './support/studio.ts';
+
+const TABS: TabName[] = ['Model', 'Dataset', 'Train', 'Evaluate', 'Adapters', 'Playground'];
+const MINUTE = 60_000;
+
+let server: { url: string; close(): Promise<void> };
+let url: string;
+let browser: Browser;
+let page: Page;
+
+beforeAll(async () => {
+  server = await startProductionServer();
+  url = server.url;
+  browser = await launchChromium();
+  page = await openStudio(browser, url);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+async function openDemo(p: Page): Promise<void> {
+  await tab(p, 'Dataset');
+  await p.getByRole('button', { name: 'Try the demo dataset' }).click();
+  await p.getByTestId('dataset-summary').waitFor({ timeout: 2 * MINUTE });
+  await setNumber(p, 'Training images to use (0 = all)', 8);
+  await setNumber(p, 'Validation images to use (0 = all)', 4);
+  await expect.poll(() => p.getByTestId('split-summary').innerText()).toMatch(/Training: 8 images, 8 captions · Validation: 4 images, 4 captions/);
+}
+
+async function loadDefaultModel(p: Page): Promise<void> {
+  await tab(p, 'Model');
+  await p.getByRole('button', { name: 'Load the default model' }).click();
+  await p.getByTestId('model-card').waitFor({ timeout: 4 * MINUTE });
+}
+
+async function galleryCaptions(p: Page): Promise<{ frozen: string[]; adapted: string[] }> {
+  return {
+    frozen: await p.getByTestId('frozen-caption').allInnerTexts(),
+    adapted: await p.getByTestId('adapted-caption').allInnerTexts(),
+  };
+}
+
+async function screenshotAllPanels(p: Page, suffix: string): Promise<void> {
+  for (const name of TABS) {
+    await tab(p, name);
+    await p.waitForTimeout(300);
+    await screenshot(p, `${name.toLowerCase()}-${suffix}`);
+    await expectNoSidewaysScroll(p);
+  }
+}
+
+describe('studio, a new user on the default model', () => {
+  let before: { frozen: string[]; adapted: string[] };
+  let adapterPath: string;
+
+  it('loads the default model and sees what it is', async () => {
+    const started = Date.now();
+    await loadDefaultModel(page);
+    const card = await page.getByTestId('model-card').innerText();
+    expect(card).toMatch(/pali-scenes-default/);
+    expect(card).toMatch(/Image size\s+64 × 64 px/);
+    expect(card).toMatch(/d_model\s+256/);
+    expect(card).toMatch(/Image tokens\s+64/);
+    expect(card).toMatch(/Licence\s+MIT/);
+    expect(card).toMatch(/Size\s+3\d\.\d MB/);
+    console.log(`default model loaded in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }, 5 * MINUTE);
+
+  it('tries the demo dataset: preview, counts, its own train/validation split', async () => {
+    await openDemo(page);
+    const summary = await page.getByTestId('dataset-summary').innerText();
+    expect(summary).toMatch(/Images\s+350/);
+    expect(summary).toMatch(/train: 250 images · validation: 100 images/);
+    expect(await page.getByTestId('preview-grid').locator('img').count()).toBeGreaterThanOrEqual(12);
+    expect(await page.getByTestId('skipped-report').innerText()).toMatch(/Every row and image was read/);
+  }, 3 * MINUTE);
+
+  it('trains a short run: the loss falls, the main thread stays free, the metrics table appears', async () => {
+    await tab(page, 'Train');
+    // The paper's defaults are what a new user sees.
+    expect(await page.getByLabel('Learning rate').inputValue()).toBe('0.03');
+    expect(await page.getByLabel('Rank (image)').inputValue()).toBe('64');
+    expect(await page.getByLabel('Optimizer').inputValue()).toBe('adafactor');
+    await setNumber(page, 'Batch size', 2);
+    await setNumber(page, 'Length', 5);
+    await setNumber(page, 'Warm-up steps', 1);
+    await page.getByText('More settings').click();
+    await setNumber(page, 'Validate every (steps)', 0);
+    await page.getByLabel('Adapter name').fill('relational captions');
+    await recordLongTasks(page);
+    const started = Date.now();
+    await page.getByRole('button', { name: 'Start training' }).click();
+    await expect.poll(() => page.getByTestId('run-status').innerText(), { timeout: 8 * MINUTE, interval: 2000 }).toMatch(/Saving|Evaluating|Done/);
+    const trained = Date.now();
+    const recorded = await longTasks(page);
+    const tasks = recorded.filter((t) => t.duration > 0);
+    const frames = recorded.filter((t) => t.duration < 0).map((t) => `${(-t.duration).toFixed(0)} ms: ${t.scripts}`);
+    await page.getByTestId('metrics-table').or(page.getByText('Done', { exact: true })).first().waitFor({ timeout: 6 * MINUTE });
+    await expect.poll(() => page.getByTestId('run-status').innerText(), { timeout: 6 * MINUTE, interval: 2000 }).toBe('Done');
+    console.log(`trained in ${((trained - started) / 1000).toFixed(0)} s, evaluated in ${((Date.now() - trained) / 1000).toFixed(0)} s; `
+      + `main-thread long tasks while training: ${tasks.length ? tasks.map((t) => t.duration.toFixed(0)).join(', ') : 'none'}`
+      + `${frames.length ? `\nlong animation frames: ${frames.join(' | ')}` : ''}`);
+    // The issue's bar; soft, so that the rest of the new user's path is still checked when it fails.
+    expect.soft(tasks.filter((t) => t.duration > 50), 'main-thread tasks over 50 ms while training').toEqual([]);
+
+    const trainLoss = (await page.getByTestId('train-loss').innerText()).split(' → ').map(Number);
+    const validationLoss = (await page.getByTestId('validation-loss').innerText()).split(' → ').map(Number);
+    console.log(`train loss ${trainLoss.join(' → ')}, validation loss ${validationLoss.join(' → ')}`);
+    expect(validationLoss[1]).toBeLessThan(validationLoss[0]);
+    expect(trainLoss[1]).toBeLessThan(trainLoss[0]);
+    await screenshot(page, 'train-after-run');
+
+    await tab(page, 'Evaluate');
+    const table = await page.getByTestId('metrics-table').innerText();
+    expect(table).toMatch(/CIDEr-D/);
+    expect(table).toMatch(/BLEU-4/);
+    expect(table).toMatch(/ROUGE-L/);
+    expect(await page.getByTestId('gallery-row').count()).toBe(4);
+    before = await galleryCaptions(page);
+    console.log(`frozen: ${before.frozen.join(' | ')}\nadapted: ${before.adapted.join(' | ')}`);
+  }, 16 * MINUTE);
+
+  it('downloads the adapter as .safetensors', async () => {
+    await tab(page, 'Train');
+    const download = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Download adapter (.safetensors)' }).click();
+    const saved = await download;
+    expect(saved.suggestedFilename()).toBe('relational-captions.safetensors');
+    adapterPath = await saved.path();
+    const bytes = readFileSync(adapterPath);
+    const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8'));
+    expect(header.__metadata__.base_model).toBe('pali-scenes-default');
+    expect(header['image.wdown'].shape).toEqual([256, 64]);
+    expect(header['text.wup'].shape).toEqual([64, 256]);
+  });
+
+  it('screenshots of every panel at 1280×800 and 390×844, nothing wider than the screen', async () => {
+    await screenshotAllPanels(page, 'desktop');
+    await page.setViewportSize(PHONE);
+    await screenshotAllPanels(page, 'phone');
+    await page.setViewportSize(DESKTOP);
+  }, 3 * MINUTE);
+
+  it('after a reload: the adapter is listed; imported again, it gives the same captions', async () => {
+    await page.reload();
+    await loadDefaultModel(page);
+    await tab(page, 'Adapters');
+    await expect.poll(() => page.getByTestId('adapter-name').allInnerTexts()).toContain('relational captions');
+    expect(await page.getByTestId('adapters-table').innerText()).toMatch(/CIDEr-D/);
+
+    await page.getByTestId('adapter-drop-files').setInputFiles([file('relational-captions.safetensors', new Uint8Array(readFileSync(adapterPath)))]);
+    await page.getByRole('status').filter({ hasText: 'Imported "relational captions"' }).waitFor();
+    await expect.poll(() => page.getByTestId('adapter-row').count()).toBe(2);
+
+    await openDemo(page);
+    await tab(page, 'Evaluate');
+    const imported = page.getByLabel('Adapter').locator('option').filter({ hasText: 'relational captions' }).first();
+    await page.getByLabel('Adapter').selectOption(await imported.getAttribute('value') as string);
+    await page.getByRole('button', { name: 'Evaluate' }).click();
+    await page.getByTestId('gallery').waitFor({ timeout: 6 * MINUTE });
+    expect(await galleryCaptions(page)).toEqual(before);
+  }, 12 * MINUTE);
+});

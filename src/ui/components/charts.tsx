@@ -1,0 +1,110 @@
+/**
+ * The plots: the loss curve (uPlot: train loss per step, validation loss at its steps), a histogram
+ * (SVG bars), and before/after bars for the caption metrics.
+ */
+import { useEffect, useRef } from 'react';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+
+export interface LossSeries {
+  steps: number[];
+  train: number[];
+  validation: Array<{ step: number; loss: number }>;
+}
+
+/** Train loss (every step) and validation loss (at its steps) on one step axis. */
+export function LossChart({ series, height = 260 }: { series: LossSeries; height?: number }) {
+  const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | undefined>(undefined);
+
+  const data = (): uPlot.AlignedData => {
+    const steps = [...new Set([...series.steps, ...series.validation.map((v) => v.step)])].sort((a, b) => a - b);
+    const train = new Map(series.steps.map((s, i) => [s, series.train[i]]));
+    const validation = new Map(series.validation.map((v) => [v.step, v.loss]));
+    return [steps, steps.map((s) => train.get(s) ?? null), steps.map((s) => validation.get(s) ?? null)];
+  };
+
+  useEffect(() => {
+    const element = box.current!;
+    const chart = new uPlot({
+      width: Math.max(200, element.clientWidth),
+      height,
+      scales: { x: { time: false } },
+      axes: [{ label: 'step' }, { label: 'loss' }],
+      series: [
+        { label: 'step' },
+        { label: 'train loss', stroke: '#2563eb', width: 2, spanGaps: true, points: { show: false } },
+        { label: 'validation loss', stroke: '#ea580c', width: 2, spanGaps: true, points: { show: true, size: 7 } },
+      ],
+    }, data(), element);
+    plot.current = chart;
+    const resize = new ResizeObserver(() => chart.setSize({ width: Math.max(200, element.clientWidth), height }));
+    resize.observe(element);
+    return () => {
+      resize.disconnect();
+      chart.destroy();
+      plot.current = undefined;
+    };
+    // The chart is created once; data updates below.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [height]);
+
+  useEffect(() => {
+    plot.current?.setData(data());
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [series]);
+
+  return <div className="chart" ref={box} data-testid="loss-chart" />;
+}
+
+/** Vertical bars with labels under them: counts per bin. */
+export function Histogram({ edges, counts, xLabel }: { edges: number[]; counts: number[]; xLabel: string }) {
+  const width = 320;
+  const height = 120;
+  const max = Math.max(1, ...counts);
+  const barWidth = width / counts.length;
+  return (
+    <figure className="histogram">
+      <svg viewBox={`0 0 ${width} ${height + 20}`} role="img" aria-label={`histogram of ${xLabel}`}>
+        {counts.map((count, i) => {
+          const h = (count / max) * height;
+          return (
+            <g key={i}>
+              <rect x={i * barWidth + 1} y={height - h} width={barWidth - 2} height={h} fill="#60a5fa">
+                <title>{`${edges[i]}–${edges[i + 1] - 1}: ${count}`}</title>
+              </rect>
+              {(i % Math.ceil(counts.length / 6) === 0) && <text x={i * barWidth + barWidth / 2} y={height + 14} fontSize="10" textAnchor="middle">{edges[i]}</text>}
+            </g>
+          );
+        })}
+      </svg>
+      <figcaption className="muted">{xLabel}</figcaption>
+    </figure>
+  );
+}
+
+/** For each metric, the frozen model's bar next to the adapted one's. */
+export function BeforeAfterBars({ metrics }: { metrics: Array<{ name: string; before: number; after: number }> }) {
+  const rowHeight = 34;
+  const labelWidth = 80;
+  const width = 360;
+  const max = Math.max(1e-9, ...metrics.flatMap((m) => [m.before, m.after]));
+  const scale = (v: number) => ((width - labelWidth - 50) * v) / max;
+  return (
+    <svg className="bars" viewBox={`0 0 ${width} ${metrics.length * rowHeight + 24}`} role="img" aria-label="metrics before and after">
+      {metrics.map((m, i) => (
+        <g key={m.name} transform={`translate(0, ${i * rowHeight})`}>
+          <text x={0} y={18} fontSize="12">{m.name}</text>
+          <rect x={labelWidth} y={4} height={11} width={scale(m.before)} fill="#9ca3af" />
+          <text x={labelWidth + scale(m.before) + 4} y={14} fontSize="10">{m.before.toFixed(1)}</text>
+          <rect x={labelWidth} y={17} height={11} width={scale(m.after)} fill="#16a34a" />
+          <text x={labelWidth + scale(m.after) + 4} y={27} fontSize="10">{m.after.toFixed(1)}</text>
+        </g>
+      ))}
+      <g transform={`translate(${labelWidth}, ${metrics.length * rowHeight + 8})`}>
+        <rect width={10} height={10} fill="#9ca3af" /><text x={14} y={9} fontSize="10">frozen model</text>
+        <rect x={100} width={10} height={10} fill="#16a34a" /><text x={114} y={9} fontSize="10">with adapter</text>
+      </g>
+    </svg>
+  );
+}

@@ -1,0 +1,156 @@
+/**
+ * The dataset the studio works on, in the worker: read (any format src/data knows), every image checked
+ * by decoding it (a damaged image is listed with its reason, its rows dropped), a preview for the UI,
+ * and the train/validation choice the person makes.
+ */
+import { readDataset, type CaptionDataset, type CaptionExample } from '../data/dataset.ts';
+import { decodeImage, type RgbImage } from '../data/images.ts';
+import { assignValidationSplit } from '../data/splits.ts';
+import { AdaLinkError, DatasetError } from '../engine/errors.ts';
+import type { DatasetInput, DatasetSummary, PreviewItem, Progress, SplitOptions, SplitSummary } from '../shared/engineApi.ts';
+import { datasetSource } from './sources.ts';
+
+const PREVIEW_ITEMS = 24;
+const THUMBNAIL_SIDE = 128;
+
+export interface OpenedDataset {
+  /** Readable examples only (rows of undecodable images removed). */
+  dataset: CaptionDataset;
+  summary: DatasetSummary;
+  thumbnails: Map<string, Blob>;
+  /** A new number for every dataset opened: keys the caches built on it. */
+  serial: number;
+}
+
+let serial = 0;
+
+/** A small PNG of an image (longest side THUMBNAIL_SIDE), made off the UI thread. */
+export async function thumbnail(image: RgbImage): Promise<Blob | undefined> {
+  if (typeof OffscreenCanvas === 'undefined') return undefined;
+  const rgba = new Uint8ClampedArray(image.width * image.height * 4);
+  for (let p = 0; p < image.width * image.height; p++) {
+    rgba[p * 4] = image.rgb[p * 3];
+    rgba[p * 4 + 1] = image.rgb[p * 3 + 1];
+    rgba[p * 4 + 2] = image.rgb[p * 3 + 2];
+    rgba[p * 4 + 3] = 255;
+  }
+  const full = new OffscreenCanvas(image.width, image.height);
+  full.getContext('2d')!.putImageData(new ImageData(rgba, image.width, image.height), 0, 0);
+  const scale = Math.min(1, THUMBNAIL_SIDE / Math.max(image.width, image.height));
+  const small = new OffscreenCanvas(Math.max(1, Math.round(image.width * scale)), Math.max(1, Math.round(image.height * scale)));
+  const context = small.getContext('2d')!;
+  context.imageSmoothingQuality = 'high';
+  context.drawImage(full, 0, 0, small.width, small.height);
+  return small.convertToBlob({ type: 'image/png' });
+}
+
+function words(caption: string): number {
+  return caption.trim().split(/\s+/).filter(Boolean).length;
+}
+
+function histogram(values: number[]): { edges: number[]; counts: number[] } {
+  const max = Math.max(1, ...values);
+  const width = Math.max(1, Math.ceil((max + 1) / 12));
+  const bins = Math.ceil((max + 1) / width);
+  const counts = new Array<number>(bins).fill(0);
+  for (const v of values) counts[Math.min(bins - 1, Math.floor(v / width))]++;
+  return { edges: Array.from({ length: bins + 1 }, (_, i) => i * width), counts };
+}
+
+export function splitCounts(examples: CaptionExample[]): Array<{ split: string; images: number; examples: number }> {
+  const bySplit = new Map<string, { images: Set<number>; examples: number }>();
+  for (const e of examples) {
+    const entry = bySplit.get(e.split) ?? { images: new Set<number>(), examples: 0 };
+    entry.images.add(e.imageIndex);
+    entry.examples++;
+    bySplit.set(e.split, entry);
+  }
+  return [...bySplit].map(([split, { images, examples: n }]) => ({ split, images: images.size, examples: n }));
+}
+
+export async function openDataset(input: DatasetInput, onProgress?: (p: Progress) => void): Promise<OpenedDataset> {
+  onProgress?.({ phase: 'reading dataset', done: 0, total: 1 });
+  const source = await datasetSource(input);
+  const read = await readDataset(source);
+  onProgress?.({ phase: 'reading dataset', done: 1, total: 1 });
+
+  // Decode every image once: a damaged one is reported now, for that image alone.
+  const skipped = [...read.skipped];
+  const good = read.images.map(() => false);
+  const thumbnails = new Map<string, Blob>();
+  const previewImages = new Set(read.examples.slice(0, 4 * PREVIEW_ITEMS).map((e) => e.imageIndex));
+  for (const [index, path] of read.images.entries()) {
+    try {
+      const image = await decodeImage(await source.read(path), `${source.label}/${path}`);
+      good[index] = true;
+      if (previewImages.has(index) && thumbnails.size < PREVIEW_ITEMS) {
+        const blob = await thumbnail(image);
+        if (blob) thumbnails.set(path, blob);
+      }
+    } catch (e) {
+      skipped.push({ where: path, reason: e instanceof AdaLinkError ? e.problem : `cannot be read: ${(e as Error).message}` });
+    }
+    if (index % 16 === 15 || index === read.images.length - 1) onProgress?.({ phase: 'checking images', done: index + 1, total: read.images.length });
+  }
+  const dropped = read.examples.filter((e) => !good[e.imageIndex]).length;
+  if (dropped === read.examples.length) {
+    throw new DatasetError(`none of the ${read.images.length} images could be decoded`, source.label,
+      'Use PNG or JPEG images; the first reason is listed above.');
+  }
+  const dataset: CaptionDataset = { ...read, examples: read.examples.filter((e) => good[e.imageIndex]), skipped };
+
+  // Preview: the first images, each with all its captions.
+  const byImage = new Map<number, CaptionExample[]>();
+  for (const e of dataset.examples) byImage.set(e.imageIndex, [...(byImage.get(e.imageIndex) ?? []), e]);
+  const preview: PreviewItem[] = [...byImage].slice(0, PREVIEW_ITEMS).map(([index, examples]) => ({
+    path: dataset.images[index], thumbnail: thumbnails.get(dataset.images[index]),
+    captions: examples.map((e) => e.caption), prompt: examples[0].prompt, split: examples[0].split,
+  }));
+  const images = new Set(dataset.examples.map((e) => e.imageIndex));
+  const summary: DatasetSummary = {
+    label: source.label, format: dataset.format, images: images.size, examples: dataset.examples.length,
+    splits: splitCounts(dataset.examples), skipped,
+    lengthHistogram: histogram(dataset.examples.map((e) => words(e.caption))),
+    hasPrompts: dataset.examples.some((e) => e.prompt !== undefined),
+    maxCaptionsPerImage: Math.max(...[...byImage.values()].map((list) => list.length)),
+    preview,
+  };
+  return { dataset, summary, thumbnails, serial: ++serial };
+}
+
+export interface SplitChoice {
+  train: CaptionExample[];
+  validation: CaptionExample[];
+}
+
+/** First `max` images (0: all) of `examples`, in the dataset's order, with all their examples. */
+function limitImages(examples: CaptionExample[], max: number): CaptionExample[] {
+  if (max <= 0) return examples;
+  const kept = new Set<number>();
+  for (const e of examples) {
+    if (kept.size >= max) break;
+    kept.add(e.imageIndex);
+  }
+  return examples.filter((e) => kept.has(e.imageIndex));
+}
+
+/** The training and validation examples for the person's split options. */
+export function chooseSplit(dataset: CaptionDataset, options: SplitOptions): SplitChoice {
+  let examples = dataset.examples;
+  const hasValidation = dataset.splits.includes('validation') && examples.some((e) => e.split === 'validation');
+  if (options.mode === 'holdout' || !hasValidation) {
+    // The dataset's train and validation rows pooled, then a seeded share of the images held out.
+    const pooled = examples.map((e) => (e.split === 'validation' ? { ...e, split: 'train' } : e));
+    const withTrain = { ...dataset, examples: pooled, splits: [...new Set(pooled.map((e) => e.split))] };
+    examples = assignValidationSplit(withTrain, { fraction: options.fraction, seed: options.seed }).examples;
+  }
+  return {
+    train: limitImages(examples.filter((e) => e.split === 'train'), options.maxTrainImages),
+    validation: limitImages(examples.filter((e) => e.split === 'validation'), options.maxValidationImages),
+  };
+}
+
+export function describeSplit(choice: SplitChoice): SplitSummary {
+  const count = (list: CaptionExample[]) => ({ images: new Set(list.map((e) => e.imageIndex)).size, examples: list.length });
+  return { train: count(choice.train), validation: count(choice.validation) };
+}

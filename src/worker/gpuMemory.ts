@@ -1,0 +1,34 @@
+/**
+ * GPU memory in use, as the worker sees it: every buffer created on any GPUDevice of this worker (ORT's
+ * included — ORT and the engine share one device) and not yet destroyed. WebGPU offers no query of the
+ * driver's own figure, so this counts what the studio and ONNX Runtime asked for. Installed once, before
+ * the first device exists.
+ */
+let liveBytes = 0;
+const sizes = new WeakMap<GPUBuffer, number>();
+let installed = false;
+
+export function trackGpuMemory(): void {
+  if (installed || typeof GPUDevice === 'undefined') return;
+  installed = true;
+  const create = GPUDevice.prototype.createBuffer;
+  GPUDevice.prototype.createBuffer = function createBuffer(this: GPUDevice, descriptor: GPUBufferDescriptor): GPUBuffer {
+    const buffer = create.call(this, descriptor);
+    sizes.set(buffer, descriptor.size);
+    liveBytes += descriptor.size;
+    return buffer;
+  };
+  const destroy = GPUBuffer.prototype.destroy;
+  GPUBuffer.prototype.destroy = function destroyBuffer(this: GPUBuffer): undefined {
+    const size = sizes.get(this);
+    if (size !== undefined) {
+      liveBytes -= size;
+      sizes.delete(this);
+    }
+    return destroy.call(this);
+  };
+}
+
+export function gpuBytesInUse(): number {
+  return liveBytes;
+}
