@@ -15,6 +15,7 @@ const ENTRIES = {
   train: 'src/cli/train.ts',
   evaluate: 'src/cli/evaluate.ts',
   report: 'src/cli/report.ts',
+  'bench-train': 'bench/trainStep.ts',
 };
 
 const out = join(root, '.devcarry');

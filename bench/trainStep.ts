@@ -1,0 +1,170 @@
+/**
+ * The engine's train step on a real GPU (issue 5), in Node over Dawn — the numbers docs/BENCHMARKS.md
+ * sets against PyTorch eager on the same GPU (tools/bench_train_step.py):
+ *
+ *   npm run bench:train -- [--model public/models/pali-scenes-default] [--data public/demo/relational-captions.zip]
+ *                          [--batch 32] [--warmup 10] [--steps 60] [--out bench/results/train-step-engine.json]
+ *
+ * On a bare GPU machine: node bench/gpu-runtime/build.mjs here, then (carry .devcarry) `. .devcarry/setup.sh &&
+ * $NODE --liftoff-only .devcarry/bench-train.mjs …`. It prints the command, the machine and every figure, and
+ * writes them as JSON:
+ *  - caching image features: the frozen ViT once per image, images/s;
+ *  - train step: median (and quartiles) of the intervals between consecutive steps' losses after `warmup`
+ *    steps, with the engine's usual pipelining (≤ 2 steps in flight); examples/s;
+ *  - one epoch end to end with cached features (ceil(examples / batch) steps, to the last loss read back);
+ *  - peak GPU memory: bytes of buffers alive on the device (the engine's and ONNX Runtime's), sampled every step;
+ *  - the AdaLink kernels' share: the adapter's own GPU work of one step (embedding gather, AdaLink forward with
+ *    dropout, backward, clipping, Adafactor), timed alone on the same shapes, over the median step.
+ */
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname } from 'node:path';
+import { parseArgs } from 'node:util';
+import { cacheFeatures, readSplit } from '../src/cli/datasetSplit.ts';
+import { folderSource } from '../src/cli/fileSource.ts';
+import { announceGpu, runCli, useDevice } from '../src/cli/runCli.ts';
+import { encodeAdaptedEmbeddings } from '../src/engine/adaptedEmbeddings.ts';
+import { buildBatch } from '../src/engine/batch.ts';
+import { MODALITIES, withDefaults, type Modality } from '../src/engine/config.ts';
+import { BufferPool, storageBuffer } from '../src/engine/gpuBuffers.ts';
+import { loadModelPackage, type ModelPackage } from '../src/engine/modelPackage.ts';
+import { encodeExamples, Trainer } from '../src/engine/trainer.ts';
+import type { EncodedExample } from '../src/engine/batch.ts';
+import { adafactor } from '../src/kernels/adafactor.ts';
+import { adalinkBackward } from '../src/kernels/adalinkBackward.ts';
+import { gradNorm, STEP_STATUS_BYTES } from '../src/kernels/gradNorm.ts';
+import { dropoutKey, initialWdown } from '../src/kernels/random.ts';
+import { gpuBytesInUse, trackGpuMemory } from '../src/worker/gpuMemory.ts';
+
+const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+
+/** Waits until the GPU has finished everything submitted so far. */
+async function gpuIdle(device: GPUDevice): Promise<void> {
+  const probe = device.createBuffer({ size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  await probe.mapAsync(GPUMapMode.READ);
+  probe.destroy();
+}
+
+/**
+ * The adapter's share of a step: the same kernels the trainer encodes around the vjp (ENGINE.md §4–5), on the
+ * shapes of one batch, with a stand-in dL/dẼ (the kernels' cost does not depend on its values). Milliseconds per
+ * step, median of `repeats`.
+ */
+async function adalinkKernelMs(pkg: ModelPackage, features: GPUBuffer, batchExamples: EncodedExample[], repeats: number): Promise<number> {
+  const { device, manifest } = pkg;
+  const d = manifest.d_model;
+  const config = withDefaults({});
+  const batch = buildBatch(batchExamples, manifest.text);
+  const pool = new BufferPool(device);
+  const table = storageBuffer(device, 'embedding table', pkg.textEmbeddings);
+  const status = storageBuffer(device, 'status', STEP_STATUS_BYTES);
+  const loss = storageBuffer(device, 'loss', 16);
+  const adapters = MODALITIES.map((modality) => {
+    const r = config.rank[modality];
+    const weights = (rows: number, cols: number) => storageBuffer(device, 'w', rows * cols * 4);
+    return {
+      modality, r, Wdown: storageBuffer(device, 'wdown', initialWdown(0, modality, d, r)), Wup: weights(r, d),
+      dWdown: weights(d, r), dWup: weights(r, d),
+      moments: [[weights(d, 1), weights(r, 1)], [weights(r, 1), weights(d, 1)]] as const,
+    };
+  });
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const started = performance.now();
+    const encoder = device.createCommandEncoder();
+    const { tokens, embeds, hidden } = encodeAdaptedEmbeddings(device, encoder, pool, manifest,
+      { features, imageIndices: batch.imageIndices, promptIds: batch.promptIds, promptLength: batch.promptLength, embeddingTable: table },
+      adapters.map((a) => ({ modality: a.modality, r: a.r, Wdown: a.Wdown, Wup: a.Wup, p: config.dropout, key: dropoutKey(0, i, a.modality) })));
+    const valid: Record<Modality, GPUBuffer> = {
+      image: pool.get('image valid', tokens.image * 4), text: pool.get('text valid', tokens.text * 4),
+    };
+    for (const a of adapters) {
+      const G = pool.get(`${a.modality} dL/dE`, tokens[a.modality] * d * 4);
+      adalinkBackward(device, encoder, {
+        E: embeds[a.modality], G, valid: valid[a.modality], H: hidden.get(a.modality)!, Wup: a.Wup, dWdown: a.dWdown, dWup: a.dWup,
+        N: tokens[a.modality], d, r: a.r, p: config.dropout, key: dropoutKey(0, i, a.modality),
+      });
+    }
+    gradNorm(device, encoder, {
+      grads: adapters.flatMap((a) => [{ buffer: a.dWdown, count: d * a.r }, { buffer: a.dWup, count: a.r * d }]),
+      loss, lossOffset: 0, clip: config.clipNorm, status,
+    });
+    for (const a of adapters) {
+      for (const [w, grad, rows, cols, [row, col]] of [[a.Wdown, a.dWdown, d, a.r, a.moments[0]], [a.Wup, a.dWup, a.r, d, a.moments[1]]] as const) {
+        adafactor(device, encoder, { param: w, grad, row, col, status, rows, cols, lr: 1e-3, step: i + 1, weightDecay: 0 });
+      }
+    }
+    device.queue.submit([encoder.finish()]);
+    await gpuIdle(device);
+    times.push(performance.now() - started);
+  }
+  pool.destroy();
+  return quantile(times.sort((a, b) => a - b), 0.5);
+}
+
+async function main(): Promise<void> {
+  const { values: args } = parseArgs({
+    options: {
+      model: { type: 'string', default: 'public/models/pali-scenes-default' },
+      data: { type: 'string', default: 'public/demo/relational-captions.zip' },
+      batch: { type: 'string', default: '32' }, warmup: { type: 'string', default: '10' }, steps: { type: 'string', default: '60' },
+      out: { type: 'string', default: 'bench/results/train-step-engine.json' },
+    },
+  });
+  console.log(`command: ${process.argv.slice(1).join(' ')}`);
+  const gpu = await announceGpu();
+  trackGpuMemory(); // after Node's WebGPU globals exist, before the package creates its device
+  console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}`);
+  const pkg = await loadModelPackage(folderSource(args.model!));
+  useDevice(pkg.device);
+  const batchSize = Number(args.batch);
+  const warmup = Number(args.warmup);
+  const measured = Number(args.steps);
+
+  const dataset = await readSplit(args.data!, 'train');
+  let started = performance.now();
+  const features = await cacheFeatures(pkg, dataset);
+  await gpuIdle(pkg.device);
+  const cacheSeconds = (performance.now() - started) / 1000;
+  const examples = encodeExamples(pkg, dataset.examples, features);
+  const stepsPerEpoch = Math.ceil(examples.length / batchSize);
+
+  const trainer = new Trainer(pkg, features, examples, withDefaults({ batchSize, steps: warmup + measured + stepsPerEpoch }));
+  let peakBytes = 0;
+  const stamps: number[] = [];
+  const onStep = () => {
+    stamps.push(performance.now());
+    peakBytes = Math.max(peakBytes, gpuBytesInUse());
+  };
+  await trainer.run(warmup, { onStep });
+  stamps.length = 0;
+  started = performance.now();
+  await trainer.run(measured, { onStep });
+  const measuredSeconds = (performance.now() - started) / 1000;
+  const intervals = stamps.slice(1).map((t, i) => t - stamps[i]).sort((a, b) => a - b);
+  const stepMs = quantile(intervals, 0.5);
+
+  started = performance.now();
+  await trainer.run(stepsPerEpoch, { onStep });
+  const epochSeconds = (performance.now() - started) / 1000;
+  trainer.destroy();
+
+  const kernelMs = await adalinkKernelMs(pkg, features.buffer, examples.slice(0, batchSize), 30);
+  const result = {
+    command: `npm run bench:train -- ${process.argv.slice(2).join(' ')}`.trim(),
+    gpu, node: process.version, cpus: cpus().length, model: pkg.manifest.id, data: args.data, examples: examples.length, batchSize,
+    cacheFeatures: { images: dataset.images.length, seconds: cacheSeconds, imagesPerSecond: dataset.images.length / cacheSeconds },
+    trainStep: {
+      warmup, measured, medianMs: stepMs, p25Ms: quantile(intervals, 0.25), p75Ms: quantile(intervals, 0.75),
+      meanMs: (measuredSeconds * 1000) / measured, examplesPerSecond: (batchSize * 1000) / stepMs,
+    },
+    epoch: { steps: stepsPerEpoch, seconds: epochSeconds },
+    peakGpuBytes: peakBytes,
+    adalinkKernels: { msPerStep: kernelMs, shareOfStep: kernelMs / stepMs },
+  };
+  console.log(JSON.stringify(result, null, 1));
+  mkdirSync(dirname(args.out!), { recursive: true });
+  writeFileSync(args.out!, `${JSON.stringify(result, null, 1)}\n`);
+}
+
+runCli(main);
