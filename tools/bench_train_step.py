@@ -14,18 +14,16 @@ import json
 import math
 import os
 import platform
-import tempfile
 import time
-import zipfile
 
 import numpy as np
+
+from adalink.default_model import add_file_arguments, unzip_demo
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--package", default="public/models/pali-scenes-default")
-    p.add_argument("--checkpoint", default="tools/checkpoints/pali-scenes-default")
-    p.add_argument("--demo-zip", default="public/demo/relational-captions.zip")
+    add_file_arguments(p)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--steps", type=int, default=60)
@@ -41,9 +39,7 @@ def main():
     from tokenizers import Tokenizer
 
     device = "cuda" if torch.cuda.is_available() else "cpu"  # the CPU only for a smoke test of this script
-    demo = tempfile.mkdtemp(prefix="relational-captions-")
-    with zipfile.ZipFile(args.demo_zip) as z:
-        z.extractall(demo)
+    demo = unzip_demo(args.demo_zip)
     with open(os.path.join(args.package, "manifest.json")) as f:
         manifest = json.load(f)
     tokenizer = Tokenizer.from_file(os.path.join(args.package, manifest["tokenizer"]))

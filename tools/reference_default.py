@@ -15,18 +15,16 @@ from the GPU's is the reference's own reproducibility, the yardstick for the eng
 import argparse
 import json
 import os
-import tempfile
 import time
-import zipfile
 
 import numpy as np
+
+from adalink.default_model import add_file_arguments, unzip_demo
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--package", default="public/models/pali-scenes-default")
-    p.add_argument("--checkpoint", default="tools/checkpoints/pali-scenes-default")
-    p.add_argument("--demo-zip", default="public/demo/relational-captions.zip")
+    add_file_arguments(p)
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--seeds", default="0,1,2,3,4")
     p.add_argument("--repeat-on", default="", help="another device for the first seed's run (e.g. cpu)")
@@ -44,9 +42,7 @@ def main():
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.set_flush_denormal(True)
-    demo = tempfile.mkdtemp(prefix="relational-captions-")
-    with zipfile.ZipFile(args.demo_zip) as z:
-        z.extractall(demo)
+    demo = unzip_demo(args.demo_zip)
     with open(os.path.join(args.package, "manifest.json")) as f:
         manifest = json.load(f)
     tokenizer = Tokenizer.from_file(os.path.join(args.package, manifest["tokenizer"]))

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DatasetError } from '../engine/errors.ts';
+import { datasetError } from './testing/datasetError.ts';
 import { MAX_CAPTION_CHARS, type CaptionDataset } from './captionDataset.ts';
 import { readDataset } from './dataset.ts';
 import { readImageFolder } from './imagefolder.ts';
@@ -24,15 +24,6 @@ const jsonl = (...rows: unknown[]) => rows.map((r) => (typeof r === 'string' ? r
 const rowsOf = (dataset: CaptionDataset, split?: string) =>
   dataset.examples.filter((e) => split === undefined || e.split === split).map((e) => [dataset.images[e.imageIndex], e.caption, ...(e.prompt ? [e.prompt] : [])]);
 
-async function datasetError(run: () => Promise<unknown>): Promise<DatasetError> {
-  try {
-    await run();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DatasetError);
-    return e as DatasetError;
-  }
-  throw new Error('expected a DatasetError, nothing was thrown');
-}
 
 describe('imagefolder (metadata.jsonl)', () => {
   it('reads a split column, several captions per image, prompts, and gives "train" to rows without a split', async () => {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { zipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
 import { DatasetError } from '../engine/errors.ts';
+import { datasetError } from './testing/datasetError.ts';
 import { readDataset } from './dataset.ts';
 import { selectSplit } from './splits.ts';
 import { MissingFileError } from './source.ts';
@@ -10,16 +11,6 @@ import { crc32, zipSource } from './zip.ts';
 
 const DEMO_ZIP = new URL('../../public/demo/relational-captions.zip', import.meta.url);
 
-/** The DatasetError a call throws, for checking its message. */
-async function datasetError(run: () => unknown): Promise<DatasetError> {
-  try {
-    await run();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DatasetError);
-    return e as DatasetError;
-  }
-  throw new Error('expected a DatasetError, nothing was thrown');
-}
 
 describe('zipSource', () => {
   it('reads the shipped demo: 250 train and 100 validation examples, every image present', async () => {
