@@ -16,6 +16,7 @@ const ENTRIES = {
   evaluate: 'src/cli/evaluate.ts',
   report: 'src/cli/report.ts',
   'bench-train': 'bench/trainStep.ts',
+  'bench-vjp': 'bench/vjpRun.ts',
 };
 
 const out = join(root, '.devcarry');

@@ -1,0 +1,75 @@
+/**
+ * One vjp graph alone on a real GPU: how long onnxruntime-web's WebGPU provider takes per run, for a graph
+ * file and one input shape — to see where the engine's step goes (docs/BENCHMARKS.md) and what a graph
+ * variant (static shapes, fewer CPU nodes, graph capture) buys:
+ *
+ *   npm run bench:vjp -- --graph public/models/pali-scenes-default/vjp.onnx --batch 32 --prompt 16 --target 32 [--capture]
+ *
+ * Inputs are GPU buffers (as the engine passes them) except the int64 mask and ids, which ORT takes from the
+ * CPU; outputs stay on the GPU. Prints the CPU/GPU node placement ORT reports and the median run time of
+ * `--runs` runs after `--warmup`.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-web/webgpu';
+import { announceGpu, runCli, useDevice } from '../src/cli/runCli.ts';
+
+async function main(): Promise<void> {
+  const { values: args } = parseArgs({
+    options: {
+      graph: { type: 'string', default: 'public/models/pali-scenes-default/vjp.onnx' },
+      batch: { type: 'string', default: '32' }, prompt: { type: 'string', default: '16' }, target: { type: 'string', default: '32' },
+      'image-tokens': { type: 'string', default: '64' }, 'd-model': { type: 'string', default: '256' }, vocab: { type: 'string', default: '447' },
+      warmup: { type: 'string', default: '5' }, runs: { type: 'string', default: '50' }, capture: { type: 'boolean', default: false },
+      placement: { type: 'boolean', default: false },
+    },
+  });
+  console.log(`command: npm run bench:vjp -- ${process.argv.slice(2).join(' ')}`);
+  await announceGpu();
+  const [B, Nt, Nd, Ni, d, V] = [args.batch, args.prompt, args.target, args['image-tokens'], args['d-model'], args.vocab].map(Number);
+  if (args.placement) ort.env.logLevel = 'verbose';
+  const session = await ort.InferenceSession.create(new Uint8Array(readFileSync(args.graph!)), {
+    executionProviders: ['webgpu'], graphOptimizationLevel: 'all', preferredOutputLocation: 'gpu-buffer',
+    enableGraphCapture: args.capture, ...(args.placement ? { logSeverityLevel: 0, logVerbosityLevel: 0 } : { logSeverityLevel: 3 }),
+  });
+  const device = (await ort.env.webgpu.device) as GPUDevice;
+  useDevice(device);
+  const floats = (n: number, scale: number): Float32Array<ArrayBuffer> => Float32Array.from({ length: n }, (_, i) => scale * Math.sin(i * 0.7));
+  const gpuTensor = (data: Float32Array<ArrayBuffer>, dims: number[]) => {
+    const buffer = device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(buffer, 0, data);
+    return ort.Tensor.fromGpuBuffer(buffer, { dataType: 'float32', dims });
+  };
+  const ids = (n: number, value: (i: number) => number) => BigInt64Array.from({ length: n }, (_, i) => BigInt(value(i)));
+  const feeds: Record<string, ort.Tensor> = {
+    image_embeds: gpuTensor(floats(B * Ni * d, 0.5), [B, Ni, d]),
+    text_embeds: gpuTensor(floats(B * Nt * d, 0.5), [B, Nt, d]),
+    text_mask: new ort.Tensor('int64', ids(B * Nt, (i) => (i % Nt < 3 ? 1 : 0)), [B, Nt]),
+    decoder_input_ids: new ort.Tensor('int64', ids(B * Nd, (i) => 4 + (i % (V - 4))), [B, Nd]),
+    labels: new ort.Tensor('int64', ids(B * Nd, (i) => (i % Nd < 12 ? 4 + ((i * 7) % (V - 4)) : -100)), [B, Nd]),
+  };
+  if (args.capture) {
+    // Graph capture replays recorded GPU work: ORT refuses it when an input is not a GPU buffer or a node runs on the CPU.
+    try {
+      await session.run(feeds);
+    } catch (e) {
+      console.log(`graph capture refused: ${(e as Error).message}`);
+      return;
+    }
+  }
+  const times: number[] = [];
+  const warmup = Number(args.warmup);
+  for (let i = 0; i < warmup + Number(args.runs); i++) {
+    const started = performance.now();
+    const outputs = await session.run(feeds);
+    const loss = await outputs.loss.getData();
+    if (i >= warmup) times.push(performance.now() - started);
+    if (i === 0) console.log(`loss ${(loss as Float32Array)[0]}`);
+    for (const output of Object.values(outputs)) output.dispose();
+  }
+  times.sort((a, b) => a - b);
+  const q = (p: number) => times[Math.floor(p * (times.length - 1))].toFixed(2);
+  console.log(`vjp run (B ${B}, Nt ${Nt}, Nd ${Nd}${args.capture ? ', graph capture' : ''}): median ${q(0.5)} ms, p25 ${q(0.25)}, p75 ${q(0.75)} over ${times.length} runs`);
+}
+
+runCli(main);
