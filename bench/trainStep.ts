@@ -13,6 +13,8 @@
  *    steps, with the engine's usual pipelining (≤ 2 steps in flight); examples/s;
  *  - one epoch end to end with cached features (ceil(examples / batch) steps, to the last loss read back);
  *  - peak GPU memory: bytes of buffers alive on the device (the engine's and ONNX Runtime's), sampled every step;
+ *  - where the host's time goes per step (Trainer.hostMs: encoding the forward, ORT's vjp run, encoding the
+ *    update, waiting for read-backs);
  *  - the AdaLink kernels' share: the adapter's own GPU work of one step (embedding gather, AdaLink forward with
  *    dropout, backward, clipping, Adafactor), timed alone on the same shapes, over the median step.
  */
@@ -138,9 +140,12 @@ async function main(): Promise<void> {
   };
   await trainer.run(warmup, { onStep });
   stamps.length = 0;
+  const before = { ...trainer.hostMs };
   started = performance.now();
   await trainer.run(measured, { onStep });
   const measuredSeconds = (performance.now() - started) / 1000;
+  const hostMsPerStep = Object.fromEntries(Object.entries(trainer.hostMs)
+    .map(([phase, ms]) => [phase, (ms - before[phase as keyof typeof before]) / measured]));
   const intervals = stamps.slice(1).map((t, i) => t - stamps[i]).sort((a, b) => a - b);
   const stepMs = quantile(intervals, 0.5);
 
@@ -157,6 +162,7 @@ async function main(): Promise<void> {
     trainStep: {
       warmup, measured, medianMs: stepMs, p25Ms: quantile(intervals, 0.25), p75Ms: quantile(intervals, 0.75),
       meanMs: (measuredSeconds * 1000) / measured, examplesPerSecond: (batchSize * 1000) / stepMs,
+      hostMsPerStep,
     },
     epoch: { steps: stepsPerEpoch, seconds: epochSeconds },
     peakGpuBytes: peakBytes,

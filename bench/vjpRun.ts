@@ -12,7 +12,9 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-web/webgpu';
+import { folderSource } from '../src/cli/fileSource.ts';
 import { announceGpu, runCli, useDevice } from '../src/cli/runCli.ts';
+import { loadModelPackage } from '../src/engine/modelPackage.ts';
 
 async function main(): Promise<void> {
   const { values: args } = parseArgs({
@@ -21,17 +23,24 @@ async function main(): Promise<void> {
       batch: { type: 'string', default: '32' }, prompt: { type: 'string', default: '16' }, target: { type: 'string', default: '32' },
       'image-tokens': { type: 'string', default: '64' }, 'd-model': { type: 'string', default: '256' }, vocab: { type: 'string', default: '447' },
       warmup: { type: 'string', default: '5' }, runs: { type: 'string', default: '50' }, capture: { type: 'boolean', default: false },
-      placement: { type: 'boolean', default: false },
+      placement: { type: 'boolean', default: false }, threads: { type: 'string' },
+      'alternate-target': { type: 'string' }, 'pending-readback': { type: 'boolean', default: false },
+      package: { type: 'string' },
     },
   });
   console.log(`command: npm run bench:vjp -- ${process.argv.slice(2).join(' ')}`);
   await announceGpu();
   const [B, Nt, Nd, Ni, d, V] = [args.batch, args.prompt, args.target, args['image-tokens'], args['d-model'], args.vocab].map(Number);
   if (args.placement) ort.env.logLevel = 'verbose';
-  const session = await ort.InferenceSession.create(new Uint8Array(readFileSync(args.graph!)), {
-    executionProviders: ['webgpu'], graphOptimizationLevel: 'all', preferredOutputLocation: 'gpu-buffer',
-    enableGraphCapture: args.capture, ...(args.placement ? { logSeverityLevel: 0, logVerbosityLevel: 0 } : { logSeverityLevel: 3 }),
-  });
+  // The engine runs ORT's wasm on one thread (src/engine/onnxRuntime.ts); ORT's own default is several.
+  if (args.threads) ort.env.wasm.numThreads = Number(args.threads);
+  // --package: the vjp session as the engine opens it, next to the package's other sessions (vision, generation).
+  const session = args.package
+    ? (await loadModelPackage(folderSource(args.package))).vjp
+    : await ort.InferenceSession.create(new Uint8Array(readFileSync(args.graph!)), {
+      executionProviders: ['webgpu'], graphOptimizationLevel: 'all', preferredOutputLocation: 'gpu-buffer',
+      enableGraphCapture: args.capture, ...(args.placement ? { logSeverityLevel: 0, logVerbosityLevel: 0 } : { logSeverityLevel: 3 }),
+    });
   const device = (await ort.env.webgpu.device) as GPUDevice;
   useDevice(device);
   const floats = (n: number, scale: number): Float32Array<ArrayBuffer> => Float32Array.from({ length: n }, (_, i) => scale * Math.sin(i * 0.7));
@@ -41,13 +50,16 @@ async function main(): Promise<void> {
     return ort.Tensor.fromGpuBuffer(buffer, { dataType: 'float32', dims });
   };
   const ids = (n: number, value: (i: number) => number) => BigInt64Array.from({ length: n }, (_, i) => BigInt(value(i)));
-  const feeds: Record<string, ort.Tensor> = {
+  const feedsFor = (Nd: number): Record<string, ort.Tensor> => ({
     image_embeds: gpuTensor(floats(B * Ni * d, 0.5), [B, Ni, d]),
     text_embeds: gpuTensor(floats(B * Nt * d, 0.5), [B, Nt, d]),
     text_mask: new ort.Tensor('int64', ids(B * Nt, (i) => (i % Nt < 3 ? 1 : 0)), [B, Nt]),
     decoder_input_ids: new ort.Tensor('int64', ids(B * Nd, (i) => 4 + (i % (V - 4))), [B, Nd]),
     labels: new ort.Tensor('int64', ids(B * Nd, (i) => (i % Nd < 12 ? 4 + ((i * 7) % (V - 4)) : -100)), [B, Nd]),
-  };
+  });
+  // --alternate-target: every other run has this target length, as batches of varied captions do.
+  const shapes = [feedsFor(Nd), ...(args['alternate-target'] ? [feedsFor(Number(args['alternate-target']))] : [])];
+  const feeds = shapes[0];
   if (args.capture) {
     // Graph capture replays recorded GPU work: ORT refuses it when an input is not a GPU buffer or a node runs on the CPU.
     try {
@@ -61,7 +73,14 @@ async function main(): Promise<void> {
   const warmup = Number(args.warmup);
   for (let i = 0; i < warmup + Number(args.runs); i++) {
     const started = performance.now();
-    const outputs = await session.run(feeds);
+    // --pending-readback: a map of our own in flight during the run, as the trainer's loss read-back is.
+    let pending: Promise<void> | undefined;
+    if (args['pending-readback']) {
+      const readback = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      pending = readback.mapAsync(GPUMapMode.READ).then(() => readback.destroy());
+    }
+    const outputs = await session.run(shapes[i % shapes.length]);
+    await pending;
     const loss = await outputs.loss.getData();
     if (i >= warmup) times.push(performance.now() - started);
     if (i === 0) console.log(`loss ${(loss as Float32Array)[0]}`);
@@ -69,7 +88,7 @@ async function main(): Promise<void> {
   }
   times.sort((a, b) => a - b);
   const q = (p: number) => times[Math.floor(p * (times.length - 1))].toFixed(2);
-  console.log(`vjp run (B ${B}, Nt ${Nt}, Nd ${Nd}${args.capture ? ', graph capture' : ''}): median ${q(0.5)} ms, p25 ${q(0.25)}, p75 ${q(0.75)} over ${times.length} runs`);
+  console.log(`vjp run (B ${B}, Nt ${Nt}, Nd ${Nd}${args['alternate-target'] ? ` and ${args['alternate-target']}` : ''}${args.capture ? ', graph capture' : ''}${args['pending-readback'] ? ', a read-back pending' : ''}): median ${q(0.5)} ms, p25 ${q(0.25)}, p75 ${q(0.75)} over ${times.length} runs`);
 }
 
 runCli(main);

@@ -87,6 +87,12 @@ export class Trainer {
   private runStart = 0;
   private losses: number[] = [];
   private checkedShapes = false;
+  /**
+   * Host time spent in each phase of the steps submitted so far, in ms: encoding the forward kernels,
+   * ONNX Runtime's vjp run (until it returns), encoding the backward and update, and waiting for the
+   * losses read back. Where a step's time goes (bench/trainStep.ts prints it).
+   */
+  readonly hostMs = { forward: 0, vjp: 0, update: 0, readbackWait: 0 };
 
   constructor(
     private readonly pkg: ModelPackage,
@@ -152,7 +158,9 @@ export class Trainer {
     const end = this.completed + count;
     let bad: { step: number; loss: number; norm: number } | undefined;
     const settle = async () => {
+      const waiting = performance.now();
       const { step, values } = await inFlight.shift()!;
+      this.hostMs.readbackWait += performance.now() - waiting;
       const [loss, , norm, , skip] = [values[0], values[1], values[2], values[3], new Uint32Array(values.buffer)[4]];
       if (bad) return;
       if (skip !== 0 || !Number.isFinite(loss)) {
@@ -192,6 +200,12 @@ export class Trainer {
     const { device, pkg, d, config } = this;
     const { manifest } = pkg;
     const Ni = manifest.image.tokens;
+    let phaseStart = performance.now();
+    const phase = (name: keyof Trainer['hostMs']) => {
+      const now = performance.now();
+      this.hostMs[name] += now - phaseStart;
+      phaseStart = now;
+    };
     const batch = buildBatch(this.order.batch(s).map((i) => this.examples[i]), manifest.text);
     const B = batch.size;
     // Forward: gather the embeddings, adapt each modality.
@@ -206,6 +220,7 @@ export class Trainer {
     device.queue.writeBuffer(valid.text, 0, batch.promptValid);
     device.queue.writeBuffer(valid.image, 0, new Uint32Array(tokens.image).fill(1));
     device.queue.submit([forward.finish()]);
+    phase('forward');
 
     // The frozen model's loss and dL/dẼ, computed by ONNX Runtime on the same device.
     const vjp = manifest.files.vjp;
@@ -219,6 +234,7 @@ export class Trainer {
     const loss = outputs[vjp.outputs.loss];
     const grads: Record<Modality, ort.Tensor> = { image: outputs[vjp.outputs.grad_image_embeds], text: outputs[vjp.outputs.grad_text_embeds] };
     if (!this.checkedShapes) this.checkShapes(grads, [B, Ni, d], [B, batch.promptLength, d]);
+    phase('vjp');
 
     // Backward, clipping and the update.
     const update = device.createCommandEncoder({ label: `step ${s} update` });
@@ -256,6 +272,7 @@ export class Trainer {
     update.copyBufferToBuffer(this.status, 0, readback, 4, STEP_STATUS_BYTES);
     device.queue.submit([update.finish()]);
     for (const output of Object.values(outputs)) output.dispose();
+    phase('update');
 
     return { readback: readback.mapAsync(GPUMapMode.READ).then(() => {
       const values = new Float32Array(readback.getMappedRange().slice(0, 20));
