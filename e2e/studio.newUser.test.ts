@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from './support/browser.ts';
+import { launchChromium, lowerGpuProcessPriority } from './support/browser.ts';
 import {
   DESKTOP, expectNoSidewaysScroll, file, longTasks, openStudio, PHONE, recordLongTasks, screenshot, setNumber, startProductionServer, tab, type TabName,
 } from './support/studio.ts';
@@ -108,9 +108,15 @@ describe('studio, a new user on the default model', () => {
     await setNumber(page, 'Validate every (steps)', 0);
     await page.getByLabel('Adapter name').fill('relational captions');
     await recordLongTasks(page);
+    // SwiftShader is a GPU made of CPU time: while it trains, it runs below the page (see lowerGpuProcessPriority).
+    const restorePriority = lowerGpuProcessPriority();
     const started = Date.now();
-    await page.getByRole('button', { name: 'Start training' }).click();
-    await expect.poll(() => page.getByTestId('run-status').innerText(), { timeout: 8 * MINUTE, interval: 2000 }).toMatch(/Saving|Evaluating|Done/);
+    try {
+      await page.getByRole('button', { name: 'Start training' }).click();
+      await expect.poll(() => page.getByTestId('run-status').innerText(), { timeout: 8 * MINUTE, interval: 2000 }).toMatch(/Saving|Evaluating|Done/);
+    } finally {
+      restorePriority();
+    }
     const trained = Date.now();
     const recorded = await longTasks(page);
     const tasks = recorded.filter((t) => t.duration > 0);
@@ -120,8 +126,8 @@ describe('studio, a new user on the default model', () => {
     console.log(`trained in ${((trained - started) / 1000).toFixed(0)} s, evaluated in ${((Date.now() - trained) / 1000).toFixed(0)} s; `
       + `main-thread long tasks while training: ${tasks.length ? tasks.map((t) => t.duration.toFixed(0)).join(', ') : 'none'}`
       + `${frames.length ? `\nlong animation frames: ${frames.join(' | ')}` : ''}`);
-    // The issue's bar; soft, so that the rest of the new user's path is still checked when it fails.
-    expect.soft(tasks.filter((t) => t.duration > 50), 'main-thread tasks over 50 ms while training').toEqual([]);
+    // The issue's bar: every task the page's main thread ran while training, none over 50 ms.
+    expect(tasks.filter((t) => t.duration > 50), 'main-thread tasks over 50 ms while training').toEqual([]);
 
     const trainLoss = (await page.getByTestId('train-loss').innerText()).split(' → ').map(Number);
     const validationLoss = (await page.getByTestId('validation-loss').innerText()).split(' → ').map(Number);

@@ -104,7 +104,16 @@ export async function startProductionServer(): Promise<{ url: string; close(): P
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const outDir = mkdtempSync(join(tmpdir(), 'adalink-studio-'));
-  await build({ configFile: 'vite.config.ts', logLevel: 'error', build: { outDir, emptyOutDir: true } });
+  // Vite builds for the NODE_ENV it finds, and vitest sets it to 'test': that bundle would be React's
+  // development build (several times slower to render, and what the long-task check would then measure).
+  const nodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    await build({ configFile: 'vite.config.ts', mode: 'production', logLevel: 'error', build: { outDir, emptyOutDir: true } });
+  } finally {
+    if (nodeEnv === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = nodeEnv;
+  }
   const server = await preview({ configFile: 'vite.config.ts', logLevel: 'error', build: { outDir }, preview: { port: 0, strictPort: false } });
   const address = server.httpServer.address();
   if (!address || typeof address === 'string') throw new Error('vite preview did not listen on a TCP port');

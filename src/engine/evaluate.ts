@@ -56,6 +56,8 @@ export function evaluationItems(pkg: ModelPackage, dataset: CaptionDataset, feat
 export interface EvaluationOptions extends GenerationOptions {
   /** Called after each batch of captions with (captions done, captions in all). */
   onProgress?: (done: number, total: number) => void;
+  /** A generator of `pkg` to use and leave open (the studio keeps one between calls); by default one is made for this call. */
+  generator?: CaptionGenerator;
 }
 
 /** Generates a caption for every item and scores them all; `adapter` empty or absent = the frozen model. */
@@ -63,9 +65,9 @@ export async function evaluateCaptions(
   pkg: ModelPackage, items: EvaluationItem[], features: Pick<FeatureCache, 'buffer' | 'ok'>,
   adapter: readonly AdapterWeights[] = [], options: EvaluationOptions = {},
 ): Promise<Evaluation> {
-  const { onProgress, ...generation } = options;
+  const { onProgress, generator: given, ...generation } = options;
   const chunk = generation.batchSize ?? 16;
-  const generator = new CaptionGenerator(pkg);
+  const generator = given ?? new CaptionGenerator(pkg);
   const captions: ScoredCaption[] = [];
   try {
     for (let start = 0; start < items.length; start += chunk) {
@@ -79,7 +81,7 @@ export async function evaluateCaptions(
       onProgress?.(captions.length, items.length);
     }
   } finally {
-    generator.destroy();
+    if (!given) generator.destroy();
   }
   const refs: Record<string, string[]> = {};
   const cands: Record<string, string> = {};

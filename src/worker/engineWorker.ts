@@ -20,7 +20,7 @@ import type {
 import { sendReadableErrors } from '../shared/errors.ts';
 import * as store from '../storage/adapterStore.ts';
 import { chooseSplit, describeSplit, openDataset, type OpenedDataset } from './datasetSession.ts';
-import { captionImage, evaluateCaptions, validationLoss } from './evaluation.ts';
+import { captionImage, evaluateValidation, validationLoss } from './evaluation.ts';
 import { gpuBytesInUse, trackGpuMemory } from './gpuMemory.ts';
 import { prepare, releasePrepared, type Prepared } from './prepared.ts';
 import { downloadPackage } from './sources.ts';
@@ -198,7 +198,9 @@ const api: EngineApi = {
     let error: TrainOutcome['error'];
     try {
       if (trainer.step === 0 && options.validateEvery >= 0) await validate();
-      emit({ type: 'memory', gpuBytes: gpuBytesInUse() });
+      // GPU memory is sent when it changes, not with every step: each message is work for the page's thread.
+      let gpuBytes = gpuBytesInUse();
+      emit({ type: 'memory', gpuBytes });
       while (trainer.step < current.totalSteps && !signal.aborted) {
         const every = options.validateEvery > 0 ? options.validateEvery : current.totalSteps;
         const chunk = Math.min(every - (trainer.step % every), current.totalSteps - trainer.step);
@@ -206,7 +208,8 @@ const api: EngineApi = {
           signal,
           onStep: (r) => {
             onStep?.(r);
-            emit({ type: 'memory', gpuBytes: gpuBytesInUse() });
+            const now = gpuBytesInUse();
+            if (now !== gpuBytes) emit({ type: 'memory', gpuBytes: (gpuBytes = now) });
           },
         });
         if (trainer.step % every === 0 || trainer.step === current.totalSteps) await validate();
@@ -240,7 +243,7 @@ const api: EngineApi = {
     if (data.validation.length === 0) {
       throw new DatasetError('the validation split is empty', requireDataset().summary.label, 'Hold out some images for validation in the Dataset step.');
     }
-    const result = await evaluateCaptions(model, requireGenerator(), data, adapter.weights, onProgress, requireDataset().thumbnails);
+    const result = await evaluateValidation(model, requireGenerator(), data, adapter.weights, onProgress, requireDataset().thumbnails);
     if (adapterId) {
       await store.updateAdapter(adapterId, { metrics: { before: result.before, after: result.after, evaluatedOn: result.images } });
     }

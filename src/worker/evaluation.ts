@@ -5,19 +5,19 @@
  */
 import { decodeImage } from '../data/images.ts';
 import { AdaLinkError, DatasetError } from '../engine/errors.ts';
+import { evaluateCaptions, evaluationItems } from '../engine/evaluate.ts';
 import { cacheImageFeatures } from '../engine/featureCache.ts';
 import type { CaptionGenerator } from '../engine/generate.ts';
 import type { ModelPackage } from '../engine/modelPackage.ts';
-import { scoreCaptions } from '../eval/metrics.ts';
 import type { AdapterWeights } from '../formats/adapterFile.ts';
 import type { EvaluationResult, GalleryItem, PlaygroundResult, Progress } from '../shared/engineApi.ts';
 import { thumbnail } from './datasetSession.ts';
-import { validationGroups, type Prepared } from './prepared.ts';
+import type { Prepared } from './prepared.ts';
 import { blobSource } from './sources.ts';
 
 /** Validation examples scored for the loss curve: enough for a steady number, few enough to be quick. */
 const VALIDATION_LOSS_EXAMPLES = 64;
-/** Images captioned per run of the graphs (and per progress report). */
+/** Images captioned per run of the graphs (and per progress report); also validationLoss's batch. */
 const CAPTION_BATCH = 8;
 
 /** Mean cross-entropy per target token of the validation references, with the adapter (no dropout). */
@@ -33,47 +33,40 @@ export async function validationLoss(pkg: ModelPackage, generator: CaptionGenera
   return -logprobs.reduce((a, b) => a + b, 0) / tokens;
 }
 
-async function captions(pkg: ModelPackage, generator: CaptionGenerator, prepared: Prepared, groups: ReturnType<typeof validationGroups>,
-  adapter: AdapterWeights[] | undefined, phase: Progress['phase'], onProgress?: (p: Progress) => void): Promise<string[]> {
-  const out: string[] = [];
-  for (let start = 0; start < groups.length; start += CAPTION_BATCH) {
-    onProgress?.({ phase, done: start, total: groups.length });
-    const batch = groups.slice(start, start + CAPTION_BATCH);
-    const result = await generator.generate({
-      features: prepared.features,
-      imageIndices: batch.map((g) => g.imageIndex),
-      promptIds: batch.map((g) => pkg.text.promptIds(g.prompt)),
-    }, adapter, { batchSize: CAPTION_BATCH });
-    out.push(...result.map((c) => c.caption));
-  }
-  onProgress?.({ phase, done: groups.length, total: groups.length });
-  return out;
-}
-
-export async function evaluateCaptions(pkg: ModelPackage, generator: CaptionGenerator, prepared: Prepared, adapter: AdapterWeights[],
+/**
+ * The validation split captioned by the frozen model and with `adapter`, scored by the engine's evaluation
+ * (src/engine/evaluate.ts, as `npm run evaluate` and the report), with a thumbnail per image for the gallery.
+ * The frozen model's captions are computed once per split.
+ */
+export async function evaluateValidation(pkg: ModelPackage, generator: CaptionGenerator, prepared: Prepared, adapter: AdapterWeights[],
   onProgress: ((p: Progress) => void) | undefined, thumbnails: Map<string, Blob>): Promise<Omit<EvaluationResult, 'adapterId' | 'adapterName'>> {
-  const groups = validationGroups(prepared, pkg.manifest.text.default_prompt);
-  prepared.frozenCaptions ??= await captions(pkg, generator, prepared, groups, undefined, 'captioning (frozen model)', onProgress);
-  const frozen = prepared.frozenCaptions;
-  const adapted = await captions(pkg, generator, prepared, groups, adapter, 'captioning (adapted)', onProgress);
-  const refs = Object.fromEntries(groups.map((g, i) => [String(i), g.references]));
-  const before = scoreCaptions(refs, Object.fromEntries(frozen.map((c, i) => [String(i), c])));
-  const after = scoreCaptions(refs, Object.fromEntries(adapted.map((c, i) => [String(i), c])));
-  const items: GalleryItem[] = [];
-  for (const [i, g] of groups.entries()) {
-    const path = prepared.dataset.images[g.imageIndex];
-    let thumb = thumbnails.get(path);
+  const items = evaluationItems(pkg, { ...prepared.dataset, examples: prepared.validation }, prepared.features);
+  const captions = (weights: AdapterWeights[], phase: Progress['phase']) => {
+    onProgress?.({ phase, done: 0, total: items.length });
+    return evaluateCaptions(pkg, items, prepared.features, weights, {
+      generator, batchSize: CAPTION_BATCH, onProgress: (done, total) => onProgress?.({ phase, done, total }),
+    });
+  };
+  prepared.frozen ??= await captions([], 'captioning (frozen model)');
+  const frozen = prepared.frozen;
+  const adapted = await captions(adapter, 'captioning (adapted)');
+  const gallery: GalleryItem[] = [];
+  for (const [i, item] of items.entries()) {
+    let thumb = thumbnails.get(item.image);
     if (!thumb && i < 48) {
       try {
-        thumb = await thumbnail(await decodeImage(await prepared.dataset.source.read(path), path));
-        if (thumb) thumbnails.set(path, thumb);
+        thumb = await thumbnail(await decodeImage(await prepared.dataset.source.read(item.image), item.image));
+        if (thumb) thumbnails.set(item.image, thumb);
       } catch {
         // The features were cached, so the image decoded before; a thumbnail is only a picture.
       }
     }
-    items.push({ path, thumbnail: thumb, references: g.references, prompt: g.prompt, frozen: frozen[i], adapted: adapted[i] });
+    gallery.push({
+      path: item.image, thumbnail: thumb, references: item.references, prompt: item.prompt,
+      frozen: frozen.captions[i].caption, adapted: adapted.captions[i].caption,
+    });
   }
-  return { images: groups.length, before, after, items };
+  return { images: items.length, before: frozen.scores, after: adapted.scores, items: gallery };
 }
 
 /** One image dropped on the playground: its caption by the frozen model and, given an adapter, with it. */

@@ -5,6 +5,7 @@
  */
 import type { CaptionDataset, CaptionExample } from '../data/dataset.ts';
 import { DatasetError } from '../engine/errors.ts';
+import type { Evaluation } from '../engine/evaluate.ts';
 import { cacheImageFeatures, type FeatureCache } from '../engine/featureCache.ts';
 import type { ModelPackage } from '../engine/modelPackage.ts';
 import type { Progress } from '../shared/engineApi.ts';
@@ -17,8 +18,8 @@ export interface Prepared {
   features: FeatureCache;
   train: CaptionExample[];
   validation: CaptionExample[];
-  /** The frozen model's captions of the validation groups, once computed. */
-  frozenCaptions?: string[];
+  /** The frozen model's captions of the validation split, scored, once computed. */
+  frozen?: Evaluation;
 }
 
 export async function prepare(pkg: ModelPackage, dataset: CaptionDataset, choice: SplitChoice, key: string,
@@ -50,17 +51,4 @@ export async function prepare(pkg: ModelPackage, dataset: CaptionDataset, choice
 
 export function releasePrepared(prepared: Prepared | undefined): void {
   prepared?.features.buffer.destroy();
-}
-
-/** Validation examples grouped by (image, prompt): one caption to generate per group, its references the group's captions. */
-export function validationGroups(prepared: Prepared, defaultPrompt: string): Array<{ imageIndex: number; prompt: string; references: string[] }> {
-  const groups = new Map<string, { imageIndex: number; prompt: string; references: string[] }>();
-  for (const e of prepared.validation) {
-    const prompt = e.prompt ?? defaultPrompt;
-    const key = `${e.imageIndex}\0${prompt}`;
-    const group = groups.get(key) ?? { imageIndex: e.imageIndex, prompt, references: [] };
-    group.references.push(e.caption);
-    groups.set(key, group);
-  }
-  return [...groups.values()];
 }

@@ -17,11 +17,23 @@ export function LossChart({ series, height = 260 }: { series: LossSeries; height
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | undefined>(undefined);
 
+  // Both series come in step order: one merge, no sorting or maps, as this runs with every update of a run.
   const data = (): uPlot.AlignedData => {
-    const steps = [...new Set([...series.steps, ...series.validation.map((v) => v.step)])].sort((a, b) => a - b);
-    const train = new Map(series.steps.map((s, i) => [s, series.train[i]]));
-    const validation = new Map(series.validation.map((v) => [v.step, v.loss]));
-    return [steps, steps.map((s) => train.get(s) ?? null), steps.map((s) => validation.get(s) ?? null)];
+    const { steps: trainSteps, train, validation } = series;
+    const steps: number[] = [];
+    const trainLoss: Array<number | null> = [];
+    const validationLoss: Array<number | null> = [];
+    let i = 0;
+    let j = 0;
+    while (i < trainSteps.length || j < validation.length) {
+      const t = i < trainSteps.length ? trainSteps[i] : Infinity;
+      const v = j < validation.length ? validation[j].step : Infinity;
+      const step = Math.min(t, v);
+      steps.push(step);
+      trainLoss.push(t === step ? train[i++] : null);
+      validationLoss.push(v === step ? validation[j++].loss : null);
+    }
+    return [steps, trainLoss, validationLoss];
   };
 
   useEffect(() => {

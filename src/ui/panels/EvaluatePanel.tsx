@@ -4,8 +4,8 @@
  * gallery: image, reference, frozen caption, adapted caption. Runs by itself when a training run ends;
  * any saved adapter of the loaded model can be evaluated here too.
  */
-import { useState } from 'react';
-import type { Progress } from '../../shared/engineApi.ts';
+import { memo, useState } from 'react';
+import type { EvaluationResult, Progress } from '../../shared/engineApi.ts';
 import type { Studio } from '../App.tsx';
 import { BeforeAfterBars } from '../components/charts.tsx';
 import { ErrorBox, ProgressBar, Thumb } from '../components/common.tsx';
@@ -37,8 +37,6 @@ export function EvaluatePanel({ studio, run }: { studio: Studio; run: TrainingRu
     }
   };
 
-  const rows = evaluation ? METRICS.map((name) => ({ name, before: 100 * (evaluation.before[name] ?? 0), after: 100 * (evaluation.after[name] ?? 0) })) : [];
-
   return (
     <section>
       <h2>Evaluate on the validation split</h2>
@@ -55,41 +53,50 @@ export function EvaluatePanel({ studio, run }: { studio: Studio; run: TrainingRu
       <ProgressBar progress={progress ?? (run.view.status === 'evaluating' ? run.view.progress : undefined)} />
       <ErrorBox error={error} onDismiss={() => setError(undefined)} />
       {!evaluation && !busy && run.view.status !== 'evaluating' && <p className="muted">Train an adapter (step 3): it is evaluated here when the run ends.</p>}
-      {evaluation && (
-        <>
-          <div className="grid-2">
-            <div className="card">
-              <h3>{evaluation.adapterName} · {evaluation.images} validation images</h3>
-              <table className="metrics" data-testid="metrics-table">
-                <thead><tr><th>Metric (×100)</th><th>Frozen model</th><th>With adapter</th><th>Change</th></tr></thead>
-                <tbody>
-                  {rows.map((r) => (
-                    <tr key={r.name}>
-                      <td>{r.name}</td><td>{r.before.toFixed(1)}</td><td>{r.after.toFixed(1)}</td>
-                      <td className={r.after >= r.before ? 'up' : 'down'}>{r.after >= r.before ? '+' : ''}{(r.after - r.before).toFixed(1)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-            <div className="card"><BeforeAfterBars metrics={rows} /></div>
-          </div>
-          <div className="card">
-            <h3>Side by side</h3>
-            <div className="gallery" data-testid="gallery">
-              <div className="gallery-row gallery-head"><span>Image</span><span>Reference</span><span>Frozen model</span><span>With adapter</span></div>
-              {evaluation.items.map((item, i) => (
-                <div className="gallery-row" key={`${item.path}-${i}`} data-testid="gallery-row">
-                  <Thumb blob={item.thumbnail} alt={item.path} size={80} />
-                  <span className="reference">{item.references.map((r, j) => <span key={j} className="caption">{r}</span>)}</span>
-                  <span className="frozen" data-testid="frozen-caption">{item.frozen || <i>(empty)</i>}</span>
-                  <span className="adapted" data-testid="adapted-caption">{item.adapted || <i>(empty)</i>}</span>
-                </div>
-              ))}
-            </div>
-          </div>
-        </>
-      )}
+      {evaluation && <EvaluationView evaluation={evaluation} />}
     </section>
   );
 }
+
+/**
+ * The scores, the bars and the gallery of one evaluation: memoised, so that a training run's updates
+ * (which re-render the panel's controls) do not re-render the gallery.
+ */
+const EvaluationView = memo(function EvaluationView({ evaluation }: { evaluation: EvaluationResult }) {
+  const rows = METRICS.map((name) => ({ name, before: 100 * (evaluation.before[name] ?? 0), after: 100 * (evaluation.after[name] ?? 0) }));
+  return (
+    <>
+      <div className="grid-2">
+        <div className="card">
+          <h3>{evaluation.adapterName} · {evaluation.images} validation images</h3>
+          <table className="metrics" data-testid="metrics-table">
+            <thead><tr><th>Metric (×100)</th><th>Frozen model</th><th>With adapter</th><th>Change</th></tr></thead>
+            <tbody>
+              {rows.map((r) => (
+                <tr key={r.name}>
+                  <td>{r.name}</td><td>{r.before.toFixed(1)}</td><td>{r.after.toFixed(1)}</td>
+                  <td className={r.after >= r.before ? 'up' : 'down'}>{r.after >= r.before ? '+' : ''}{(r.after - r.before).toFixed(1)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+        <div className="card"><BeforeAfterBars metrics={rows} /></div>
+      </div>
+      <div className="card">
+        <h3>Side by side</h3>
+        <div className="gallery" data-testid="gallery">
+          <div className="gallery-row gallery-head"><span>Image</span><span>Reference</span><span>Frozen model</span><span>With adapter</span></div>
+          {evaluation.items.map((item, i) => (
+            <div className="gallery-row" key={`${item.path}-${i}`} data-testid="gallery-row">
+              <Thumb blob={item.thumbnail} alt={item.path} size={80} />
+              <span className="reference">{item.references.map((r, j) => <span key={j} className="caption">{r}</span>)}</span>
+              <span className="frozen" data-testid="frozen-caption">{item.frozen || <i>(empty)</i>}</span>
+              <span className="adapted" data-testid="adapted-caption">{item.adapted || <i>(empty)</i>}</span>
+            </div>
+          ))}
+        </div>
+      </div>
+    </>
+  );
+});

@@ -41,45 +41,79 @@ export interface TrainingRun {
   stop(): void;
 }
 
+/** The run's view is redrawn at most this often while it trains. */
+const FLUSH_MS = 250;
+
+type RunUpdate = RunEvent | { type: 'step'; report: StepReport };
+interface Pending { events: RunUpdate[] }
+const emptyPending = (): Pending => ({ events: [] });
+
+/** The view after the worker's updates since the last flush, in the order they came: one new state, arrays copied once. */
+function applyEvents(v: RunView, { events }: Pending, stepsPerSecond: number | undefined): RunView {
+  const next: RunView = { ...v, steps: [...v.steps], train: [...v.train], validation: [...v.validation] };
+  let stepped = false;
+  for (const e of events) {
+    if (e.type === 'step') {
+      next.steps.push(e.report.step + 1);
+      next.train.push(e.report.loss);
+      next.progress = { phase: 'training', done: e.report.step + 1, total: next.totalSteps };
+      stepped = true;
+    } else if (e.type === 'progress') {
+      next.progress = e.progress;
+      next.status = e.progress.phase === 'caching image features' ? 'preparing' : next.status === 'preparing' ? 'training' : next.status;
+    } else if (e.type === 'validation') {
+      next.validation.push({ step: e.step, loss: e.loss });
+    } else {
+      next.gpuBytes = e.gpuBytes;
+    }
+  }
+  if (stepped) next.stepsPerSecond = stepsPerSecond;
+  return next;
+}
+
 export function useTrainingRun(studio: Studio): TrainingRun {
   const [view, setView] = useState<RunView>(EMPTY);
   const [adapterName, setAdapterName] = useState('');
   const [task, setTask] = useState('caption');
   const controller = useRef<AbortController | undefined>(undefined);
   const stopRequested = useRef(false);
-  const pending = useRef<StepReport[]>([]);
-  const memory = useRef<number | undefined>(undefined);
-  const frame = useRef(0);
+  const pending = useRef<Pending>(emptyPending());
+  const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const lastFlush = useRef(0);
   const times = useRef<number[]>([]);
   const latest = useRef(studio);
   latest.current = studio;
 
-  // Step reports are gathered and drawn once per animation frame: a fast GPU sends many per frame.
+  // What the worker reports while it trains (every step, its loss, GPU memory, phase progress) is gathered
+  // here and drawn at most every FLUSH_MS: the page renders a few times a second however fast the GPU is.
   const flush = useCallback(() => {
-    frame.current = 0;
-    const reports = pending.current;
-    pending.current = [];
-    if (reports.length === 0) return;
+    clearTimeout(timer.current);
+    timer.current = undefined;
+    lastFlush.current = performance.now();
+    const batch = pending.current;
+    if (batch.events.length === 0) return;
+    pending.current = emptyPending();
     const recent = times.current.slice(-20);
     const rate = recent.length > 1 ? (recent.length - 1) / ((recent.at(-1)! - recent[0]) / 1000) : undefined;
-    setView((v) => ({
-      ...v, steps: [...v.steps, ...reports.map((r) => r.step + 1)], train: [...v.train, ...reports.map((r) => r.loss)], stepsPerSecond: rate,
-      gpuBytes: memory.current ?? v.gpuBytes,
-      progress: { phase: 'training', done: reports.at(-1)!.step + 1, total: v.totalSteps },
-    }));
+    setView((v) => applyEvents(v, batch, rate));
   }, []);
 
-  const onStep = useCallback((r: StepReport) => {
-    pending.current.push(r);
-    times.current.push(performance.now());
-    frame.current ||= requestAnimationFrame(flush);
+  const schedule = useCallback(() => {
+    if (timer.current !== undefined) return;
+    timer.current = setTimeout(flush, Math.max(0, lastFlush.current + FLUSH_MS - performance.now()));
   }, [flush]);
 
+  const onStep = useCallback((r: StepReport) => {
+    pending.current.events.push({ type: 'step', report: r });
+    times.current.push(performance.now());
+    if (times.current.length > 40) times.current = times.current.slice(-20);
+    schedule();
+  }, [schedule]);
+
   const onEvent = useCallback((e: RunEvent) => {
-    if (e.type === 'progress') setView((v) => ({ ...v, progress: e.progress, status: e.progress.phase === 'caching image features' ? 'preparing' : v.status === 'preparing' ? 'training' : v.status }));
-    else if (e.type === 'validation') setView((v) => ({ ...v, validation: [...v.validation, { step: e.step, loss: e.loss }] }));
-    else memory.current = e.gpuBytes; // drawn with the next step
-  }, []);
+    pending.current.events.push(e);
+    schedule();
+  }, [schedule]);
 
   const finish = useCallback(async () => {
     const s = latest.current;
@@ -110,6 +144,7 @@ export function useTrainingRun(studio: Studio): TrainingRun {
       const config: TrainConfig = { ...settings.config, steps: stepsOf(settings, split.train.examples) };
       if (!resume) {
         times.current = [];
+        pending.current = emptyPending();
         setView({ ...EMPTY, status: 'preparing', totalSteps: config.steps });
       } else {
         setView((v) => ({ ...v, status: 'training', error: undefined }));
@@ -130,7 +165,7 @@ export function useTrainingRun(studio: Studio): TrainingRun {
     }
   }, [finish, flush, onEvent, onStep]);
 
-  useEffect(() => () => cancelAnimationFrame(frame.current), []);
+  useEffect(() => () => clearTimeout(timer.current), []);
 
   return {
     view, adapterName, setAdapterName, task, setTask,
