@@ -25,7 +25,8 @@ async function main(): Promise<void> {
       warmup: { type: 'string', default: '5' }, runs: { type: 'string', default: '50' }, capture: { type: 'boolean', default: false },
       placement: { type: 'boolean', default: false }, threads: { type: 'string' },
       'alternate-target': { type: 'string' }, 'pending-readback': { type: 'boolean', default: false },
-      package: { type: 'string' },
+      package: { type: 'string' }, 'like-trainer': { type: 'boolean', default: false },
+      without: { type: 'string', default: '' },
     },
   });
   console.log(`command: npm run bench:vjp -- ${process.argv.slice(2).join(' ')}`);
@@ -69,6 +70,10 @@ async function main(): Promise<void> {
       return;
     }
   }
+  if (args['like-trainer']) {
+    await likeTrainer(device, session, shapes[0], Number(args.warmup), Number(args.runs), new Set(args.without!.split(',')));
+    return;
+  }
   const times: number[] = [];
   const warmup = Number(args.warmup);
   for (let i = 0; i < warmup + Number(args.runs); i++) {
@@ -89,6 +94,60 @@ async function main(): Promise<void> {
   times.sort((a, b) => a - b);
   const q = (p: number) => times[Math.floor(p * (times.length - 1))].toFixed(2);
   console.log(`vjp run (B ${B}, Nt ${Nt}, Nd ${Nd}${args['alternate-target'] ? ` and ${args['alternate-target']}` : ''}${args.capture ? ', graph capture' : ''}${args['pending-readback'] ? ', a read-back pending' : ''}): median ${q(0.5)} ms, p25 ${q(0.25)}, p75 ${q(0.75)} over ${times.length} runs`);
+}
+
+/**
+ * --like-trainer: the vjp run the way Trainer.submitStep makes it — inputs rewritten by our own GPU work just
+ * before, fresh fromGpuBuffer tensors each run, the loss copied into a buffer of ours and read back two runs
+ * later, outputs disposed after — timing `run` alone and the whole loop. `--without write,fresh,pipeline,copy` leaves
+ * out the input rewrite, the fresh tensors (the same ones every run), the pipelining (each read-back awaited
+ * at once), or our copy of the loss (ORT's getData instead), to find which one costs.
+ */
+async function likeTrainer(device: GPUDevice, session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, warmup: number, runs: number,
+  without: Set<string>): Promise<void> {
+  const imageBuffer = feeds.image_embeds.gpuBuffer as GPUBuffer;
+  const textBuffer = feeds.text_embeds.gpuBuffer as GPUBuffer;
+  const source = device.createBuffer({ size: imageBuffer.size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  const lossCopy = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  const inFlight: Array<Promise<void>> = [];
+  const runTimes: number[] = [];
+  const started: number[] = [];
+  for (let i = 0; i < warmup + runs; i++) {
+    started.push(performance.now());
+    if (!without.has('write')) {
+      const before = device.createCommandEncoder();
+      before.copyBufferToBuffer(source, 0, imageBuffer, 0, imageBuffer.size);
+      before.copyBufferToBuffer(source, 0, textBuffer, 0, textBuffer.size);
+      device.queue.submit([before.finish()]);
+    }
+    const fresh = without.has('fresh') ? feeds : {
+      ...feeds,
+      image_embeds: ort.Tensor.fromGpuBuffer(imageBuffer, { dataType: 'float32', dims: feeds.image_embeds.dims }),
+      text_embeds: ort.Tensor.fromGpuBuffer(textBuffer, { dataType: 'float32', dims: feeds.text_embeds.dims }),
+    };
+    const t = performance.now();
+    const outputs = await session.run(fresh);
+    if (i >= warmup) runTimes.push(performance.now() - t);
+    if (without.has('copy')) {
+      // ORT reads the loss back itself, as the plain loop does.
+      inFlight.push(outputs.loss.getData().then(() => undefined));
+      await inFlight.at(-1);
+      for (const output of Object.values(outputs)) output.dispose();
+    } else {
+      const after = device.createCommandEncoder();
+      after.copyBufferToBuffer(outputs.loss.gpuBuffer as GPUBuffer, 0, lossCopy, 0, 4);
+      const readback = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      after.copyBufferToBuffer(lossCopy, 0, readback, 0, 16);
+      device.queue.submit([after.finish()]);
+      for (const output of Object.values(outputs)) output.dispose();
+      inFlight.push(readback.mapAsync(GPUMapMode.READ).then(() => readback.destroy()));
+    }
+    if (inFlight.length >= (without.has('pipeline') ? 1 : 2)) await inFlight.shift();
+  }
+  await Promise.all(inFlight);
+  const loop = started.slice(warmup + 1).map((t, i) => t - started[warmup + i]).sort((a, b) => a - b);
+  runTimes.sort((a, b) => a - b);
+  console.log(`like the trainer${without.size > 1 || [...without][0] ? ` without ${[...without].join(', ')}` : ''}: run() median ${runTimes[runTimes.length >> 1].toFixed(2)} ms, loop interval median ${loop[loop.length >> 1].toFixed(2)} ms over ${runs} runs`);
 }
 
 runCli(main);
