@@ -5,10 +5,11 @@
  * any saved adapter of the loaded model can be evaluated here too.
  */
 import { memo, useState } from 'react';
-import type { EvaluationResult, Progress } from '../../shared/engineApi.ts';
+import type { EvaluationResult } from '../../shared/engineApi.ts';
 import type { Studio } from '../App.tsx';
 import { BeforeAfterBars } from '../components/charts.tsx';
 import { ErrorBox, ProgressBar, Thumb } from '../components/common.tsx';
+import { useTask } from '../components/useTask.ts';
 import type { TrainingRun } from './TrainPanel.tsx';
 
 const METRICS = ['CIDEr-D', 'BLEU-4', 'ROUGE-L'] as const;
@@ -17,24 +18,16 @@ export function EvaluatePanel({ studio, run }: { studio: Studio; run: TrainingRu
   const { evaluation, model, dataset, adapters } = studio;
   const usable = adapters.filter((a) => a.modelId === model?.id);
   const [chosen, setChosen] = useState<string>('');
-  const [progress, setProgress] = useState<Progress>();
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
+  const task = useTask();
+  const { busy } = task;
   const adapterId = chosen || usable[0]?.id;
 
   const evaluate = async () => {
     if (!adapterId) return;
-    setBusy(true);
-    setError(undefined);
-    try {
-      studio.setEvaluation(await studio.bridge.evaluate({ adapterId, split: studio.split }, { onProgress: setProgress }));
+    await task.run(async (onProgress) => {
+      studio.setEvaluation(await studio.bridge.evaluate({ adapterId, split: studio.split }, { onProgress }));
       await studio.refreshAdapters();
-    } catch (e) {
-      setError(e);
-    } finally {
-      setBusy(false);
-      setProgress(undefined);
-    }
+    });
   };
 
   return (
@@ -50,8 +43,8 @@ export function EvaluatePanel({ studio, run }: { studio: Studio; run: TrainingRu
         {!dataset && <span className="muted">Open a dataset (step 2) to evaluate on its validation split.</span>}
         {run.view.status === 'evaluating' && <span className="muted">Evaluating the run that just finished…</span>}
       </div>
-      <ProgressBar progress={progress ?? (run.view.status === 'evaluating' ? run.view.progress : undefined)} />
-      <ErrorBox error={error} onDismiss={() => setError(undefined)} />
+      <ProgressBar progress={task.progress ?? (run.view.status === 'evaluating' ? run.view.progress : undefined)} />
+      <ErrorBox error={task.error} onDismiss={task.dismissError} />
       {!evaluation && !busy && run.view.status !== 'evaluating' && <p className="muted">Train an adapter (step 3): it is evaluated here when the run ends.</p>}
       {evaluation && <EvaluationView evaluation={evaluation} />}
     </section>

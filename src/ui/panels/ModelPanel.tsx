@@ -4,42 +4,32 @@
  * progress with an ETA. A package that fails to load leaves the previous one in place.
  */
 import { useState } from 'react';
-import type { ModelInput, Progress } from '../../shared/engineApi.ts';
+import type { ModelInput } from '../../shared/engineApi.ts';
 import type { Studio } from '../App.tsx';
 import { DropZone } from '../components/DropZone.tsx';
 import { ErrorBox, formatBytes, ProgressBar } from '../components/common.tsx';
+import { useTask } from '../components/useTask.ts';
 
 export const DEFAULT_MODEL_URL = '/models/pali-scenes-default';
 
 export function ModelPanel({ studio }: { studio: Studio }) {
   const { bridge, model } = studio;
-  const [progress, setProgress] = useState<Progress>();
-  const [error, setError] = useState<unknown>();
   const [url, setUrl] = useState('');
-  const [loading, setLoading] = useState(false);
+  const task = useTask();
+  const loading = task.busy;
 
-  const load = async (source: ModelInput) => {
-    setLoading(true);
-    setError(undefined);
-    setProgress({ phase: 'loading model', done: 0, total: 0, unit: 'bytes' });
-    try {
-      const info = await bridge.loadModel(source, { onProgress: setProgress });
-      studio.setModel(info);
-      // A rank cannot exceed the model's width: a small model gets its largest rank instead of an error at Start.
-      const { settings } = studio;
-      const rank = settings.config.rank;
-      if (rank.image > info.dModel || rank.text > info.dModel) {
-        studio.setSettings({ ...settings, config: { ...settings.config, rank: { image: Math.min(rank.image, info.dModel), text: Math.min(rank.text, info.dModel) } } });
-      }
-      studio.setEvaluation(undefined);
-      await studio.refreshAdapters();
-    } catch (e) {
-      setError(e);
-    } finally {
-      setLoading(false);
-      setProgress(undefined);
+  const load = (source: ModelInput) => task.run(async (onProgress) => {
+    const info = await bridge.loadModel(source, { onProgress });
+    studio.setModel(info);
+    // A rank cannot exceed the model's width: a small model gets its largest rank instead of an error at Start.
+    const { settings } = studio;
+    const rank = settings.config.rank;
+    if (rank.image > info.dModel || rank.text > info.dModel) {
+      studio.setSettings({ ...settings, config: { ...settings.config, rank: { image: Math.min(rank.image, info.dModel), text: Math.min(rank.text, info.dModel) } } });
     }
-  };
+    studio.setEvaluation(undefined);
+    await studio.refreshAdapters();
+  }, { phase: 'loading model', done: 0, total: 0, unit: 'bytes' });
 
   return (
     <section>
@@ -61,8 +51,8 @@ export function ModelPanel({ studio }: { studio: Studio }) {
           </form>
         </div>
       </div>
-      <ProgressBar progress={progress} />
-      <ErrorBox error={error} onDismiss={() => setError(undefined)} />
+      <ProgressBar progress={task.progress} />
+      <ErrorBox error={task.error} onDismiss={task.dismissError} />
       {model && (
         <div className="card model-card" data-testid="model-card">
           <h3>{model.name}</h3>

@@ -3,10 +3,11 @@
  * caption with an adapter, chosen by task name (then by adapter, newest first).
  */
 import { useState } from 'react';
-import type { PickedFile, PlaygroundResult, Progress } from '../../shared/engineApi.ts';
+import type { PickedFile, PlaygroundResult } from '../../shared/engineApi.ts';
 import type { Studio } from '../App.tsx';
 import { DropZone } from '../components/DropZone.tsx';
 import { ErrorBox, ProgressBar, Thumb } from '../components/common.tsx';
+import { useTask } from '../components/useTask.ts';
 
 export function PlaygroundPanel({ studio }: { studio: Studio }) {
   const { model, adapters, bridge } = studio;
@@ -17,25 +18,15 @@ export function PlaygroundPanel({ studio }: { studio: Studio }) {
   const [image, setImage] = useState<PickedFile>();
   const [prompt, setPrompt] = useState('');
   const [result, setResult] = useState<PlaygroundResult>();
-  const [progress, setProgress] = useState<Progress>();
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
+  const captioning = useTask();
+  const { busy } = captioning;
   const activeTask = task === '(none)' ? undefined : (tasks.includes(task) ? task : tasks[0]);
   const inTask = usable.filter((a) => a.task === activeTask);
   const adapterId = activeTask ? (inTask.find((a) => a.id === chosen) ?? inTask[0])?.id : undefined;
 
   const caption = async (file = image) => {
     if (!file) return;
-    setBusy(true);
-    setError(undefined);
-    try {
-      setResult(await bridge.caption(file.file, prompt || model?.defaultPrompt || '', adapterId, { onProgress: setProgress }));
-    } catch (e) {
-      setError(e);
-    } finally {
-      setBusy(false);
-      setProgress(undefined);
-    }
+    await captioning.run(async (onProgress) => setResult(await bridge.caption(file.file, prompt || model?.defaultPrompt || '', adapterId, { onProgress })));
   };
 
   return (
@@ -63,8 +54,8 @@ export function PlaygroundPanel({ studio }: { studio: Studio }) {
             )}
           </div>
           <button type="button" className="primary" disabled={!model || !image || busy} onClick={() => void caption()}>Caption</button>
-          <ProgressBar progress={progress} />
-          <ErrorBox error={error} onDismiss={() => setError(undefined)} />
+          <ProgressBar progress={captioning.progress} />
+          <ErrorBox error={captioning.error} onDismiss={captioning.dismissError} />
         </div>
         <div className="card" data-testid="playground-result">
           {result ? (
