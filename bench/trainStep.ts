@@ -36,7 +36,7 @@ import { adafactor } from '../src/kernels/adafactor.ts';
 import { adalinkBackward } from '../src/kernels/adalinkBackward.ts';
 import { gradNorm, STEP_STATUS_BYTES } from '../src/kernels/gradNorm.ts';
 import { dropoutKey, initialWdown } from '../src/kernels/random.ts';
-import { gpuBytesInUse, trackGpuMemory } from '../src/worker/gpuMemory.ts';
+import { gpuBytesInUse, trackGpuMemory } from '../src/engine/gpuMemory.ts';
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 

@@ -21,7 +21,7 @@ import { sendReadableErrors } from '../shared/errors.ts';
 import * as store from '../storage/adapterStore.ts';
 import { chooseSplit, describeSplit, openDataset, type OpenedDataset } from './datasetSession.ts';
 import { captionImage, evaluateValidation, validationLoss } from './evaluation.ts';
-import { gpuBytesInUse, trackGpuMemory } from './gpuMemory.ts';
+import { gpuBytesInUse, trackGpuMemory } from '../engine/gpuMemory.ts';
 import { prepare, releasePrepared, type Prepared } from './prepared.ts';
 import { downloadPackage } from './sources.ts';
 

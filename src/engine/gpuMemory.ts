@@ -1,6 +1,6 @@
 /**
- * GPU memory in use, as the worker sees it: every buffer created on any GPUDevice of this worker (ORT's
- * included — ORT and the engine share one device) and not yet destroyed. WebGPU offers no query of the
+ * GPU memory in use, as the engine sees it (the studio's worker, the benchmarks): every buffer created on
+ * any GPUDevice of this thread (ORT's included — ORT and the engine share one device) and not yet destroyed. WebGPU offers no query of the
  * driver's own figure, so this counts what the studio and ONNX Runtime asked for. Installed once, before
  * the first device exists.
  */
