@@ -26,6 +26,7 @@ import torch
 from .dataset import load_pixels, read_imagefolder
 from .generation import OnnxGenerator, greedy_hf, greedy_torch
 from .model import load_checkpoint
+from .reference_train import write_fixture  # one writer for every fixture: one line per example
 from .tokenizer import bos_of, encode_ids
 
 MODALITIES = ("image", "text")
@@ -138,17 +139,6 @@ def reference_greedy(package, checkpoint, dataset, adapter_path, max_target_toke
             for i, (row, prompt, ids) in enumerate(zip(rows, prompts, prompt_ids))],
     }
     return fixture, agree
-
-
-def write_fixture(fixture, path):
-    """One line per example (easy to read and to diff)."""
-    head = {k: v for k, v in fixture.items() if k != "examples"}
-    lines = [f" {json.dumps(k)}: {json.dumps(v)}" for k, v in head.items()]
-    lines.append(' "examples": [\n' + ",\n".join("  " + json.dumps(e) for e in fixture["examples"]) + "\n ]")
-    with open(path, "w") as f:
-        f.write("{\n" + ",\n".join(lines) + "\n}\n")
-    with open(path) as f:
-        assert json.load(f) == fixture
 
 
 def main():

@@ -288,7 +288,8 @@ def check_against_autograd(model, flat, valid, keep, params, grads, E_img, E_txt
 
 
 def write_fixture(fixture, path):
-    """JSON with one line per top-level key, per example and per matrix (easy to read and to diff)."""
+    """JSON with one line per top-level key, per example and per matrix (easy to read and to diff): the form of
+    every fixture in e2e/fixtures (training and greedy decoding alike)."""
     def block(value, open_, close):
         inner = ",\n".join("  " + item for item in value)
         return f"{open_}\n{inner}\n {close}"
