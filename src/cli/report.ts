@@ -15,15 +15,17 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { CaptionDataset } from '../data/dataset.ts';
+import { readDataset } from '../data/dataset.ts';
+import { selectSplit } from '../data/splits.ts';
+import type { EncodedExample } from '../engine/batch.ts';
 import { withDefaults } from '../engine/config.ts';
 import type { Evaluation } from '../engine/evaluate.ts';
 import type { FeatureCache } from '../engine/featureCache.ts';
 import { loadModelPackage, type ModelPackage } from '../engine/modelPackage.ts';
 import { encodeExamples, Trainer } from '../engine/trainer.ts';
-import { adapterWeightsOfState, writeAdapterFile } from '../formats/adapterFile.ts';
-import { cacheFeatures, readSplit } from './datasetSplit.ts';
-import { folderSource } from './fileSource.ts';
+import { adapterWeightsOfState, writeAdapterFile, type AdapterWeights } from '../formats/adapterFile.ts';
+import { cacheFeatures } from './datasetSplit.ts';
+import { datasetSource, folderSource } from './fileSource.ts';
 import { progress } from './progress.ts';
 import { announceGpu, runCli, useDevice } from './runCli.ts';
 import { scoreRuns, scoreTable } from './scoring.ts';
@@ -49,11 +51,11 @@ interface EngineRun {
   evaluation: Evaluation;
 }
 
-/** Trains one adapter with the paper's defaults and `seed`, and scores it on the validation split. */
-async function trainAndScore(pkg: ModelPackage, train: CaptionDataset, trainFeatures: FeatureCache, validation: CaptionDataset,
-  features: FeatureCache, steps: number, seed: number, adapterPath: string): Promise<EngineRun> {
+/** Trains one adapter with the paper's defaults and `seed`; writes it to `adapterPath`. */
+async function trainSeed(pkg: ModelPackage, examples: EncodedExample[], trainFeatures: FeatureCache, steps: number, seed: number,
+  adapterPath: string): Promise<Omit<EngineRun, 'evaluation'> & { weights: AdapterWeights[] }> {
   const config = withDefaults({ steps, seed });
-  const trainer = new Trainer(pkg, trainFeatures, encodeExamples(pkg, train.examples, trainFeatures), config);
+  const trainer = new Trainer(pkg, trainFeatures, examples, config);
   const losses: number[] = [];
   const bar = progress(`training (seed ${seed})`, config.steps);
   const started = performance.now();
@@ -68,8 +70,7 @@ async function trainAndScore(pkg: ModelPackage, train: CaptionDataset, trainFeat
   const state = await trainer.exportState();
   trainer.destroy();
   await writeFile(adapterPath, writeAdapterFile(state, pkg.manifest));
-  const [adapted] = await scoreRuns(pkg, validation, features, [{ label: `seed ${seed}`, weights: adapterWeightsOfState(state) }], {}, { frozen: false });
-  return { seed, trainSeconds, losses, evaluation: adapted.evaluation };
+  return { seed, trainSeconds, losses, weights: adapterWeightsOfState(state) };
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -93,15 +94,18 @@ async function main(): Promise<void> {
   const steps = Number(args.steps);
   const seeds = args.seeds!.split(',').map(Number);
 
-  const train = await readSplit(args.data!, 'train');
+  const demo = await readDataset(await datasetSource(args.data!));
+  const train = selectSplit(demo, 'train');
   const trainFeatures = await cacheFeatures(pkg, train);
-  const validation = await readSplit(args.data!, 'validation');
-  const features = await cacheFeatures(pkg, validation);
-  const [frozen] = await scoreRuns(pkg, validation, features, []);
-  const runs: EngineRun[] = [];
+  const examples = encodeExamples(pkg, train.examples, trainFeatures);
+  const trained = [];
   for (const seed of seeds) {
-    runs.push(await trainAndScore(pkg, train, trainFeatures, validation, features, steps, seed, seed === seeds[0] ? args.adapter! : `${args.adapter}.seed${seed}`));
+    trained.push(await trainSeed(pkg, examples, trainFeatures, steps, seed, seed === seeds[0] ? args.adapter! : `${args.adapter}.seed${seed}`));
   }
+  const validation = selectSplit(demo, 'validation');
+  const features = await cacheFeatures(pkg, validation);
+  const [frozen, ...adapted] = await scoreRuns(pkg, validation, features, trained.map((t) => ({ label: `seed ${t.seed}`, weights: t.weights })));
+  const runs: EngineRun[] = trained.map(({ weights, ...run }, i) => ({ ...run, evaluation: adapted[i].evaluation }));
 
   const reference: ReferenceResults = JSON.parse(readFileSync(args.reference!, 'utf8'));
   const onReferenceGpu = (seed: number) => reference.runs.find((r) => r.seed === seed && r.device === reference.device);

@@ -5,6 +5,7 @@
 import type { CaptionDataset } from '../data/dataset.ts';
 import { evaluateCaptions, evaluationItems, type Evaluation } from '../engine/evaluate.ts';
 import type { FeatureCache } from '../engine/featureCache.ts';
+import { CaptionGenerator, type GenerationOptions } from '../engine/generate.ts';
 import type { ModelPackage } from '../engine/modelPackage.ts';
 import type { AdapterWeights } from '../formats/adapterFile.ts';
 import { progress } from './progress.ts';
@@ -16,25 +17,27 @@ export interface ScoredRun {
   seconds: number;
 }
 
-export interface EvaluateOptions {
-  numBeams?: number;
-  maxTokens?: number;
-}
+export type EvaluateOptions = Pick<GenerationOptions, 'numBeams' | 'maxTokens'>;
 
-/** Scores the frozen model (unless told not to) and each adapter on every (image, prompt) of `dataset`. */
+/** Scores the frozen model and each adapter on every (image, prompt) of `dataset`. */
 export async function scoreRuns(
   pkg: ModelPackage, dataset: CaptionDataset, features: FeatureCache,
   adapters: Array<{ label: string; weights: readonly AdapterWeights[] }>, options: EvaluateOptions = {},
-  { frozen = true } = {},
 ): Promise<ScoredRun[]> {
   const items = evaluationItems(pkg, dataset, features);
+  // One generator (its GPU embedding table and scratch buffers) for every model scored.
+  const generator = new CaptionGenerator(pkg);
   const runs: ScoredRun[] = [];
-  for (const { label, weights } of [...(frozen ? [{ label: 'frozen model', weights: [] }] : []), ...adapters]) {
-    const started = performance.now();
-    const bar = progress(`captions (${label})`, items.length);
-    const evaluation = await evaluateCaptions(pkg, items, features, weights, { ...options, onProgress: (done) => bar.update(done) });
-    bar.stop();
-    runs.push({ label, evaluation, seconds: (performance.now() - started) / 1000 });
+  try {
+    for (const { label, weights } of [{ label: 'frozen model', weights: [] }, ...adapters]) {
+      const started = performance.now();
+      const bar = progress(`captions (${label})`, items.length);
+      const evaluation = await evaluateCaptions(pkg, items, features, weights, { ...options, generator, onProgress: (done) => bar.update(done) });
+      bar.stop();
+      runs.push({ label, evaluation, seconds: (performance.now() - started) / 1000 });
+    }
+  } finally {
+    generator.destroy();
   }
   return runs;
 }
