@@ -28,7 +28,7 @@ import { announceGpu, runCli, useDevice } from '../src/cli/runCli.ts';
 import { encodeAdaptedEmbeddings } from '../src/engine/adaptedEmbeddings.ts';
 import { buildBatch } from '../src/engine/batch.ts';
 import { MODALITIES, withDefaults, type Modality } from '../src/engine/config.ts';
-import { BufferPool, storageBuffer } from '../src/engine/gpuBuffers.ts';
+import { BufferPool, gpuIdle, storageBuffer } from '../src/engine/gpuBuffers.ts';
 import { loadModelPackage, type ModelPackage } from '../src/engine/modelPackage.ts';
 import { encodeExamples, Trainer } from '../src/engine/trainer.ts';
 import type { EncodedExample } from '../src/engine/batch.ts';
@@ -39,13 +39,6 @@ import { dropoutKey, initialWdown } from '../src/kernels/random.ts';
 import { gpuBytesInUse, trackGpuMemory } from '../src/engine/gpuMemory.ts';
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-
-/** Waits until the GPU has finished everything submitted so far. */
-async function gpuIdle(device: GPUDevice): Promise<void> {
-  const probe = device.createBuffer({ size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  await probe.mapAsync(GPUMapMode.READ);
-  probe.destroy();
-}
 
 /**
  * The adapter's share of a step: the same kernels the trainer encodes around the vjp (ENGINE.md §4–5), on the

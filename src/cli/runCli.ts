@@ -4,6 +4,7 @@
  * device and destroys it before exiting; an AdaLinkError prints as its message (what, where, what to do).
  */
 import { AdaLinkError } from '../engine/errors.ts';
+import { gpuIdle } from '../engine/gpuBuffers.ts';
 import { checkNodeAdapter } from './nodeGpu.ts';
 
 let device: GPUDevice | undefined;
@@ -23,9 +24,7 @@ export async function announceGpu(): Promise<string> {
 
 async function drainGpu(): Promise<void> {
   if (!device) return;
-  const probe = device.createBuffer({ size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  await probe.mapAsync(GPUMapMode.READ);
-  probe.destroy();
+  await gpuIdle(device);
   device.destroy();
 }
 

@@ -14,6 +14,16 @@ export function storageBuffer(device: GPUDevice, label: string, data: Float32Arr
   return buffer;
 }
 
+/**
+ * Resolves once the GPU has finished everything submitted so far: a buffer can only be mapped after all
+ * earlier submissions (queue.onSubmittedWorkDone hung once in Dawn for Node; mapping never has).
+ */
+export async function gpuIdle(device: GPUDevice): Promise<void> {
+  const probe = device.createBuffer({ size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  await probe.mapAsync(GPUMapMode.READ);
+  probe.destroy();
+}
+
 /** Copies `floats` f32 values from the start of `buffer` back to the CPU. */
 export async function readFloats(device: GPUDevice, buffer: GPUBuffer, floats: number): Promise<Float32Array> {
   const staging = device.createBuffer({ size: Math.max(4, floats * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
