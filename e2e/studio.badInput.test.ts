@@ -190,3 +190,22 @@ describe('studio without WebGPU', () => {
     }
   });
 });
+
+describe('studio whose engine worker does not load', () => {
+  it('says the engine did not start and what to do, instead of waiting forever', async () => {
+    const context = await browser.newContext();
+    try {
+      const p = await context.newPage();
+      // The worker's script answers 500, as a half-deployed site or a broken cache would.
+      await p.route(/engineWorker\.ts/, (route) => route.fulfill({ status: 500, body: 'server error' }));
+      await p.goto(url);
+      await tab(p, 'Model');
+      await p.getByRole('button', { name: 'Load the default model' }).click();
+      const text = await alertText(p, 30_000);
+      expect(text).toMatch(/the training engine did not start/i);
+      expect(text).toMatch(/What to do: Reload the page/);
+    } finally {
+      await context.close();
+    }
+  });
+});

@@ -18,6 +18,10 @@ export async function openStudio(browser: Browser, url: string, viewport = DESKT
     if (m.type() === 'error') console.error(`[page] ${m.text()}`);
   });
   page.on('pageerror', (e) => console.error(`[page error] ${e.message}`));
+  // A file the server could not give (the worker's script, a module) explains a later timeout.
+  page.on('response', (r) => {
+    if (r.status() >= 400) console.error(`[page] HTTP ${r.status()} ${r.url()}`);
+  });
   await page.goto(url);
   await page.getByRole('tab', { name: /Model/ }).waitFor();
   return page;

@@ -2,7 +2,7 @@
  * Typed errors, raised where bad input enters. Each says what is wrong, where, and what to do, so the
  * UI and the command line can show `message` to a person as it is.
  */
-export type ErrorKind = 'package' | 'dataset' | 'config' | 'format' | 'gpu' | 'training';
+export type ErrorKind = 'package' | 'dataset' | 'config' | 'format' | 'gpu' | 'training' | 'engine';
 
 export class AdaLinkError extends Error {
   constructor(
@@ -58,5 +58,12 @@ export class GpuError extends AdaLinkError {
 export class TrainingError extends AdaLinkError {
   constructor(problem: string, where: string, fix: string) {
     super('training', problem, where, fix);
+  }
+}
+
+/** The engine's worker did not start (its script failed to load or threw while loading). */
+export class EngineStartError extends AdaLinkError {
+  constructor(problem: string, where: string, fix: string) {
+    super('engine', problem, where, fix);
   }
 }

@@ -13,6 +13,9 @@ export interface ReadableError {
   fix?: string;
 }
 
+/** What the worker posts once its module has loaded and the API is exposed. */
+export const ENGINE_READY = { adalinkEngine: 'ready' } as const;
+
 /** Installs the throw handler (call once in the worker). */
 export function sendReadableErrors(): void {
   const original = Comlink.transferHandlers.get('throw')!;

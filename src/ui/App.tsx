@@ -4,10 +4,10 @@
  * the adapters — and each panel (one file each, in panels/) owns the rest. Heavy work is in the worker;
  * this thread renders.
  */
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import type { AdapterSummary, DatasetSummary, EvaluationResult, ModelInfo, SplitOptions } from '../shared/engineApi.ts';
 import { DEFAULT_SETTINGS, DEFAULT_SPLIT, type StudioSettings } from '../shared/settings.ts';
-import { EngineBridge } from './engineBridge.ts';
+import type { EngineBridge } from './engineBridge.ts';
 import { AdaptersPanel } from './panels/AdaptersPanel.tsx';
 import { DatasetPanel } from './panels/DatasetPanel.tsx';
 import { EvaluatePanel } from './panels/EvaluatePanel.tsx';
@@ -38,8 +38,7 @@ export interface Studio {
   go(tab: Tab): void;
 }
 
-export function App() {
-  const bridge = useMemo(() => new EngineBridge(), []);
+export function App({ bridge }: { bridge: EngineBridge }) {
   const [tab, setTab] = useState<Tab>(() => (TABS.includes(location.hash.slice(1) as Tab) ? location.hash.slice(1) as Tab : 'model'));
   const [model, setModel] = useState<ModelInfo>();
   const [dataset, setDataset] = useState<DatasetSummary>();

@@ -6,6 +6,8 @@
  * the dataset, go straight through, so the UI stays useful while a run trains.
  */
 import * as Comlink from 'comlink';
+import { EngineStartError } from '../engine/errors.ts';
+import { ENGINE_READY } from '../shared/errors.ts';
 import type { TrainConfig } from '../engine/config.ts';
 import type {
   AdapterSummary, DatasetInfo, DatasetInput, DatasetSummary, EngineApi, EvaluationResult, ModelInfo, ModelInput, PlaygroundResult, Progress,
@@ -21,10 +23,48 @@ export class AbortedError extends Error {
 
 type ProgressOptions = { signal?: AbortSignal; onProgress?: (p: Progress) => void };
 
+/**
+ * Rejects once the worker fails before its module has loaded (a script that did not load, or threw
+ * while loading): without this, every call would wait for an answer that never comes.
+ */
+function workerStartFailure(worker: Worker): Promise<never> {
+  return new Promise<never>((_, reject) => {
+    const ready = (event: MessageEvent) => {
+      if (event.data?.adalinkEngine === ENGINE_READY.adalinkEngine) stopWatching();
+    };
+    const failed = (event: Event) => {
+      stopWatching();
+      const detail = event instanceof ErrorEvent && event.message ? `: ${event.message}` : '';
+      console.error(`engine worker failed to start${detail}`);
+      reject(new EngineStartError(`the training engine did not start${detail}`, 'the engine worker',
+        'Reload the page. If this happens again, the app\'s files may be incomplete: clear the site\'s cache and reload.'));
+    };
+    const stopWatching = () => {
+      worker.removeEventListener('message', ready);
+      worker.removeEventListener('error', failed);
+    };
+    worker.addEventListener('message', ready);
+    worker.addEventListener('error', failed);
+  });
+}
+
+/** The worker's API, each call answered by the worker or rejected when the worker failed to start. */
+function guarded(remote: Comlink.Remote<EngineApi>, failure: Promise<never>): Comlink.Remote<EngineApi> {
+  return new Proxy(remote, {
+    get: (target, name) => (...args: unknown[]) =>
+      Promise.race([(target as unknown as Record<string | symbol, (...a: unknown[]) => Promise<unknown>>)[name](...args), failure]),
+  });
+}
+
 export class EngineBridge {
   private readonly worker = new Worker(new URL('../worker/engineWorker.ts', import.meta.url), { type: 'module', name: 'adalink-engine' });
-  private readonly api = Comlink.wrap<EngineApi>(this.worker);
+  private readonly failure = workerStartFailure(this.worker);
+  private readonly api = guarded(Comlink.wrap<EngineApi>(this.worker), this.failure);
   private queue: Promise<unknown> = Promise.resolve();
+
+  constructor() {
+    this.failure.catch(() => undefined); // Read by each call; never an unhandled rejection on its own.
+  }
 
   private enqueue<T>(signal: AbortSignal | undefined, call: () => Promise<T>): Promise<T> {
     const result = this.queue.then(() => {

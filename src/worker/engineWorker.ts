@@ -17,7 +17,7 @@ import type {
   AdapterSummary, DatasetInfo, DatasetInput, DatasetSummary, EngineApi, EvaluationResult, ModelInfo, ModelInput, PlaygroundResult, Progress,
   RunEvent, SplitOptions, SplitSummary, StepReport, StudioRunOptions, TrainOutcome,
 } from '../shared/engineApi.ts';
-import { sendReadableErrors } from '../shared/errors.ts';
+import { ENGINE_READY, sendReadableErrors } from '../shared/errors.ts';
 import * as store from '../storage/adapterStore.ts';
 import { chooseSplit, describeSplit, openDataset, type OpenedDataset } from './datasetSession.ts';
 import { captionImage, evaluateValidation, validationLoss } from './evaluation.ts';
@@ -294,3 +294,5 @@ const api: EngineApi = {
 };
 
 Comlink.expose(api);
+// Tells the bridge the module loaded (comlink ignores messages without an id).
+self.postMessage(ENGINE_READY);
