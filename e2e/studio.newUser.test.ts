@@ -10,7 +10,7 @@
  * batch 2 on two cores): 8 training images, 4 validation images, batch 2, 5 steps. The studio's own
  * defaults stay the paper's; these are this test's choices, made through the UI as a person would.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, lowerGpuProcessPriority } from './support/browser.ts';
@@ -111,11 +111,13 @@ describe('studio, a new user on the default model', () => {
     // SwiftShader is a GPU made of CPU time: while it trains, it runs below the page (see lowerGpuProcessPriority).
     const restorePriority = lowerGpuProcessPriority();
     const started = Date.now();
+    if (process.env.E2E_TRACE) await browser.startTracing(page, { categories: ['toplevel', 'devtools.timeline', 'disabled-by-default-devtools.timeline', 'v8', 'blink', 'ipc', 'disabled-by-default-v8.gc'] });
     try {
       await page.getByRole('button', { name: 'Start training' }).click();
       await expect.poll(() => page.getByTestId('run-status').innerText(), { timeout: 8 * MINUTE, interval: 2000 }).toMatch(/Saving|Evaluating|Done/);
     } finally {
       restorePriority();
+      if (process.env.E2E_TRACE) writeFileSync(process.env.E2E_TRACE, await browser.stopTracing());
     }
     const trained = Date.now();
     const recorded = await longTasks(page);

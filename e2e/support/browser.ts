@@ -33,6 +33,7 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-component-update',
       '--disable-sync',
       '--disable-quic',
+      ...(process.env.E2E_CHROMIUM_ARGS ? process.env.E2E_CHROMIUM_ARGS.split(' ') : []),
     ],
   });
 }
@@ -64,12 +65,12 @@ function childProcesses(pid: number): number[] {
   return children;
 }
 
-/** The command line as one string: Chromium rewrites its processes' titles, so the NULs between arguments may be spaces. */
 /** `pid`'s children, their children, and so on (Chromium starts its GPU process from a zygote). */
 function descendants(pid: number): number[] {
   return childProcesses(pid).flatMap((child) => [child, ...descendants(child)]);
 }
 
+/** The command line as one string: Chromium rewrites its processes' titles, so the NULs between arguments may be spaces. */
 function commandLine(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
@@ -103,24 +104,39 @@ function threadNices(pid: number): Map<number, number> {
  * --type=gpu-process) at nice 19 until the returned function is called, which puts every thread back.
  *
  * Why: with SwiftShader, WebGPU runs on the CPU, in Chromium's GPU process — on two cores its threads
- * take every cycle they can get, and Chromium runs the GPU process's main threads at raised priority
- * (nice -8). A main-thread task of the page then measures mostly how long the page's thread waited for a
- * CPU, not the page. On a real GPU that work is not on the CPU at all; at nice 19 the software GPU takes
- * only the cycles the page leaves, which is what a GPU would leave it. Nothing else changes: the page,
- * the worker and the WebGPU work are all the same, and every task is still counted.
+ * (shader compilation on Dawn's worker threads, then the "GPU" itself) take every cycle they can get, and
+ * Chromium runs the GPU process's main threads at raised priority (nice -8). A main-thread task of the
+ * page then measures mostly how long the page's thread waited for a CPU, not the page. On a real GPU that
+ * work is not on the CPU at all; at nice 19 the software GPU takes only the cycles the page leaves, which
+ * is what a GPU would leave it. Nothing else changes: the page, the worker and the WebGPU work are all the
+ * same, and every task is still counted.
  *
- * Linux sets priorities per thread (setpriority on a process id reaches only that one thread), so every
- * thread is reniced; threads started later inherit the nice value of the thread that starts them.
+ * Linux sets priorities per thread (setpriority on a process id reaches only that one thread), and the GPU
+ * process starts threads as it goes (its thread pool grows when Dawn compiles shaders), not always from a
+ * thread already lowered: so its threads are looked at again every 100 ms and new ones lowered too.
  */
 export function lowerGpuProcessPriority(): () => void {
   const gpu = descendants(process.pid).filter((pid) => / --type=gpu-process( |$)/.test(commandLine(pid)));
   if (gpu.length === 0) throw new Error('no Chromium GPU process found under this test process');
-  const before = new Map(gpu.map((pid) => [pid, threadNices(pid)]));
+  const before = new Map(gpu.map((pid) => [pid, new Map<number, number>()]));
   const renice = (nice: number, tids: number[]) => {
     if (tids.length > 0) execFileSync('renice', ['-n', String(nice), '-p', ...tids.map(String)], { stdio: 'ignore' });
   };
-  for (const nices of before.values()) renice(19, [...nices.keys()]);
+  const lowerNewThreads = () => {
+    for (const [pid, original] of before) {
+      const fresh = [...threadNices(pid)].filter(([tid, nice]) => !original.has(tid) && nice !== 19);
+      for (const [tid, nice] of fresh) original.set(tid, nice);
+      try {
+        renice(19, fresh.map(([tid]) => tid));
+      } catch {
+        // A thread ended between the listing and renice; the next look catches the rest.
+      }
+    }
+  };
+  lowerNewThreads();
+  const watcher = setInterval(lowerNewThreads, 100);
   return () => {
+    clearInterval(watcher);
     for (const [pid, nices] of before) {
       const alive = threadNices(pid);
       for (const [tid, nice] of nices) {

@@ -79,9 +79,18 @@ export async function recordLongTasks(page: Page): Promise<void> {
     }).observe({ type: 'longtask' });
     // Long animation frames say which script ran in them: kept alongside, to explain a long task.
     new PerformanceObserver((list) => {
-      for (const e of list.getEntries() as Array<PerformanceEntry & { scripts?: Array<{ invoker: string; sourceFunctionName: string; duration: number }> }>) {
+      type Frame = PerformanceEntry & {
+        renderStart: number; styleAndLayoutStart: number;
+        scripts?: Array<{ invoker: string; sourceFunctionName: string; duration: number; forcedStyleAndLayoutDuration: number }>;
+      };
+      for (const e of list.getEntries() as Frame[]) {
         if (e.duration > 50) {
-          w.longTasks.push({ start: e.startTime, duration: -e.duration, scripts: (e.scripts ?? []).map((x) => `${x.invoker} ${x.sourceFunctionName} ${x.duration.toFixed(0)} ms`).join('; ') || 'no script (rendering or waiting for the CPU)' });
+          const end = e.startTime + e.duration;
+          // Where the frame's time went: scripts, then rendering (style and layout, then paint), the rest waiting.
+          const scripts = (e.scripts ?? []).map((x) => `${x.invoker} ${x.sourceFunctionName} ${x.duration.toFixed(0)} ms`
+            + (x.forcedStyleAndLayoutDuration > 1 ? ` (forced layout ${x.forcedStyleAndLayoutDuration.toFixed(0)} ms)` : '')).join('; ') || 'no script';
+          const render = e.renderStart > 0 ? `render ${(end - e.renderStart).toFixed(0)} ms (style+layout ${(end - e.styleAndLayoutStart).toFixed(0)} ms)` : 'no render';
+          w.longTasks.push({ start: e.startTime, duration: -e.duration, scripts: `${scripts}; ${render}` });
         }
       }
     }).observe({ type: 'long-animation-frame' });

@@ -52,7 +52,7 @@ export function ProgressBar({ progress }: { progress: Progress | undefined }) {
         <span>{PHASE_LABELS[progress.phase]}</span>
         <span className="muted">{amount}{Number.isFinite(eta) && done < total ? ` · about ${formatDuration(eta)} left` : ''}</span>
       </div>
-      <div className="progress-track"><div className="progress-fill" style={{ width: `${(fraction * 100).toFixed(1)}%` }} /></div>
+      <div className="progress-track"><div className="progress-fill" style={{ transform: `scaleX(${fraction.toFixed(3)})` }} /></div>
     </div>
   );
 }

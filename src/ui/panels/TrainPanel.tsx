@@ -71,6 +71,14 @@ function applyEvents(v: RunView, { events }: Pending, stepsPerSecond: number | u
   return next;
 }
 
+/** Resolves once the browser has drawn the current state, or after 100 ms in a hidden tab (which draws no frames). */
+function afterNextPaint(): Promise<void> {
+  return new Promise((resolve) => {
+    requestAnimationFrame(() => setTimeout(resolve, 0));
+    setTimeout(resolve, 100);
+  });
+}
+
 export function useTrainingRun(studio: Studio): TrainingRun {
   const [view, setView] = useState<RunView>(EMPTY);
   const [adapterName, setAdapterName] = useState('');
@@ -139,16 +147,20 @@ export function useTrainingRun(studio: Studio): TrainingRun {
     const settings = s.settings;
     controller.current = new AbortController();
     stopRequested.current = false;
+    if (!resume) {
+      times.current = [];
+      pending.current = emptyPending();
+      setView({ ...EMPTY, status: 'preparing' });
+    } else {
+      setView((v) => ({ ...v, status: 'training', error: undefined }));
+    }
     try {
+      // The new state is drawn before the worker starts: its first seconds (compiling ONNX Runtime's code
+      // and the GPU's shaders) take most of the CPU, and the page's one big redraw should not wait behind them.
+      await afterNextPaint();
       const split = await s.bridge.describeSplit(s.split);
       const config: TrainConfig = { ...settings.config, steps: stepsOf(settings, split.train.examples) };
-      if (!resume) {
-        times.current = [];
-        pending.current = emptyPending();
-        setView({ ...EMPTY, status: 'preparing', totalSteps: config.steps });
-      } else {
-        setView((v) => ({ ...v, status: 'training', error: undefined }));
-      }
+      if (!resume) setView((v) => ({ ...v, totalSteps: config.steps }));
       const outcome = await s.bridge.trainStudio(config, { split: s.split, validateEvery: settings.validateEvery, resume },
         { signal: controller.current.signal, onStep, onEvent });
       flush();
