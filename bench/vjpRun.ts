@@ -26,7 +26,7 @@ async function main(): Promise<void> {
       placement: { type: 'boolean', default: false }, threads: { type: 'string' },
       'alternate-target': { type: 'string' }, 'pending-readback': { type: 'boolean', default: false },
       package: { type: 'string' }, 'like-trainer': { type: 'boolean', default: false },
-      without: { type: 'string', default: '' },
+      without: { type: 'string', default: '' }, 'gpu-inputs': { type: 'boolean', default: false },
     },
   });
   console.log(`command: npm run bench:vjp -- ${process.argv.slice(2).join(' ')}`);
@@ -51,7 +51,20 @@ async function main(): Promise<void> {
     return ort.Tensor.fromGpuBuffer(buffer, { dataType: 'float32', dims });
   };
   const ids = (n: number, value: (i: number) => number) => BigInt64Array.from({ length: n }, (_, i) => BigInt(value(i)));
-  const feedsFor = (Nd: number): Record<string, ort.Tensor> => ({
+  const gpuInts = (data: Int32Array<ArrayBuffer>, dims: number[]) => {
+    const buffer = device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(buffer, 0, data);
+    return ort.Tensor.fromGpuBuffer(buffer, { dataType: 'int32', dims });
+  };
+  const ints = (n: number, value: (i: number) => number) => Int32Array.from({ length: n }, (_, i) => value(i));
+  // --gpu-inputs: a graph exported with a float text mask and int32 ids and labels (tools/export_vjp_static.py), every input a GPU buffer.
+  const feedsFor = (Nd: number): Record<string, ort.Tensor> => args['gpu-inputs'] ? {
+    image_embeds: gpuTensor(floats(B * Ni * d, 0.5), [B, Ni, d]),
+    text_embeds: gpuTensor(floats(B * Nt * d, 0.5), [B, Nt, d]),
+    text_mask: gpuTensor(Float32Array.from({ length: B * Nt }, (_, i) => (i % Nt < 3 ? 1 : 0)), [B, Nt]),
+    decoder_input_ids: gpuInts(ints(B * Nd, (i) => 4 + (i % (V - 4))), [B, Nd]),
+    labels: gpuInts(ints(B * Nd, (i) => (i % Nd < 12 ? 4 + ((i * 7) % (V - 4)) : -100)), [B, Nd]),
+  } : ({
     image_embeds: gpuTensor(floats(B * Ni * d, 0.5), [B, Ni, d]),
     text_embeds: gpuTensor(floats(B * Nt * d, 0.5), [B, Nt, d]),
     text_mask: new ort.Tensor('int64', ids(B * Nt, (i) => (i % Nt < 3 ? 1 : 0)), [B, Nt]),
@@ -61,10 +74,17 @@ async function main(): Promise<void> {
   // --alternate-target: every other run has this target length, as batches of varied captions do.
   const shapes = [feedsFor(Nd), ...(args['alternate-target'] ? [feedsFor(Number(args['alternate-target']))] : [])];
   const feeds = shapes[0];
+  // Graph capture replays recorded GPU work: every input and output must be a GPU buffer of ours, the same each run.
+  const fetches: Record<string, ort.Tensor> | undefined = args.capture ? {
+    loss: gpuTensor(new Float32Array(4), []),
+    grad_image_embeds: gpuTensor(new Float32Array(B * Ni * d), [B, Ni, d]),
+    grad_text_embeds: gpuTensor(new Float32Array(B * Nt * d), [B, Nt, d]),
+  } : undefined;
+  const run = (inputs: Record<string, ort.Tensor>) => (fetches ? session.run(inputs, fetches) : session.run(inputs));
   if (args.capture) {
-    // Graph capture replays recorded GPU work: ORT refuses it when an input is not a GPU buffer or a node runs on the CPU.
+    // ORT refuses capture when an input is not a GPU buffer or a node runs on the CPU.
     try {
-      await session.run(feeds);
+      await run(feeds);
     } catch (e) {
       console.log(`graph capture refused: ${(e as Error).message}`);
       return;
@@ -84,12 +104,16 @@ async function main(): Promise<void> {
       const readback = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
       pending = readback.mapAsync(GPUMapMode.READ).then(() => readback.destroy());
     }
-    const outputs = await session.run(shapes[i % shapes.length]);
+    const outputs = await run(shapes[i % shapes.length]);
     await pending;
     const loss = await outputs.loss.getData();
     if (i >= warmup) times.push(performance.now() - started);
-    if (i === 0) console.log(`loss ${(loss as Float32Array)[0]}`);
-    for (const output of Object.values(outputs)) output.dispose();
+    if (i === 0 || (fetches && i === warmup + Number(args.runs) - 1)) {
+      // With capture, the last replay's loss and gradient sum are printed too: they must equal the first run's.
+      const grad = fetches ? (await outputs.grad_text_embeds.getData()) as Float32Array : undefined;
+      console.log(`run ${i}: loss ${(loss as Float32Array)[0]}${grad ? `, sum of grad_text_embeds ${grad.reduce((a, b) => a + b, 0)}` : ''}`);
+    }
+    if (!fetches) for (const output of Object.values(outputs)) output.dispose();
   }
   times.sort((a, b) => a - b);
   const q = (p: number) => times[Math.floor(p * (times.length - 1))].toFixed(2);
