@@ -1,6 +1,7 @@
 /**
- * Inputs sized to hurt: a 10 MB caption, 50 000 rows, a 10 MB COCO file, 30 000 broken lines, a
- * metadata file above the size limit. Each must finish quickly, report briefly, and keep what is good.
+ * Inputs sized to hurt: a 10 MB caption (JSONL, CSV, COCO), 50 000 rows, 50 000 images, a 10 MB COCO file,
+ * 30 000 broken lines, a metadata file above the size limit. Each must finish quickly, report briefly, and
+ * keep what is good.
  */
 import { zipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
@@ -38,6 +39,35 @@ describe('hostile sizes', () => {
     for (const dataset of [jsonl, csv]) {
       expect(dataset.examples).toHaveLength(50_000);
       expect(dataset.images).toHaveLength(5000);
+    }
+  });
+
+  it('reads 50 000 images listed in metadata.jsonl, each once, in bounded time and memory', async () => {
+    const count = 50_000;
+    const images = new Map(Array.from({ length: count }, (_, i) => [`img/${i}.png`, encode('P')]));
+    const metadata = Array.from({ length: count }, (_, i) => JSON.stringify({ file_name: `img/${i}.png`, text: `picture ${i}`, split: i % 10 === 0 ? 'validation' : 'train' })).join('\n');
+    const heapBefore = process.memoryUsage().heapUsed;
+    const started = performance.now();
+    const dataset = await readDataset(memorySource('big', new Map([['metadata.jsonl', encode(metadata)], ...images])));
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(dataset.images).toHaveLength(count);
+    expect(dataset.examples).toHaveLength(count);
+    expect(dataset.splits.sort()).toEqual(['train', 'validation']);
+    // Names and captions only (the images are read later, a batch at a time): a few MB, not one copy per image.
+    expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(200 * 2 ** 20);
+  });
+
+  it('skips a 10 MB caption in a CSV and in a COCO file with the same short reason', async () => {
+    const huge = 'x'.repeat(10 * 1024 * 1024);
+    const csv = await readDataset(source({ 'captions.csv': `file_name,text\na.png,"${huge}"\na.png,fine`, 'a.png': 'A' }));
+    const coco = await readDataset(source({
+      'captions.json': JSON.stringify({ images: [{ id: 1, file_name: 'a.png' }], annotations: [{ image_id: 1, caption: huge }, { image_id: 1, caption: 'fine' }] }),
+      'a.png': 'A',
+    }));
+    for (const dataset of [csv, coco]) {
+      expect(dataset.examples.map((e) => e.caption)).toEqual(['fine']);
+      expect(dataset.skipped).toHaveLength(1);
+      expect(dataset.skipped[0].reason).toBe('the caption is 10485760 characters long, more than 10000');
     }
   });
 

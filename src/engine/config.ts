@@ -3,7 +3,7 @@
  * rank 64 per modality, Adafactor, lr 0.03, linear warm-up then inverse-sqrt decay, dropout 0.1 on the
  * adapter path), with a batch size a laptop GPU holds.
  */
-import { ConfigError } from './errors.ts';
+import { ConfigError, shown } from './errors.ts';
 
 export type Modality = 'image' | 'text';
 export const MODALITIES: readonly Modality[] = ['image', 'text'];
@@ -59,19 +59,19 @@ export function withDefaults(partial: Partial<TrainConfig>): TrainConfig {
 export function validateConfig(config: TrainConfig, dModel: number): TrainConfig {
   const fail = (field: string, problem: string, fix: string) => new ConfigError(problem, `training setting "${field}"`, fix);
   if (config.modalities.length === 0 || !config.modalities.every((m) => MODALITIES.includes(m))) {
-    throw fail('modalities', `modalities must be "image", "text" or both, got ${JSON.stringify(config.modalities)}`, 'Choose at least one modality.');
+    throw fail('modalities', `modalities must be "image", "text" or both, got ${shown(config.modalities)}`, 'Choose at least one modality.');
   }
   for (const m of config.modalities) {
     const r = config.rank[m];
     if (!Number.isInteger(r) || r < 1 || r > dModel) {
-      throw fail(`rank.${m}`, `rank ${r} is not an integer between 1 and d_model = ${dModel}`,
+      throw fail(`rank.${m}`, `rank ${shown(r)} is not an integer between 1 and d_model = ${dModel}`,
         `Pick a rank from 1 to ${dModel}; the paper uses 64, and quality is flat past that.`);
     }
   }
   const positive = (field: keyof TrainConfig, integer: boolean) => {
     const v = config[field] as number;
     if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
-      throw fail(field, `${field} must be a positive ${integer ? 'integer' : 'number'}, got ${v}`, 'Set a positive value.');
+      throw fail(field, `${field} must be a positive ${integer ? 'integer' : 'number'}, got ${shown(v)}`, 'Set a positive value.');
     }
   };
   positive('learningRate', false);
@@ -81,7 +81,7 @@ export function validateConfig(config: TrainConfig, dModel: number): TrainConfig
   const inRange = (field: keyof TrainConfig, lo: number, hi: number, integer = false) => {
     const v = config[field] as number;
     if (!Number.isFinite(v) || v < lo || v >= hi || (integer && !Number.isInteger(v))) {
-      throw fail(field, `${field} must be in [${lo}, ${hi}), got ${v}`, `Set ${field} inside that range.`);
+      throw fail(field, `${field} must be in [${lo}, ${hi}), got ${shown(v)}`, `Set ${field} inside that range.`);
     }
   };
   inRange('warmupSteps', 0, Number.MAX_SAFE_INTEGER, true);
@@ -92,10 +92,10 @@ export function validateConfig(config: TrainConfig, dModel: number): TrainConfig
   inRange('adamBeta2', 0, 1);
   inRange('seed', 0, 2 ** 32, true);
   if (config.optimizer !== 'adafactor' && config.optimizer !== 'adamw') {
-    throw fail('optimizer', `optimizer must be "adafactor" or "adamw", got ${JSON.stringify(config.optimizer)}`, 'Choose one of the two.');
+    throw fail('optimizer', `optimizer must be "adafactor" or "adamw", got ${shown(config.optimizer)}`, 'Choose one of the two.');
   }
   if (config.schedule !== 'inverse_sqrt' && config.schedule !== 'constant') {
-    throw fail('schedule', `schedule must be "inverse_sqrt" or "constant", got ${JSON.stringify(config.schedule)}`, 'Choose one of the two.');
+    throw fail('schedule', `schedule must be "inverse_sqrt" or "constant", got ${shown(config.schedule)}`, 'Choose one of the two.');
   }
   return config;
 }

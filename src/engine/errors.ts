@@ -67,3 +67,25 @@ export class EngineStartError extends AdaLinkError {
     super('engine', problem, where, fix);
   }
 }
+
+/** Long text (a 10 MB name) cut for a message: a message is read by a person. */
+export function shorten(text: string, max = 80): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…`;
+}
+
+/**
+ * A value as a message shows it: its JSON, cut to `max` characters, and of an array or object only the
+ * first few items, so a hostile value (10 MB long, 100 000 levels deep) costs a message no more than a glance.
+ */
+export function shown(value: unknown, max = 60): string {
+  let text: string;
+  if (Array.isArray(value)) {
+    const items = value.slice(0, 8).map((v) => (Array.isArray(v) ? '[…]' : typeof v === 'object' && v !== null ? '{…}' : shown(v, 20)));
+    text = `[${items.join(', ')}${value.length > 8 ? ', …' : ''}]`;
+  } else if (typeof value === 'object' && value !== null) {
+    text = '{…}';
+  } else {
+    text = typeof value === 'string' ? JSON.stringify(value) : typeof value === 'bigint' ? `${value}n` : String(value);
+  }
+  return shorten(text, max);
+}

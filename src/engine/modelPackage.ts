@@ -3,7 +3,7 @@
  * tokenizer and the embedding table, and opens the ONNX graphs on WebGPU. Anything wrong is reported
  * here, before training starts, as a PackageError naming the file.
  */
-import { MissingFileError, readText, type FileSource } from '../data/source.ts';
+import { MissingFileError, type FileSource } from '../data/source.ts';
 import { createTextCodec, type TextCodec } from '../data/text.ts';
 import {
   DECODER_INIT_INPUT_ROLES, DECODER_INIT_OUTPUT_ROLES, DECODER_STEP_INPUT_ROLES, DECODER_STEP_OUTPUT_ROLES, ENCODER_INPUT_ROLES,
@@ -53,12 +53,12 @@ async function readPackageFile(source: FileSource, path: string, what: string): 
 }
 
 export async function loadModelPackage(source: FileSource, onProgress?: (done: number, total: number, what: string) => void): Promise<ModelPackage> {
-  const manifest = parseManifest(new TextDecoder().decode(await readPackageFile(source, 'manifest.json', 'manifest')), source.label);
+  const manifest = parseManifest(await readPackageFile(source, 'manifest.json', 'manifest'), source.label);
   const where = (path: string) => `${source.label}/${path}`;
   const steps = 5;
   onProgress?.(0, steps, 'tokenizer');
 
-  const text = withBos(createTextCodec(await readText({ ...source, read: (p) => readPackageFile(source, p, 'tokenizer') }, manifest.tokenizer), manifest, source.label), manifest);
+  const text = withBos(createTextCodec(await readPackageFile(source, manifest.tokenizer, 'tokenizer'), manifest, source.label), manifest);
   onProgress?.(1, steps, 'text embeddings');
 
   const { path: embeddingsPath, tensor } = manifest.files.text_embeddings;

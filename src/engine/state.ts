@@ -5,8 +5,8 @@
  * A state saved at step s and restored continues exactly as the uninterrupted run.
  */
 import { readSafetensors, writeSafetensors } from '../formats/safetensors.ts';
-import type { TrainConfig } from './config.ts';
-import { FormatError } from './errors.ts';
+import { validateConfig, type TrainConfig } from './config.ts';
+import { ConfigError, FormatError, shorten, shown } from './errors.ts';
 
 export interface TrainingState {
   format: 'adalink-training-state';
@@ -35,15 +35,40 @@ export function encodeTrainingState(state: TrainingState): Uint8Array {
 
 export function decodeTrainingState(bytes: Uint8Array, where = 'training state'): TrainingState {
   const file = readSafetensors(bytes, where);
+  const damaged = (problem: string) => new FormatError(problem, where, 'The checkpoint is damaged: start a new run, or choose another checkpoint.');
   const json = file.metadata['adalink.training_state'];
   if (json === undefined) throw new FormatError('not a training state (no adalink.training_state metadata)', where, 'Choose a checkpoint saved by the studio.');
-  const rest = JSON.parse(json) as Omit<TrainingState, 'tensors'>;
-  if (rest.format !== 'adalink-training-state' || rest.version !== 1) {
-    throw new FormatError(`unknown training-state format ${rest.format} v${rest.version}`, where, 'Choose a checkpoint saved by this version of the studio.');
+  let rest: Omit<TrainingState, 'tensors'>;
+  try {
+    rest = JSON.parse(json);
+  } catch (e) {
+    throw damaged(`its adalink.training_state metadata is not JSON: ${shorten((e as Error).message)}`);
   }
-  const tensors: Record<string, Float32Array> = {};
+  if (typeof rest !== 'object' || rest === null || Array.isArray(rest)) throw damaged('its adalink.training_state metadata is not a JSON object');
+  if (rest.format !== 'adalink-training-state' || rest.version !== 1) {
+    throw new FormatError(`unknown training-state format ${shown(rest.format)} v${shown(rest.version)}`, where, 'Choose a checkpoint saved by this version of the studio.');
+  }
+  const { packageId, exampleCount, config, step, losses } = rest;
+  if (typeof packageId !== 'string') throw damaged(`its packageId is ${shown(packageId)}, not text`);
+  if (!Number.isSafeInteger(exampleCount) || exampleCount < 1) throw damaged(`its exampleCount is ${shown(exampleCount)}, not a positive integer`);
+  if (typeof config !== 'object' || config === null || !Array.isArray(config.modalities) || typeof config.rank !== 'object' || config.rank === null) {
+    throw damaged('its config is not a training config');
+  }
+  try {
+    // The model's width is checked when the state is resumed (Trainer); here only that each setting is one.
+    validateConfig(config, Number.MAX_SAFE_INTEGER);
+  } catch (e) {
+    if (e instanceof ConfigError) throw damaged(`its config has a bad setting: ${e.problem}`);
+    throw e;
+  }
+  if (!Number.isSafeInteger(step) || step < 0) throw damaged(`its step is ${shown(step)}, not an integer ≥ 0`);
+  if (!Array.isArray(losses) || losses.length !== step || !losses.every((l) => typeof l === 'number')) {
+    throw damaged(`its losses are not ${step} numbers, one a step run`);
+  }
+  // No prototype: a tensor may be named "__proto__" or "constructor" without becoming something else.
+  const tensors: Record<string, Float32Array> = Object.create(null);
   for (const [name, tensor] of file.tensors) {
-    if (tensor.dtype !== 'F32') throw new FormatError(`tensor ${name} is ${tensor.dtype}, expected F32`, where, 'The checkpoint is damaged.');
+    if (tensor.dtype !== 'F32') throw new FormatError(`tensor ${shorten(name)} is ${tensor.dtype}, expected F32`, where, 'The checkpoint is damaged.');
     tensors[name] = new Float32Array(tensor.bytes.buffer, tensor.bytes.byteOffset, tensor.bytes.byteLength / 4);
   }
   return { ...rest, tensors };

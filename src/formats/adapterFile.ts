@@ -3,8 +3,8 @@
  * and `<m>.wup` [r, d], so that Ẽ_m = E_m + (E_m·Wdown)·Wup; the metadata says which model and how it
  * was trained. The Python side reads it with `safetensors.safe_open` (tools/README.md).
  */
-import type { Modality, TrainConfig } from '../engine/config.ts';
-import { FormatError } from '../engine/errors.ts';
+import { MODALITIES, type Modality, type TrainConfig } from '../engine/config.ts';
+import { FormatError, shorten, shown } from '../engine/errors.ts';
 import type { TrainingState } from '../engine/state.ts';
 import type { ModelManifest } from './manifest.ts';
 import { readSafetensors, tensorAsFloat32, writeSafetensors } from './safetensors.ts';
@@ -58,16 +58,21 @@ export function readAdapterFile(bytes: Uint8Array, manifest: ModelManifest, wher
   const meta = file.metadata;
   if (meta.format !== 'adalink-adapter') throw new FormatError('not an AdaLink adapter (no format=adalink-adapter metadata)', where, 'Choose a .safetensors adapter saved by the studio.');
   if (meta.base_model !== manifest.id) {
-    throw new FormatError(`the adapter was trained for model "${meta.base_model}", the loaded model is "${manifest.id}"`, where, `Load model "${meta.base_model}" first.`);
+    throw new FormatError(`the adapter was trained for model "${shorten(meta.base_model ?? '')}", the loaded model is "${manifest.id}"`, where, `Load model "${shorten(meta.base_model ?? '')}" first.`);
   }
   const d = manifest.d_model;
-  const modalities = (meta.modalities ?? '').split(',').filter(Boolean) as Modality[];
-  const weights = modalities.map((modality) => {
+  const modalities = (meta.modalities ?? '').split(',').filter(Boolean);
+  for (const [i, m] of modalities.entries()) {
+    if (!MODALITIES.includes(m as Modality) || modalities.indexOf(m) !== i) {
+      throw new FormatError(`its modalities "${shorten(meta.modalities)}" are not "image", "text" or both, once each`, where, 'Choose an adapter saved by the studio.');
+    }
+  }
+  const weights = (modalities as Modality[]).map((modality) => {
     const wdown = tensorAsFloat32(file, `${modality}.wdown`, where);
     const wup = tensorAsFloat32(file, `${modality}.wup`, where);
     const r = wdown.shape[1];
-    if (wdown.shape[0] !== d || wup.shape[0] !== r || wup.shape[1] !== d) {
-      throw new FormatError(`${modality} weights have shapes [${wdown.shape}] and [${wup.shape}], expected [${d}, r] and [r, ${d}]`, where,
+    if (wdown.shape.length !== 2 || wup.shape.length !== 2 || wdown.shape[0] !== d || r < 1 || wup.shape[0] !== r || wup.shape[1] !== d) {
+      throw new FormatError(`${modality} weights have shapes ${shown(wdown.shape)} and ${shown(wup.shape)}, expected [${d}, r] and [r, ${d}] with r ≥ 1`, where,
         'The adapter does not fit this model.');
     }
     return { modality, rank: r, wdown: wdown.values, wup: wup.values };

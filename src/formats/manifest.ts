@@ -2,7 +2,20 @@
  * The model package's manifest.json (docs/ENGINE.md §1): what the engine needs to know about a frozen
  * model, checked field by field when it is read so that a bad package fails at load, not mid-training.
  */
-import { PackageError } from '../engine/errors.ts';
+import { PackageError, shorten, shown } from '../engine/errors.ts';
+
+/**
+ * Upper bounds far above any real model (PaliGemma-3B-896: d_model 2048, 257 216 tokens, 896 px, 4096 image
+ * tokens), so that a hostile manifest cannot ask the engine for buffers no device has.
+ */
+export const MANIFEST_LIMITS = {
+  d_model: 16_384, 'image.size': 4096, 'image.tokens': 65_536, 'text.vocab_size': 4_194_304,
+  'text.max_prompt_tokens': 8192, 'text.max_target_tokens': 8192,
+} as const;
+/** A file path inside the package: '/'-separated names of letters, digits, '.', '_', '-' and '+'; no '.' or '..'. */
+const PACKAGE_PATH = /^(?!\.{1,2}(\/|$))[\w.+-]+(\/(?!\.{1,2}(\/|$))[\w.+-]+)*$/;
+/** The longest id, name, licence, architecture or role name read. */
+const MAX_NAME_CHARS = 1000;
 
 export const VJP_INPUT_ROLES = ['image_embeds', 'text_embeds', 'text_mask', 'decoder_input_ids', 'labels'] as const;
 export const VJP_OUTPUT_ROLES = ['loss', 'grad_image_embeds', 'grad_text_embeds'] as const;
@@ -57,30 +70,38 @@ export interface ModelManifest {
   };
 }
 
-/** Parses and checks manifest.json; `where` names the package for the error messages. */
-export function parseManifest(text: string, where: string): ModelManifest {
+/** Parses and checks manifest.json (its bytes, or its text); `where` names the package for the error messages. */
+export function parseManifest(input: string | Uint8Array, where: string): ModelManifest {
   const file = `${where}/manifest.json`;
   const fail = (problem: string, fix = 'Re-export the package with tools/ (see tools/README.md) or fix manifest.json.') =>
     new PackageError(problem, file, fix);
+  let text: string;
+  try {
+    text = typeof input === 'string' ? input : new TextDecoder('utf-8', { fatal: true }).decode(input);
+  } catch {
+    throw fail('manifest.json is not UTF-8 text');
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw fail(`manifest.json is not valid JSON: ${(e as Error).message}`);
+    throw fail(`manifest.json is not valid JSON: ${shorten((e as Error).message)}`);
   }
   const m = raw as Record<string, any>;
-  if (typeof m !== 'object' || m === null) throw fail('manifest.json is not a JSON object');
-  if (m.format !== 'adalink-model-package') throw fail(`"format" is ${JSON.stringify(m.format)}, expected "adalink-model-package"`);
-  if (m.version !== 1) throw fail(`"version" is ${JSON.stringify(m.version)}; this studio reads version 1`, 'Update the studio or re-export the package.');
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) throw fail('manifest.json is not a JSON object');
+  if (m.format !== 'adalink-model-package') throw fail(`"format" is ${shown(m.format)}, expected "adalink-model-package"`);
+  if (m.version !== 1) throw fail(`"version" is ${shown(m.version)}; this studio reads version 1`, 'Update the studio or re-export the package.');
 
-  const positiveInt = (value: unknown, field: string) => {
-    if (!Number.isSafeInteger(value) || (value as number) <= 0) throw fail(`"${field}" must be a positive integer, got ${JSON.stringify(value)}`);
+  const positiveInt = (value: unknown, field: keyof typeof MANIFEST_LIMITS) => {
+    if (!Number.isSafeInteger(value) || (value as number) <= 0) throw fail(`"${field}" must be a positive integer, got ${shown(value)}`);
+    if ((value as number) > MANIFEST_LIMITS[field]) throw fail(`"${field}" is ${value}, more than the ${MANIFEST_LIMITS[field]} this studio reads`);
   };
   const nonNegativeInt = (value: unknown, field: string) => {
-    if (!Number.isSafeInteger(value) || (value as number) < 0) throw fail(`"${field}" must be an integer ≥ 0, got ${JSON.stringify(value)}`);
+    if (!Number.isSafeInteger(value) || (value as number) < 0) throw fail(`"${field}" must be an integer ≥ 0, got ${shown(value)}`);
   };
   const string = (value: unknown, field: string) => {
     if (typeof value !== 'string' || value.length === 0) throw fail(`"${field}" must be a non-empty string`);
+    if (value.length > MAX_NAME_CHARS) throw fail(`"${field}" is ${value.length} characters long, more than ${MAX_NAME_CHARS}`);
   };
   const triple = (value: unknown, field: string) => {
     if (!Array.isArray(value) || value.length !== 3 || !value.every((v) => typeof v === 'number' && Number.isFinite(v))) {
@@ -89,13 +110,13 @@ export function parseManifest(text: string, where: string): ModelManifest {
   };
   for (const f of ['id', 'name', 'license', 'architecture', 'tokenizer'] as const) string(m[f], f);
   positiveInt(m.d_model, 'd_model');
-  if (typeof m.image !== 'object' || m.image === null) throw fail('"image" is missing');
+  if (typeof m.image !== 'object' || m.image === null || Array.isArray(m.image)) throw fail('"image" is missing');
   positiveInt(m.image.size, 'image.size');
   positiveInt(m.image.tokens, 'image.tokens');
   triple(m.image.mean, 'image.mean');
   triple(m.image.std, 'image.std');
   if ((m.image.std as number[]).some((s) => s === 0)) throw fail('"image.std" has a zero');
-  if (typeof m.text !== 'object' || m.text === null) throw fail('"text" is missing');
+  if (typeof m.text !== 'object' || m.text === null || Array.isArray(m.text)) throw fail('"text" is missing');
   positiveInt(m.text.vocab_size, 'text.vocab_size');
   for (const f of ['pad_id', 'bos_id', 'eos_id', 'decoder_start_id'] as const) {
     nonNegativeInt(m.text[f], `text.${f}`);
@@ -104,6 +125,7 @@ export function parseManifest(text: string, where: string): ModelManifest {
   positiveInt(m.text.max_prompt_tokens, 'text.max_prompt_tokens');
   positiveInt(m.text.max_target_tokens, 'text.max_target_tokens');
   if (typeof m.text.default_prompt !== 'string') throw fail('"text.default_prompt" must be a string');
+  if (m.text.default_prompt.length > MAX_NAME_CHARS) throw fail(`"text.default_prompt" is ${m.text.default_prompt.length} characters long, more than ${MAX_NAME_CHARS}`);
   if (m.text.add_bos !== undefined && typeof m.text.add_bos !== 'boolean') throw fail('"text.add_bos" must be true or false');
   if (m.text.add_bos === true && (m.text.max_prompt_tokens < 2 || m.text.max_target_tokens < 2)) {
     throw fail('"text.add_bos" needs max_prompt_tokens and max_target_tokens of 2 or more (bos and eos)');
@@ -137,7 +159,11 @@ export function parseManifest(text: string, where: string): ModelManifest {
   string(m.files.text_embeddings.tensor, 'files.text_embeddings.tensor');
   const paths = [m.tokenizer, m.files.vision.path, m.files.vjp.path, m.files.text_embeddings.path, ...generation.map((key) => m.files[key].path)];
   for (const path of paths as string[]) {
-    if (path.startsWith('/') || path.split('/').includes('..')) throw fail(`file path "${path}" leaves the package folder`);
+    // Read relative to the package's folder or URL: '..', '/x', 'C:', 'https://…', '%2e%2e' or '\\' would reach outside it.
+    if (!PACKAGE_PATH.test(path)) {
+      throw fail(`file path "${shorten(path)}" leaves the package folder or is not a plain relative path`,
+        "Name the package's files by relative paths of letters, digits, '.', '_', '-' and '/' (no '..', no leading '/', no URL).");
+    }
   }
   return m as ModelManifest;
 }

@@ -12,6 +12,15 @@ function fileWithHeader(header: unknown, dataBytes = 0): Uint8Array {
   return out;
 }
 
+/** A file with the given header text (which JSON.stringify could not write) and `dataBytes` bytes of data. */
+function rawHeader(json: string, dataBytes = 0): Uint8Array {
+  const bytes = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + bytes.length + dataBytes);
+  new DataView(out.buffer).setBigUint64(0, BigInt(bytes.length), true);
+  out.set(bytes, 8);
+  return out;
+}
+
 describe('safetensors', () => {
   it('round-trips tensors and metadata, data 8-byte aligned', () => {
     const a = Float32Array.from({ length: 6 }, (_, i) => i * 0.5 - 1);
@@ -36,6 +45,9 @@ describe('safetensors', () => {
     ['overlapping tensors', fileWithHeader({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, 12), /overlap/],
     ['a negative shape', fileWithHeader({ t: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, 4), /invalid shape/],
     ['metadata that is not strings', fileWithHeader({ __metadata__: { a: 1 } }), /is not a string/],
+    ['a name written twice', rawHeader('{"t": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}, "t": {"dtype": "U8", "shape": [1], "data_offsets": [1, 2]}}', 2), /names a tensor twice/],
+    ['a dtype that is a method of every object', fileWithHeader({ t: { dtype: 'toString', shape: [1], data_offsets: [0, 4] } }, 4), /unknown dtype "toString"/],
+    ['a shape nested 10 000 deep', rawHeader(`{"t": {"dtype": "U8", "shape": ${'['.repeat(10_000)}${']'.repeat(10_000)}, "data_offsets": [0, 1]}}`, 1), /invalid shape \[\[…\]\]/],
   ])('refuses %s', (_, bytes, reason) => {
     expect(() => readSafetensors(bytes, 'adapter.safetensors')).toThrow(FormatError);
     expect(() => readSafetensors(bytes, 'adapter.safetensors')).toThrow(reason);

@@ -6,7 +6,7 @@
  * Reading validates everything before touching the data, so a hostile or truncated file fails with a
  * clear error instead of a wrong tensor.
  */
-import { FormatError } from '../engine/errors.ts';
+import { FormatError, shorten, shown } from '../engine/errors.ts';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -39,52 +39,75 @@ export function readSafetensors(file: Uint8Array, where = 'safetensors file'): S
   if (8 + headerLength > file.byteLength) {
     throw bad(`header length ${headerLength} runs past the end of the ${file.byteLength}-byte file (truncated?)`);
   }
+  let text: string;
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(file.subarray(8, 8 + headerLength)));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(file.subarray(8, 8 + headerLength));
+    header = JSON.parse(text);
   } catch (e) {
-    throw bad(`header is not UTF-8 JSON: ${(e as Error).message}`);
+    throw bad(`header is not UTF-8 JSON: ${shorten((e as Error).message)}`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('header is not a JSON object');
+  const entries = Object.entries(header as Record<string, unknown>);
+  // JSON.parse keeps the last of two members with the same name; another reader may keep the first.
+  if (countMembers(text) !== entries.length) throw bad('the header names a tensor twice');
 
   const data = file.subarray(8 + headerLength);
   const metadata: Record<string, string> = {};
-  const tensors = new Map<string, SafetensorsTensor>();
-  const spans: Array<[number, number, string]> = [];
-  for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
+  const spans: Array<{ name: string; dtype: SafetensorsDtype; shape: number[]; begin: number; end: number }> = [];
+  for (const [name, entry] of entries) {
     if (name === '__metadata__') {
-      if (typeof entry !== 'object' || entry === null) throw bad('__metadata__ is not an object');
+      if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw bad('__metadata__ is not an object');
       for (const [k, v] of Object.entries(entry)) {
-        if (typeof v !== 'string') throw bad(`__metadata__.${k} is not a string`);
-        metadata[k] = v;
+        if (typeof v !== 'string') throw bad(`__metadata__.${shorten(k)} is not a string`);
+        Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
       }
       continue;
     }
-    const { dtype, shape, data_offsets: offsets } = (entry ?? {}) as Record<string, unknown>;
-    if (typeof dtype !== 'string' || !(dtype in BYTES_PER_ELEMENT)) throw bad(`tensor "${name}" has unknown dtype ${JSON.stringify(dtype)}`);
+    const tensor = `tensor "${shorten(name)}"`;
+    const { dtype, shape, data_offsets: offsets } = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<string, unknown>;
+    if (typeof dtype !== 'string' || !Object.hasOwn(BYTES_PER_ELEMENT, dtype)) throw bad(`${tensor} has unknown dtype ${shown(dtype)}`);
     if (!Array.isArray(shape) || !shape.every((s) => Number.isSafeInteger(s) && s >= 0)) {
-      throw bad(`tensor "${name}" has an invalid shape ${JSON.stringify(shape)}`);
+      throw bad(`${tensor} has an invalid shape ${shown(shape)}`);
     }
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
-      throw bad(`tensor "${name}" has invalid data_offsets ${JSON.stringify(offsets)}`);
+      throw bad(`${tensor} has invalid data_offsets ${shown(offsets)}`);
     }
     const [begin, end] = offsets as [number, number];
     if (begin > end || end > data.byteLength) {
-      throw bad(`tensor "${name}" spans bytes [${begin}, ${end}) outside the ${data.byteLength} data bytes`);
+      throw bad(`${tensor} spans bytes [${begin}, ${end}) outside the ${data.byteLength} data bytes`);
     }
     const elements = (shape as number[]).reduce((a, b) => a * b, 1);
     const expected = elements * BYTES_PER_ELEMENT[dtype as SafetensorsDtype];
     if (expected !== end - begin) {
-      throw bad(`tensor "${name}" of shape [${shape.join(', ')}] ${dtype} needs ${expected} bytes but spans ${end - begin}`);
+      throw bad(`${tensor} of shape ${shown(shape)} ${dtype} needs ${expected} bytes but spans ${end - begin}`);
     }
-    spans.push([begin, end, name]);
-    tensors.set(name, { dtype: dtype as SafetensorsDtype, shape: shape as number[], bytes: data.slice(begin, end) });
+    spans.push({ name, dtype: dtype as SafetensorsDtype, shape: shape as number[], begin, end });
   }
-  spans.sort((a, b) => a[0] - b[0]);
-  for (let i = 1; i < spans.length; i++) {
-    if (spans[i][0] < spans[i - 1][1]) throw bad(`tensors "${spans[i - 1][2]}" and "${spans[i][2]}" overlap`);
+  // Overlaps are refused before any tensor is copied: a copy each of 100 000 tensors spanning the
+  // same gigabyte would not fit in memory.
+  const sorted = [...spans].sort((a, b) => a.begin - b.begin);
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i].begin < sorted[i - 1].end) throw bad(`tensors "${shorten(sorted[i - 1].name)}" and "${shorten(sorted[i].name)}" overlap`);
   }
+  const tensors = new Map<string, SafetensorsTensor>(
+    spans.map(({ name, dtype, shape, begin, end }) => [name, { dtype, shape, bytes: data.slice(begin, end) }]));
   return { metadata, tensors };
+}
+
+/** How many members the top-level object of valid JSON `text` has as written: its colons at depth 1. */
+function countMembers(text: string): number {
+  let depth = 0;
+  let colons = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      for (i++; text[i] !== '"'; i++) if (text[i] === '\\') i++;
+    } else if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') depth--;
+    else if (c === ':' && depth === 1) colons++;
+  }
+  return colons;
 }
 
 /** The tensor as float32 values; other dtypes are refused where float32 is required. */
