@@ -5,11 +5,12 @@
  */
 import type { Browser, Page } from 'playwright-core';
 import type { ViteDevServer } from 'vite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { withDefaults, type TrainConfig } from '../src/engine/config.ts';
 import { fixtureConfig, loadTiny, readFixture } from '../src/engine/testing/tinySetup.ts';
 import { Trainer } from '../src/engine/trainer.ts';
 import { launchChromium, openPage, startServer } from './support/browser.ts';
+import { expectOnlyOwnOrigin } from './support/requests.ts';
 
 let server: ViteDevServer;
 let browser: Browser;
@@ -25,6 +26,11 @@ beforeAll(async () => {
   await page.evaluate(() => window.engineHarness.loadModel('/models/tiny-pali-test'));
   const dataset = await page.evaluate(() => window.engineHarness.loadDataset('/e2e/fixtures/tiny-captions'));
   expect(dataset.skipped).toEqual([]);
+});
+
+// The engine, in its worker, asks no origin but the page's for anything.
+afterEach(() => {
+  if (page) expectOnlyOwnOrigin(page);
 });
 
 afterAll(async () => {

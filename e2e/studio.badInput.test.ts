@@ -10,9 +10,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { ViteDevServer } from 'vite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { zipSync } from 'fflate';
 import { CHROMIUM, launchChromium, startServer } from './support/browser.ts';
+import { expectOnlyOwnOrigin, recordRequests } from './support/requests.ts';
 import { alertText, dismissAlerts, file, loadModelFromUrl, openStudio, screenshot, setNumber, tab } from './support/studio.ts';
 
 const TINY = 'e2e/fixtures/tiny-captions';
@@ -28,6 +29,11 @@ beforeAll(async () => {
   ({ server, url } = await startServer());
   browser = await launchChromium();
   page = await openStudio(browser, url);
+});
+
+// Whatever it is given, the studio asks no origin but its own for anything.
+afterEach(() => {
+  if (page) expectOnlyOwnOrigin(page);
 });
 
 afterAll(async () => {
@@ -179,12 +185,14 @@ describe('studio without WebGPU', () => {
     const plain = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     try {
       const p = await plain.newPage();
+      recordRequests(p, url);
       await p.goto(url);
       const message = await p.getByTestId('no-webgpu').innerText({ timeout: 30_000 });
       expect(message).toMatch(/WebGPU is not available/);
       expect(message).toMatch(/chrome:\/\/flags\/#enable-unsafe-webgpu/);
       expect(message).toMatch(/Chrome or Edge 113 or newer/);
       await p.screenshot({ path: 'e2e/screenshots/no-webgpu.png' });
+      expectOnlyOwnOrigin(p);
     } finally {
       await plain.close();
     }
@@ -196,6 +204,7 @@ describe('studio whose engine worker does not load', () => {
     const context = await browser.newContext();
     try {
       const p = await context.newPage();
+      recordRequests(p, url);
       // The worker's script answers 500, as a half-deployed site or a broken cache would.
       await p.route(/engineWorker\.ts/, (route) => route.fulfill({ status: 500, body: 'server error' }));
       await p.goto(url);
@@ -204,6 +213,7 @@ describe('studio whose engine worker does not load', () => {
       const text = await alertText(p, 30_000);
       expect(text).toMatch(/the training engine did not start/i);
       expect(text).toMatch(/What to do: Reload the page/);
+      expectOnlyOwnOrigin(p);
     } finally {
       await context.close();
     }

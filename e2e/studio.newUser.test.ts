@@ -12,8 +12,10 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CONTENT_SECURITY_POLICY } from '../vite.config.ts';
 import { launchChromium, lowerGpuProcessPriority } from './support/browser.ts';
+import { expectOnlyOwnOrigin, recordedRequests } from './support/requests.ts';
 import {
   DESKTOP, expectNoSidewaysScroll, file, longTasks, openStudio, PHONE, recordLongTasks, screenshot, setNumber, startProductionServer, tab, type TabName,
 } from './support/studio.ts';
@@ -31,6 +33,11 @@ beforeAll(async () => {
   url = server.url;
   browser = await launchChromium();
   page = await openStudio(browser, url);
+});
+
+// The page and its engine worker ask no origin but the studio's for anything, and the policy refuses nothing.
+afterEach(() => {
+  if (page) expectOnlyOwnOrigin(page);
 });
 
 afterAll(async () => {
@@ -83,6 +90,10 @@ describe('studio, a new user on the default model', () => {
     expect(card).toMatch(/Image tokens\s+64/);
     expect(card).toMatch(/Licence\s+MIT/);
     expect(card).toMatch(/Size\s+3\d\.\d MB/);
+    // The production page carries the studio's policy, and the recorder sees the engine worker's requests
+    // (the package and ORT's wasm are fetched there), so expectOnlyOwnOrigin covers them.
+    expect(await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content')).toBe(CONTENT_SECURITY_POLICY);
+    expect(recordedRequests(page).filter((u) => /\/models\/pali-scenes-default\/manifest\.json$|\.wasm$/.test(u)).length).toBeGreaterThanOrEqual(2);
     console.log(`default model loaded in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }, 5 * MINUTE);
 

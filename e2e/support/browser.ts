@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
+import { recordRequests } from './requests.ts';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -38,9 +39,13 @@ export async function launchChromium(): Promise<Browser> {
   });
 }
 
-/** Opens a page and forwards its console errors and crashes to the test output. */
+/**
+ * Opens a page and forwards its console errors and crashes to the test output; its requests (and its
+ * workers') are recorded for expectOnlyOwnOrigin (e2e/support/requests.ts).
+ */
 export async function openPage(browser: Browser, url: string): Promise<Page> {
   const page = await browser.newPage();
+  recordRequests(page, url);
   page.on('console', (m) => {
     if (m.type() === 'error') console.error(`[page] ${m.text()}`);
   });

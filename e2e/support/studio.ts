@@ -5,15 +5,18 @@
 import { mkdirSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { expect } from 'vitest';
+import { recordRequests } from './requests.ts';
 
 export const SCREENSHOTS = 'e2e/screenshots';
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 390, height: 844 };
 export type TabName = 'Model' | 'Dataset' | 'Train' | 'Evaluate' | 'Adapters' | 'Playground';
 
+/** Opens the studio in a context of its own; its requests (and its workers') are recorded for expectOnlyOwnOrigin. */
 export async function openStudio(browser: Browser, url: string, viewport = DESKTOP): Promise<Page> {
   const context = await browser.newContext({ viewport, acceptDownloads: true });
   const page = await context.newPage();
+  recordRequests(page, url);
   page.on('console', (m) => {
     if (m.type() === 'error') console.error(`[page] ${m.text()}`);
   });
