@@ -61,6 +61,17 @@ describe('studio, bad input in every drop zone', () => {
     expect(await page.getByTestId('model-card').innerText()).toMatch(/tiny-pali-test/);
   });
 
+  it('a model address on another site: refused with what to do, nothing fetched, the model kept', async () => {
+    await tab(page, 'Model');
+    await page.getByLabel('Model package URL').fill('https://models.example.com/pali');
+    await page.getByRole('button', { name: 'Load from URL' }).click();
+    const text = await alertText(page);
+    expect(text).toMatch(/loads models only from its own site/);
+    expect(text).toMatch(/What to do: Download the package, then drop its folder here/);
+    await dismissAlerts(page);
+    expect(await page.getByTestId('model-card').innerText()).toMatch(/tiny-pali-test/);
+  });
+
   it('a zip with a corrupt PNG: the image is listed with its reason, the other 31 are used', async () => {
     await tab(page, 'Dataset');
     const files: Record<string, Uint8Array> = { 'metadata.jsonl': new Uint8Array(readFileSync(`${TINY}/metadata.jsonl`)) };

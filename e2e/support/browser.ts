@@ -34,6 +34,7 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-component-update',
       '--disable-sync',
       '--disable-quic',
+      // Extra flags for an experiment (e.g. E2E_CHROMIUM_ARGS='--js-flags=--trace-wasm'); none in the test command.
       ...(process.env.E2E_CHROMIUM_ARGS ? process.env.E2E_CHROMIUM_ARGS.split(' ') : []),
     ],
   });

@@ -62,6 +62,23 @@ export async function datasetSource(input: { url: string; label: string } | { la
   return blobSource(input.label, input.files);
 }
 
+/**
+ * The studio fetches only from its own origin (its Content-Security-Policy, connect-src 'self'): a model
+ * address elsewhere is refused here with what to do, not left to fail as "Failed to fetch".
+ */
+function requireOwnOrigin(address: string): void {
+  let url: URL;
+  try {
+    url = new URL(address, location.href);
+  } catch {
+    throw new PackageError('this is not a web address', address, 'Give the package folder\'s address, e.g. /models/my-package.');
+  }
+  if (url.origin !== location.origin) {
+    throw new PackageError(`the studio loads models only from its own site (${location.origin}), so that nothing you use is fetched from elsewhere`,
+      address, 'Download the package, then drop its folder here — or serve it next to the studio, under /models/.');
+  }
+}
+
 /** Every file a package's manifest names (manifest.json included). */
 function packagePaths(manifestText: string, label: string): string[] {
   const manifest = parseManifest(manifestText, label);
@@ -77,6 +94,7 @@ export async function downloadPackage(
   input: string | { label: string; files: PickedFile[] }, onBytes: (done: number, total: number) => void,
 ): Promise<{ source: FileSource; bytes: number }> {
   const label = typeof input === 'string' ? input : input.label;
+  if (typeof input === 'string') requireOwnOrigin(input);
   const remote = typeof input === 'string' ? urlSource(input) : blobSource(label, input.files);
   let manifestBytes: Uint8Array;
   try {
