@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { adalinkBackward, reductionChunks } from './adalinkBackward.ts';
 import { dropoutKey } from './random.ts';
+import { setTileOverride } from './tiledMatmul.ts';
 import { expectClose, expectSameBits } from './testing/compare.ts';
 import { poisoned, readF32, run, upload } from './testing/gpu.ts';
 import { getTestDevice, uncapturedErrors } from './testing/nodeDevice.ts';
@@ -152,6 +153,22 @@ describe('adalinkBackward', () => {
     const device = await getTestDevice();
     const cases = randomCases(10, 4242);
     for (let i = 0; i < cases.length; i++) await checkBackward(device, cases[i], 300 + i, i % 2 === 0);
+  });
+
+  it('k-sliced tiles (dH over slices of d, the partials over slices of each chunk) match the reference', async () => {
+    const device = await getTestDevice();
+    setTileOverride('adalinkHiddenGrad', () => ({ wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16, ks: 32 }));
+    setTileOverride('maskedXtYChunkPartials', () => ({ wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16, ks: 64 }));
+    try {
+      const cases: Case[] = [
+        { N: 700, d: 100, r: 20, p: 0.1, scale: 1, valid: 'random', nanPadding: true },
+        { N: 9000, d: 8, r: 4, p: 0.1, scale: 1, valid: 'prefix' },
+      ];
+      for (let i = 0; i < cases.length; i++) await checkBackward(device, cases[i], 600 + i, i === 1);
+    } finally {
+      setTileOverride('adalinkHiddenGrad', undefined);
+      setTileOverride('maskedXtYChunkPartials', undefined);
+    }
   });
 
   it('is deterministic: the same inputs give the same bits', async () => {

@@ -1,13 +1,16 @@
 import code from './adalinkDown.wgsl?raw';
 import randomWgsl from './random.wgsl?raw';
+import sumPartialsDropoutCode from './sumPartialsDropout.wgsl?raw';
 import {
   bindBuffers,
   ceilDiv,
+  dispatchLinear,
   dispatchTiles,
   f32,
   getKernel,
   requireBytes,
   requireInt,
+  scratchBuffer,
   u32,
   uniformBuffer,
   withComputePass,
@@ -15,10 +18,11 @@ import {
   type PassTarget,
 } from './common.ts';
 import { dropoutThreshold } from './random.ts';
+import { chooseTile, kSlicing, tileCols, tileRows, tiledSpec } from './tiledMatmul.ts';
 
-const spec: KernelSpec = {
-  name: 'adalinkDown.main',
-  code: randomWgsl + '\n' + code,
+const sumPartialsDropoutSpec: KernelSpec = {
+  name: 'sumPartialsDropout.main',
+  code: randomWgsl + '\n' + sumPartialsDropoutCode,
   entryPoint: 'main',
   bindings: [
     [0, 'uniform'],
@@ -27,6 +31,30 @@ const spec: KernelSpec = {
     [3, 'read_write'],
   ],
 };
+
+/**
+ * Second pass of a k-sliced adalinkDown / adalinkHiddenGrad: out = select(valid ∧ keep, scale · Σ_s partials[s]).
+ * `valid` undefined: all rows count (adalinkDown).
+ */
+export function encodeSliceSum(
+  device: GPUDevice,
+  pass: GPUComputePassEncoder,
+  o: { partials: GPUBuffer; out: GPUBuffer; valid?: GPUBuffer; N: number; r: number; slices: number; key: number; threshold: number; p: number },
+): void {
+  const kernel = getKernel(device, sumPartialsDropoutSpec);
+  const uniforms = uniformBuffer(device, 'sumPartialsDropout.params', [
+    u32(o.N * o.r),
+    u32(o.slices),
+    u32(o.r),
+    u32(o.key),
+    u32(o.threshold),
+    f32(1 / (1 - o.p)),
+    u32(o.valid ? 1 : 0),
+  ]);
+  pass.setPipeline(kernel.pipeline);
+  pass.setBindGroup(0, bindBuffers(device, kernel, { 0: uniforms, 1: o.partials, 2: o.valid ?? o.partials, 3: o.out }));
+  dispatchLinear(pass, ceilDiv(o.N * o.r, 256));
+}
 
 export interface AdalinkDownParams {
   /** f32 [N, d] input embeddings. */
@@ -55,7 +83,9 @@ export function checkAdalinkShape(N: number, d: number, r: number): void {
 
 /**
  * H = dropout(E · Wdown): H[n, j] = keep(n, j)/(1−p) · Σ_k E[n, k]·Wdown[k, j], keep(n, j) iff
- * randU32(key, n·r + j) ≥ p·2^32. Encodes one dispatch (none when N = 0).
+ * randU32(key, n·r + j) ≥ p·2^32. Encodes one dispatch (none when N = 0), or two when the tile
+ * (tiledMatmul.ts's `chooseTile('adalinkDown', N, r, d)`) cuts d into k slices: partial sums, then their
+ * sum in slice order with the dropout (sumPartialsDropout.wgsl).
  */
 export function adalinkDown(device: GPUDevice, target: PassTarget, params: AdalinkDownParams): void {
   const { E, Wdown, H, N, d, r, p, key } = params;
@@ -66,7 +96,23 @@ export function adalinkDown(device: GPUDevice, target: PassTarget, params: Adali
   requireBytes('E', E, N * d * 4);
   requireBytes('Wdown', Wdown, d * r * 4);
   requireBytes('H', H, N * r * 4);
-  const kernel = getKernel(device, spec);
+  const tile = chooseTile('adalinkDown', N, r, d);
+  const { slices, sliceLength } = kSlicing(d, tile, N * r);
+  const split = slices > 1;
+  const kernel = getKernel(
+    device,
+    tiledSpec({
+      kernel: 'adalinkDown',
+      code,
+      prelude: randomWgsl,
+      bindings: [[0, 'uniform'], [1, 'read'], [2, 'read'], [3, 'read_write']],
+      tile,
+      aKFastest: true,
+      bNFastest: true,
+      split,
+    }),
+  );
+  const colTiles = ceilDiv(r, tileCols(tile));
   const uniforms = uniformBuffer(device, 'adalinkDown.params', [
     u32(N),
     u32(d),
@@ -74,11 +120,15 @@ export function adalinkDown(device: GPUDevice, target: PassTarget, params: Adali
     u32(key),
     u32(threshold),
     f32(1 / (1 - p)),
+    u32(sliceLength),
+    u32(colTiles),
   ]);
-  const bindGroup = bindBuffers(device, kernel, { 0: uniforms, 1: E, 2: Wdown, 3: H });
+  const partials = split ? scratchBuffer(device, 'adalinkDown.partials', slices * N * r * 4) : undefined;
+  const bindGroup = bindBuffers(device, kernel, { 0: uniforms, 1: E, 2: Wdown, 3: partials ?? H });
   withComputePass(target, 'adalinkDown', (pass) => {
     pass.setPipeline(kernel.pipeline);
     pass.setBindGroup(0, bindGroup);
-    dispatchTiles(pass, ceilDiv(r, 16), ceilDiv(N, 16));
+    dispatchTiles(pass, colTiles * slices, ceilDiv(N, tileRows(tile)));
+    if (partials) encodeSliceSum(device, pass, { partials, out: H, N, r, slices, key, threshold, p });
   });
 }

@@ -9,6 +9,7 @@ import { adalinkDown } from './adalinkDown.ts';
 import { adalinkForward } from './adalinkForward.ts';
 import { adalinkUp } from './adalinkUp.ts';
 import { dropoutKey } from './random.ts';
+import { setTileOverride } from './tiledMatmul.ts';
 import { expectClose } from './testing/compare.ts';
 import { poisoned, readF32, run, upload } from './testing/gpu.ts';
 import { getTestDevice, uncapturedErrors } from './testing/nodeDevice.ts';
@@ -99,6 +100,20 @@ describe('adalinkForward', () => {
     const device = await getTestDevice();
     const cases = randomCases(12, 42);
     for (let i = 0; i < cases.length; i++) await checkForward(device, cases[i], 77 + i, i % 2 === 1);
+  });
+
+  it('k-sliced tiles (partial sums over slices of d, then their sum with the dropout) match the reference', async () => {
+    const device = await getTestDevice();
+    setTileOverride('adalinkDown', () => ({ wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16, ks: 32 }));
+    try {
+      const cases: Case[] = [
+        { N: 70, d: 100, r: 20, p: 0.1, scale: 1 },
+        { N: 9, d: 1024, r: 64, p: 0, scale: 1 },
+      ];
+      for (let i = 0; i < cases.length; i++) await checkForward(device, cases[i], 500 + i, i === 1);
+    } finally {
+      setTileOverride('adalinkDown', undefined);
+    }
   });
 
   it('p = 0 keeps every element and a changed key changes the mask', async () => {

@@ -22,7 +22,10 @@ export interface AdalinkForwardParams {
   key: number;
 }
 
-/** AdaLink forward of one modality: H = dropout(E·Wdown), Ẽ = E + H·Wup. Encodes two dispatches in one pass. */
+/**
+ * AdaLink forward of one modality: H = dropout(E·Wdown), Ẽ = E + H·Wup. Encodes two dispatches in one pass
+ * (three when adalinkDown cuts d into k slices).
+ */
 export function adalinkForward(device: GPUDevice, target: PassTarget, params: AdalinkForwardParams): void {
   const { E, Wdown, Wup, H, adapted, N, d, r, p, key } = params;
   withComputePass(target, 'adalinkForward', (pass) => {

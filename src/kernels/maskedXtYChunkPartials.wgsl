@@ -1,26 +1,32 @@
 // One chunk's share of a masked transposed product, Xᵀ · (valid ⊙ Y), summed over token rows n:
-//   partials[q, a, b] = Σ_{n ∈ chunk q, valid[n] ≠ 0} X[n, a] · Y[n, b]          a < A, b < B
+//   partials[q·S + s, a, b] = Σ_{n ∈ slice s of chunk q, valid[n] ≠ 0} X[n, a] · Y[n, b]     a < A, b < B
 //   chunk q = rows [q·chunkRows, min(N, (q+1)·chunkRows)),  q < Q = ceil(N / chunkRows)
-// Masked rows are skipped (not multiplied by 0), so a NaN in a padded row cannot leak into the sum.
-// sumPartials.wgsl then adds the Q partials in ascending q: no atomics, the same result every run.
+//   slice s of it = rows [q·chunkRows + s·sliceRows, min(end of chunk q, q·chunkRows + (s+1)·sliceRows)),
+//   s < S (S = 1, sliceRows = chunkRows unless the tile has `ks`; an empty slice gives zeros)
+// Masked rows are skipped (both factors selected as 0, not multiplied by 0), so a NaN in a padded row
+// cannot leak into the sum; within a chunk the sum runs over n ascending (f32 fma).
+// sumPartials.wgsl then adds the Q·S partials in ascending order: no atomics, the same result every run.
 // The AdaLink backward uses it for dWup = Hᵀ·(valid ⊙ G) (X = H, Y = G) and dWdown = Eᵀ·dH (X = E, Y = dH).
+// Needs tiledMatmul.wgsl (A = Xᵀ, B = Y, k = n) in front, as adalinkBackward.ts puts it.
 //
 // Bindings (group 0), all row-major:
-//   0  uniform             Params { N, A, B, chunkRows }   (chunkRows a multiple of 16)
+//   0  uniform             Params { N, A, B, chunkRows, sliceRows, S }
 //   1  storage, read       X         f32 [N, A]
 //   2  storage, read       Y         f32 [N, B]
 //   3  storage, read       valid     u32 [N]   (0 masked, otherwise kept)
-//   4  storage, read_write partials  f32 [Q, A, B]
+//   4  storage, read_write partials  f32 [Q·S, A, B]
 //
-// Dispatch: 16×16 invocations per workgroup, each computes one (a, b) of a 16×16 output tile of one chunk,
-// walking the chunk's rows 16 at a time through tiles of X and Y in workgroup memory.
-// Grid (ceil(B/16), ceil(A/16), Q): x = b tile, y = a tile, z = chunk.
+// Dispatch: THREADS = WG_X·WG_Y invocations per workgroup, each computes TM × TN outputs of a BM × BN tile
+// of one slice's partial (tiledMatmul.wgsl; the shape is tiledMatmul.ts's chooseTile(…, A, B, chunkRows)).
+// Grid (ceil(B/BN), ceil(A/BM), Q·S): x = b tile, y = a tile, z = q·S + s.
 
 struct Params {
   N: u32,
   A: u32,
   B: u32,
   chunkRows: u32,
+  sliceRows: u32,
+  S: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -29,50 +35,36 @@ struct Params {
 @group(0) @binding(3) var<storage, read> valid: array<u32>;
 @group(0) @binding(4) var<storage, read_write> partials: array<f32>;
 
-const TILE = 16u;
+fn loadA(a: u32, n: u32) -> f32 {
+  return select(0.0, X[n * params.A + a], valid[n] != 0u);
+}
 
-var<workgroup> tileX: array<array<f32, 16>, 16>;  // [row n in tile][a in tile]
-var<workgroup> tileY: array<array<f32, 16>, 16>;  // [row n in tile][b in tile]
+fn loadB(n: u32, b: u32) -> f32 {
+  return select(0.0, Y[n * params.B + b], valid[n] != 0u);
+}
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(THREADS)
 fn main(@builtin(workgroup_id) wid: vec3u,
-        @builtin(local_invocation_id) lid: vec3u) {
+        @builtin(local_invocation_index) lid: u32) {
   let A = params.A;
   let B = params.B;
-  let q = wid.z;
-  let a0 = wid.y * TILE;
-  let b0 = wid.x * TILE;
-  let rowBegin = q * params.chunkRows;
-  let rowEnd = min(params.N, rowBegin + params.chunkRows);
+  let p = wid.z;  // partial q·S + s
+  let a0 = wid.y * BM;
+  let b0 = wid.x * BN;
+  let chunkBegin = (p / params.S) * params.chunkRows;
+  let rowBegin = chunkBegin + (p % params.S) * params.sliceRows;
+  let rowEnd = min(min(params.N, chunkBegin + params.chunkRows), rowBegin + params.sliceRows);
+  var acc = matmulTile(a0, b0, A, B, rowBegin, rowEnd, lid);
 
-  var acc = 0.0;
-  for (var n0 = rowBegin; n0 < rowEnd; n0 += TILE) {
-    // Invocation (x, y) loads X[n0 + y, a0 + x] and Y[n0 + y, b0 + x] (zeros outside or on masked rows).
-    let n = n0 + lid.y;
-    var x = 0.0;
-    var y = 0.0;
-    if (n < rowEnd) {
-      if (valid[n] != 0u) {
-        if (a0 + lid.x < A) {
-          x = X[n * A + a0 + lid.x];
-        }
-        if (b0 + lid.x < B) {
-          y = Y[n * B + b0 + lid.x];
+  for (var i = 0u; i < TM; i++) {
+    let a = tileRow(a0, lid / WG_X, i);
+    for (var jj = 0u; jj < TN / 4u; jj++) {
+      let b = tileCol(b0, lid % WG_X, jj);
+      for (var c = 0u; c < 4u; c++) {
+        if (a < A && b + c < B) {
+          partials[(p * A + a) * B + b + c] = acc[i][jj][c];
         }
       }
     }
-    tileX[lid.y][lid.x] = x;
-    tileY[lid.y][lid.x] = y;
-    workgroupBarrier();
-    for (var k = 0u; k < TILE; k++) {
-      acc += tileX[k][lid.y] * tileY[k][lid.x];
-    }
-    workgroupBarrier();
-  }
-
-  let a = a0 + lid.y;
-  let b = b0 + lid.x;
-  if (a < A && b < B) {
-    partials[(q * A + a) * B + b] = acc;
   }
 }
