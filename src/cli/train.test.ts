@@ -1,22 +1,33 @@
 /**
- * The command-line trainer end to end: it writes an adapter the studio can read back, and with --state
- * it saves the run and resumes it.
+ * The command-line trainer end to end: it writes an adapter the studio can read back; with --state it
+ * saves the run and resumes it; and a run killed mid-way (SIGKILL, as a crash or a closed laptop would)
+ * resumes from its last checkpoint and ends with exactly the losses and weights of the uninterrupted run.
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { decodeTrainingState } from '../engine/state.ts';
 import { readAdapterFile } from '../formats/adapterFile.ts';
 import { parseManifest } from '../formats/manifest.ts';
 
 const run = promisify(execFile);
 const PACKAGE = 'public/models/tiny-pali-test';
+const MINUTE = 60_000;
+
+function trainArgs(...args: string[]): string[] {
+  return ['--liftoff-only', '--import', 'tsx', '--import', './src/cli/rawImports.mjs', 'src/cli/train.ts',
+    '--model', PACKAGE, '--data', 'e2e/fixtures/tiny-captions', ...args];
+}
 
 function train(...args: string[]) {
-  return run(process.execPath, ['--liftoff-only', '--import', 'tsx', '--import', './src/cli/rawImports.mjs', 'src/cli/train.ts',
-    '--model', PACKAGE, '--data', 'e2e/fixtures/tiny-captions', ...args], { timeout: 240_000 });
+  return run(process.execPath, trainArgs(...args), { timeout: 240_000 });
+}
+
+function readState(path: string) {
+  return decodeTrainingState(new Uint8Array(readFileSync(path)), path);
 }
 
 describe('npm run train', () => {
@@ -40,5 +51,35 @@ describe('npm run train', () => {
     const bad = await train('--rank', '0', '--out', join(dir, 'x.safetensors')).catch((e: { stderr: string; code: number }) => e);
     expect((bad as { code: number }).code).toBe(1);
     expect((bad as { stderr: string }).stderr).toContain('rank 0 is not an integer between 1 and d_model = 32');
-  });
+  }, 10 * MINUTE);
+
+  it('killed mid-run, resumes from its last checkpoint and ends exactly as the uninterrupted run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'adalink-cli-kill-'));
+    // Dropout on: the resumed run must also draw the same masks (counter-based, by seed and step).
+    const settings = ['--steps', '12', '--batch-size', '4', '--rank-image', '8', '--rank-text', '4', '--dropout', '0.1', '--warmup', '3',
+      '--checkpoint-every', '3', '--out', join(dir, 'adapter.safetensors')];
+
+    // Killed as soon as its first checkpoint is on disk, mid-run.
+    const killedState = join(dir, 'killed.state');
+    const child = spawn(process.execPath, trainArgs(...settings, '--state', killedState), { stdio: 'ignore' });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    const started = Date.now();
+    while (!existsSync(killedState) && child.exitCode === null && Date.now() - started < 240_000) await new Promise((r) => setTimeout(r, 10));
+    child.kill('SIGKILL');
+    expect((await exited).signal, 'the run was killed, not finished').toBe('SIGKILL');
+    const interrupted = readState(killedState);
+    console.log(`killed after the checkpoint of step ${interrupted.step} of 12`);
+    expect(interrupted.step).toBeGreaterThanOrEqual(3);
+    expect(interrupted.step).toBeLessThan(12);
+
+    const resumed = await train(...settings, '--state', killedState);
+    expect(resumed.stdout).toContain(`resuming from step ${interrupted.step}`);
+    const wholeState = join(dir, 'whole.state');
+    await train(...settings, '--state', wholeState);
+
+    const [after, whole] = [readState(killedState), readState(wholeState)];
+    expect(whole.step).toBe(12);
+    expect(after.losses, 'the loss of every step').toEqual(whole.losses);
+    for (const name of Object.keys(whole.tensors)) expect(after.tensors[name], name).toEqual(whole.tensors[name]);
+  }, 15 * MINUTE);
 });

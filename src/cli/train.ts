@@ -6,14 +6,17 @@
  * Options (defaults are the paper's, see src/engine/config.ts): --steps --batch-size --lr --optimizer
  * adafactor|adamw --warmup --schedule inverse_sqrt|constant --weight-decay --clip --dropout --seed
  * --modalities image,text --rank-image --rank-text --rank (both), --state <file> (save the training state
- * there, and resume from it when it exists; a resumed run keeps its saved settings, --steps aside),
- * --split (the dataset split to train on; default train). --data is a folder or a .zip (imagefolder, COCO
+ * there every --checkpoint-every steps (default 50; 0: only at the end), and resume from it when it exists;
+ * a resumed run keeps its saved settings, --steps aside), --split (the dataset split to train on; default
+ * train). A checkpoint is written to <file>.partial and then renamed over <file>: a process killed while
+ * writing leaves the previous checkpoint whole. --data is a folder or a .zip (imagefolder, COCO
  * captions JSON or CSV: src/data/dataset.ts).
  */
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { DEFAULT_CONFIG, withDefaults, type Modality, type TrainConfig } from '../engine/config.ts';
+import { ConfigError } from '../engine/errors.ts';
 import { loadModelPackage } from '../engine/modelPackage.ts';
 import { decodeTrainingState, encodeTrainingState } from '../engine/state.ts';
 import { encodeExamples, Trainer } from '../engine/trainer.ts';
@@ -30,7 +33,8 @@ const { values: args } = parseArgs({
     warmup: { type: 'string' }, schedule: { type: 'string' }, 'weight-decay': { type: 'string' }, clip: { type: 'string' },
     dropout: { type: 'string' }, seed: { type: 'string' }, modalities: { type: 'string' },
     rank: { type: 'string' }, 'rank-image': { type: 'string' }, 'rank-text': { type: 'string' },
-    state: { type: 'string' }, split: { type: 'string', default: 'train' }, help: { type: 'boolean', short: 'h' },
+    state: { type: 'string' }, 'checkpoint-every': { type: 'string', default: '50' }, split: { type: 'string', default: 'train' },
+    help: { type: 'boolean', short: 'h' },
   },
 });
 
@@ -59,6 +63,12 @@ function configFromArgs(): TrainConfig {
   return withDefaults(partial);
 }
 
+/** The trainer's state written over `path` in one rename: never half a file there. */
+async function writeState(path: string, trainer: Trainer): Promise<void> {
+  await writeFile(`${path}.partial`, encodeTrainingState(await trainer.exportState()));
+  await rename(`${path}.partial`, path);
+}
+
 async function main(): Promise<void> {
   if (args.help || !args.model || !args.data) {
     console.log('usage: npm run train -- --model <package folder> --data <imagefolder> [--out adapter.safetensors] [--steps N] …');
@@ -85,21 +95,29 @@ async function main(): Promise<void> {
   const started = performance.now();
   let lastLoss = NaN;
   const bar = progress('training', config.steps, trainer.step);
+  const checkpointEvery = args.state ? Number(args['checkpoint-every']) : 0;
+  if (!Number.isSafeInteger(checkpointEvery) || checkpointEvery < 0) {
+    throw new ConfigError(`--checkpoint-every ${args['checkpoint-every']} is not a whole number of steps`, '--checkpoint-every', 'Give 0 (only at the end) or a number of steps, e.g. 50.');
+  }
   let failure: unknown;
   try {
-    await trainer.run(config.steps - trainer.step, {
-      onStep: ({ step, loss, learningRate }) => {
-        lastLoss = loss;
-        const rate = (step + 1 - (saved?.step ?? 0)) / ((performance.now() - started) / 1000);
-        bar.update(step + 1, `loss ${loss.toFixed(4)}  lr ${learningRate.toExponential(2)}  ${rate.toFixed(1)} steps/s`);
-      },
-    });
+    while (trainer.step < config.steps) {
+      const untilCheckpoint = checkpointEvery > 0 ? checkpointEvery - (trainer.step % checkpointEvery) : Infinity;
+      await trainer.run(Math.min(untilCheckpoint, config.steps - trainer.step), {
+        onStep: ({ step, loss, learningRate }) => {
+          lastLoss = loss;
+          const rate = (step + 1 - (saved?.step ?? 0)) / ((performance.now() - started) / 1000);
+          bar.update(step + 1, `loss ${loss.toFixed(4)}  lr ${learningRate.toExponential(2)}  ${rate.toFixed(1)} steps/s`);
+        },
+      });
+      if (args.state && trainer.step < config.steps) await writeState(args.state, trainer);
+    }
   } catch (e) {
     failure = e;
   }
   bar.stop();
   const state = await trainer.exportState();
-  if (args.state) await writeFile(args.state, encodeTrainingState(state));
+  if (args.state) await writeState(args.state, trainer);
   await writeFile(args.out, writeAdapterFile(state, pkg.manifest));
   console.log(`adapter after ${state.step} steps (last loss ${lastLoss.toFixed(4)}) written to ${args.out}`);
   if (failure) throw failure;
