@@ -6,6 +6,8 @@
  */
 import type { TrainConfig } from '../engine/config.ts';
 import type { CaptionScores } from '../eval/metrics.ts';
+import type { ReadableError } from './errors.ts';
+import type { StudioSettings } from './settings.ts';
 
 export interface ModelInfo {
   id: string;
@@ -113,9 +115,14 @@ export interface StepReport {
 export type RunEvent =
   | { type: 'progress'; progress: Progress }
   | { type: 'validation'; step: number; loss: number }
-  | { type: 'memory'; gpuBytes: number };
+  | { type: 'memory'; gpuBytes: number }
+  | { type: 'checkpoint'; runId: string; step: number; savedAt: number }
+  /** A checkpoint could not be written (e.g. the storage is full): the run goes on, the previous checkpoint is kept. */
+  | { type: 'checkpoint failed'; step: number; error: ReadableError };
 
 export interface TrainOutcome {
+  /** The run's id (its checkpoints are kept under it). */
+  runId?: string;
   /** Updates applied in total (after a resume, counting the earlier ones). */
   step: number;
   losses: number[];
@@ -129,8 +136,56 @@ export interface StudioRunOptions {
   split: SplitOptions;
   /** Validation loss every this many steps (and before the first and after the last); 0 = never. */
   validateEvery: number;
+  /** A checkpoint every this many steps (and at the start, on pause and at the end); 0 = only those. */
+  checkpointEvery: number;
+  /** Kept with the checkpoints, so that a resumed run is the one the person set up. */
+  details: RunDetails;
   /** Continue the paused run instead of starting a new one. */
   resume?: boolean;
+  /** Continue the run of this checkpoint (after a reload, or a lost GPU); the other options come from it. */
+  fromCheckpoint?: string;
+}
+
+/** Where a model or a dataset came from: with a URL, the studio can load it again by itself. */
+export interface SourceOrigin {
+  label: string;
+  url?: string;
+}
+
+/** What the person set up for a run besides the engine's config. */
+export interface RunDetails {
+  settings: StudioSettings;
+  adapterName: string;
+  task: string;
+}
+
+/** A checkpoint of an unfinished run, as the Train panel offers it (without the training state's bytes). */
+export interface CheckpointSummary {
+  runId: string;
+  savedAt: number;
+  /** Updates applied; the run resumes at this step. */
+  step: number;
+  totalSteps: number;
+  model: SourceOrigin & { id: string };
+  /** `fingerprint`: SHA-256 of the split's examples and their images' bytes — the data order depends on them. */
+  dataset: SourceOrigin & { fingerprint: string };
+  split: SplitOptions;
+  validateEvery: number;
+  checkpointEvery: number;
+  /** Train loss of every step so far (length `step`) and the validation losses. */
+  losses: number[];
+  validation: Array<{ step: number; loss: number }>;
+  details: RunDetails;
+  /** Size of the training state. */
+  bytes: number;
+}
+
+/** What the studio keeps in this browser. `usage` and `quota`: the whole site, as the browser estimates it. */
+export interface StorageReport {
+  adapters: { count: number; bytes: number };
+  checkpoints: { count: number; bytes: number };
+  usage?: number;
+  quota?: number;
 }
 
 export interface AdapterMetrics {
@@ -215,4 +270,13 @@ export interface EngineApi {
   importAdapter(file: Blob, fileName: string): Promise<AdapterSummary>;
   caption(image: Blob, prompt: string, adapterId?: string, onProgress?: (p: Progress) => void): Promise<PlaygroundResult>;
   gpuBytes(): number;
+
+  // Checkpoints and storage.
+  /** Checkpoints of unfinished runs, newest first. */
+  listCheckpoints(): Promise<CheckpointSummary[]>;
+  deleteCheckpoint(runId: string): Promise<void>;
+  clearCheckpoints(): Promise<void>;
+  storageUsage(): Promise<StorageReport>;
+  /** Tests only: destroys the engine's GPU device, as a driver reset or a lost GPU would. */
+  simulateDeviceLoss(): void;
 }

@@ -4,6 +4,7 @@
  * installs this one, and the UI's side of comlink copies every field it receives onto the Error.
  */
 import * as Comlink from 'comlink';
+import { GpuError } from '../engine/errors.ts';
 
 export interface ReadableError {
   name: string;
@@ -15,6 +16,33 @@ export interface ReadableError {
 
 /** What the worker posts once its module has loaded and the API is exposed. */
 export const ENGINE_READY = { adalinkEngine: 'ready' } as const;
+
+/** What the worker posts when its GPU device is lost (GPUDevice.lost): the engine cannot go on in it. */
+export interface EngineDeviceLost {
+  adalinkEngine: 'device lost';
+  reason: string;
+  message: string;
+}
+
+export function isDeviceLostMessage(data: unknown): data is EngineDeviceLost {
+  return typeof data === 'object' && data !== null && (data as { adalinkEngine?: unknown }).adalinkEngine === 'device lost';
+}
+
+/**
+ * The engine's GPU device was lost (a driver reset, the GPU unplugged or taken by another app, or a test
+ * destroying it). Every call in flight in that engine rejects with this; the bridge starts a new engine.
+ */
+export class DeviceLostError extends GpuError {
+  constructor(reason: string, message: string) {
+    super(`the GPU device was lost (${reason}${message ? `: ${message}` : ''})`, 'WebGPU device',
+      'The studio starts its engine again on a new device and resumes training from the last checkpoint.');
+    this.name = 'DeviceLostError';
+  }
+}
+
+export function isDeviceLost(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && (e as { name?: unknown }).name === 'DeviceLostError';
+}
 
 /** Installs the throw handler (call once in the worker). */
 export function sendReadableErrors(): void {

@@ -11,12 +11,16 @@ export interface StudioSettings {
   /** The run's length as the person gives it; converted to config.steps. */
   length: { unit: 'steps' | 'epochs'; value: number };
   validateEvery: number;
+  /** A checkpoint in the browser every this many steps (and on pause); 0 = only on pause and at the end. */
+  checkpointEvery: number;
 }
 
 export const DEFAULT_SETTINGS: StudioSettings = {
   config: structuredClone(DEFAULT_CONFIG) as TrainConfig,
   length: { unit: 'steps', value: DEFAULT_CONFIG.steps },
   validateEvery: 50,
+  // A few seconds of a real GPU's work between checkpoints; a checkpoint of the default model is about 300 KB.
+  checkpointEvery: 50,
 };
 
 export const DEFAULT_SPLIT: SplitOptions = { mode: 'dataset', fraction: 0.1, seed: 0, maxTrainImages: 0, maxValidationImages: 0 };
@@ -41,4 +45,5 @@ export const HELP = {
   seed: 'Fixes the starting weights, the data order and dropout: the same seed gives the same run.',
   clipNorm: 'Gradients larger than this (global norm) are scaled down; 0 turns clipping off.',
   validateEvery: 'Compute the loss on the validation split every this many steps (0: only before and after).',
+  checkpointEvery: 'Save the run in this browser every this many steps (and on pause), so that a closed tab or a lost GPU costs at most this many steps (0: only on pause).',
 } as const;

@@ -1,8 +1,9 @@
 /**
  * Adapters kept in IndexedDB: the .safetensors bytes as the user would download them, plus what the
  * Adapters panel lists (name, task, model, config, metrics). Listing never reads the bytes back.
+ * A write that fails (the storage is full) changes nothing: each is one transaction.
  */
-import { StorageError } from './storageError.ts';
+import { BROWSER_STORAGE, StorageError, storageAttempt } from './storageError.ts';
 import type { AdapterMetrics, AdapterSummary } from '../shared/engineApi.ts';
 import { studioDb } from './studioDb.ts';
 
@@ -15,35 +16,29 @@ function summary({ file, ...rest }: AdapterRecord): AdapterSummary {
   return { ...rest, bytes: file.byteLength };
 }
 
-async function attempt<T>(what: string, action: () => Promise<T>): Promise<T> {
-  try {
-    return await action();
-  } catch (e) {
-    if (e instanceof StorageError) throw e;
-    const name = (e as Error).name;
-    const fix = name === 'QuotaExceededError'
-      ? 'The browser\'s storage for this site is full: delete adapters you no longer need, or allow more storage in the site settings.'
-      : 'The browser\'s storage for this site may be disabled (private window?) or damaged: allow site data, or download the adapter instead.';
-    throw new StorageError(`cannot ${what}: ${(e as Error).message}`, 'IndexedDB (browser storage)', fix);
-  }
-}
-
 export function newAdapterId(): string {
   return `adapter-${Date.now().toString(36)}-${crypto.getRandomValues(new Uint32Array(1))[0].toString(36)}`;
 }
 
-export async function saveAdapter(record: AdapterRecord): Promise<AdapterSummary> {
-  return attempt('save the adapter', async () => {
+/**
+ * Saves an adapter. `finishedRun`: the run it was trained in, whose checkpoint is deleted in the same
+ * transaction — the run is then in the adapter, and if the save fails, still in its checkpoint.
+ */
+export async function saveAdapter(record: AdapterRecord, finishedRun?: string): Promise<AdapterSummary> {
+  return storageAttempt('save the adapter', async () => {
     const db = await studioDb();
+    const tx = db.transaction(['adapters', 'checkpoints'], 'readwrite');
     // A copy that owns its bytes: a view into a larger (or transferred) buffer would store the whole buffer.
-    await db.put('adapters', { ...record, file: record.file.slice() });
+    const writes: Array<Promise<unknown>> = [tx.objectStore('adapters').put({ ...record, file: record.file.slice() }), tx.done];
+    if (finishedRun) writes.push(tx.objectStore('checkpoints').delete(finishedRun));
+    await Promise.all(writes);
     return summary(record);
-  });
+  }, finishedRun ? 'the run\'s checkpoint and every adapter saved before are kept' : 'every adapter saved before is kept');
 }
 
 /** Every adapter, newest first. */
 export async function listAdapters(): Promise<AdapterSummary[]> {
-  return attempt('list the adapters', async () => {
+  return storageAttempt('list the adapters', async () => {
     const db = await studioDb();
     const summaries: AdapterSummary[] = [];
     let cursor = await db.transaction('adapters').store.openCursor();
@@ -56,8 +51,8 @@ export async function listAdapters(): Promise<AdapterSummary[]> {
 }
 
 export async function getAdapter(id: string): Promise<AdapterRecord> {
-  const record = await attempt('read the adapter', async () => (await studioDb()).get('adapters', id));
-  if (!record) throw new StorageError(`adapter ${id} is not in this browser's storage`, 'IndexedDB (browser storage)', 'It was deleted, perhaps in another tab: refresh the list.');
+  const record = await storageAttempt('read the adapter', async () => (await studioDb()).get('adapters', id));
+  if (!record) throw new StorageError(`adapter ${id} is not in this browser's storage`, BROWSER_STORAGE, 'It was deleted, perhaps in another tab: refresh the list.');
   return record;
 }
 
@@ -66,11 +61,11 @@ export async function updateAdapter(id: string, changes: { name?: string; task?:
   const task = changes.task?.trim();
   if (changes.name !== undefined && !name) throw new StorageError('the name is empty', 'adapter name', 'Type a name.');
   if (changes.task !== undefined && !task) throw new StorageError('the task name is empty', 'task name', 'Type a task name, e.g. "caption".');
-  return attempt('update the adapter', async () => {
+  return storageAttempt('update the adapter', async () => {
     const db = await studioDb();
     const tx = db.transaction('adapters', 'readwrite');
     const record = await tx.store.get(id);
-    if (!record) throw new StorageError(`adapter ${id} is not in this browser's storage`, 'IndexedDB (browser storage)', 'Refresh the list.');
+    if (!record) throw new StorageError(`adapter ${id} is not in this browser's storage`, BROWSER_STORAGE, 'Refresh the list.');
     const updated: AdapterRecord = {
       ...record,
       ...(name ? { name } : {}),
@@ -84,5 +79,5 @@ export async function updateAdapter(id: string, changes: { name?: string; task?:
 }
 
 export async function deleteAdapter(id: string): Promise<void> {
-  await attempt('delete the adapter', async () => (await studioDb()).delete('adapters', id));
+  await storageAttempt('delete the adapter', async () => (await studioDb()).delete('adapters', id));
 }

@@ -2,19 +2,24 @@
  * The studio's IndexedDB database (idb). One store per kind of thing kept between visits; each version
  * of the schema adds stores in `upgrade`, so an older database is carried forward, never wiped.
  *   v1: adapters — trained or imported adapter files with their config and metrics.
- * (Checkpoints come in a later version: add a store and an `if (oldVersion < 2)` branch.)
+ *   v2: checkpoints — the training state of unfinished runs, one record per run (src/storage/checkpointStore.ts).
  */
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import type { AdapterRecord } from './adapterStore.ts';
+import type { CheckpointRecord } from './checkpointStore.ts';
 
 export const DB_NAME = 'adalink-studio';
-export const DB_VERSION = 1;
+export const DB_VERSION = 2;
 
 export interface StudioSchema extends DBSchema {
   adapters: {
     key: string;
     value: AdapterRecord;
     indexes: { byModel: string; byTask: string };
+  };
+  checkpoints: {
+    key: string;
+    value: CheckpointRecord;
   };
 }
 
@@ -28,6 +33,7 @@ export function studioDb(): Promise<IDBPDatabase<StudioSchema>> {
         adapters.createIndex('byModel', 'modelId');
         adapters.createIndex('byTask', 'task');
       }
+      if (oldVersion < 2) db.createObjectStore('checkpoints', { keyPath: 'runId' });
     },
   });
   return opened;

@@ -1,11 +1,17 @@
 /**
  * The studio: six steps in tabs (Model → Dataset → Train → Evaluate → Adapters → Playground). App owns
- * what the steps share — the bridge to the worker, the loaded model, the open dataset and its split,
- * the adapters — and each panel (one file each, in panels/) owns the rest. Heavy work is in the worker;
- * this thread renders.
+ * what the steps share — the bridge to the worker, the loaded model and where it came from, the open
+ * dataset (and the files it was opened from) and its split, the adapters — and each panel (one file each,
+ * in panels/) owns the rest. Heavy work is in the worker; this thread renders.
+ *
+ * When the engine is started again after a lost GPU, App loads the same model and dataset into it
+ * (`restoreEngine`); the Train panel then resumes its run from the last checkpoint.
  */
-import { useCallback, useEffect, useState } from 'react';
-import type { AdapterSummary, DatasetSummary, EvaluationResult, ModelInfo, SplitOptions } from '../shared/engineApi.ts';
+import { useCallback, useEffect, useRef, useState } from 'react';
+import type {
+  AdapterSummary, DatasetInput, DatasetSummary, EvaluationResult, ModelInfo, ModelInput, Progress, SplitOptions,
+} from '../shared/engineApi.ts';
+import { readableError } from '../shared/errors.ts';
 import { DEFAULT_SETTINGS, DEFAULT_SPLIT, type StudioSettings } from '../shared/settings.ts';
 import type { EngineBridge } from './engineBridge.ts';
 import { AdaptersPanel } from './panels/AdaptersPanel.tsx';
@@ -24,9 +30,17 @@ const TAB_LABELS: Record<Tab, string> = {
 export interface Studio {
   bridge: EngineBridge;
   model?: ModelInfo;
-  setModel(model: ModelInfo): void;
+  /** The loaded model's source: a URL, or the files picked (still held, for a new engine). */
+  modelSource?: ModelInput;
+  /** Loads a model into the engine; the studio's model changes only when it loads. */
+  loadModel(source: ModelInput, onProgress?: (p: Progress) => void): Promise<ModelInfo>;
   dataset?: DatasetSummary;
-  setDataset(dataset: DatasetSummary): void;
+  /** The open dataset's source: the demo's URL, or the files dropped (still held, for a new engine). */
+  datasetInput?: DatasetInput;
+  /** Opens a dataset in the engine; the studio's dataset changes only when it is read. */
+  openDataset(input: DatasetInput, onProgress?: (p: Progress) => void): Promise<DatasetSummary>;
+  /** After the engine was started again (a lost GPU): the same model and dataset loaded into it. */
+  restoreEngine(): Promise<void>;
   split: SplitOptions;
   setSplit(split: SplitOptions): void;
   settings: StudioSettings;
@@ -41,11 +55,14 @@ export interface Studio {
 export function App({ bridge }: { bridge: EngineBridge }) {
   const [tab, setTab] = useState<Tab>(() => (TABS.includes(location.hash.slice(1) as Tab) ? location.hash.slice(1) as Tab : 'model'));
   const [model, setModel] = useState<ModelInfo>();
+  const [modelSource, setModelSource] = useState<ModelInput>();
   const [dataset, setDataset] = useState<DatasetSummary>();
+  const [datasetInput, setDatasetInput] = useState<DatasetInput>();
   const [split, setSplit] = useState<SplitOptions>(DEFAULT_SPLIT);
   const [settings, setSettings] = useState<StudioSettings>(DEFAULT_SETTINGS);
   const [adapters, setAdapters] = useState<AdapterSummary[]>([]);
   const [evaluation, setEvaluation] = useState<EvaluationResult>();
+  const [engineNotice, setEngineNotice] = useState<string>();
   const refreshAdapters = useCallback(async () => setAdapters(await bridge.listAdapters()), [bridge]);
   useEffect(() => {
     void refreshAdapters().catch(() => undefined);
@@ -54,8 +71,60 @@ export function App({ bridge }: { bridge: EngineBridge }) {
     setTab(next);
     history.replaceState(null, '', `#${next}`);
   }, []);
+  // The latest settings and split, for the loaders below (which outlive a render).
+  const latest = useRef({ settings, split, modelSource, datasetInput });
+  latest.current = { settings, split, modelSource, datasetInput };
+
+  const loadModel = useCallback(async (source: ModelInput, onProgress?: (p: Progress) => void) => {
+    const info = await bridge.loadModel(source, { onProgress });
+    setModel(info);
+    setModelSource(source);
+    // A rank cannot exceed the model's width: a small model gets its largest rank instead of an error at Start.
+    const current = latest.current.settings;
+    const rank = current.config.rank;
+    if (rank.image > info.dModel || rank.text > info.dModel) {
+      setSettings({ ...current, config: { ...current.config, rank: { image: Math.min(rank.image, info.dModel), text: Math.min(rank.text, info.dModel) } } });
+    }
+    setEvaluation(undefined);
+    await refreshAdapters();
+    return info;
+  }, [bridge, refreshAdapters]);
+
+  const openDataset = useCallback(async (input: DatasetInput, onProgress?: (p: Progress) => void) => {
+    const summary = await bridge.openDataset(input, { onProgress });
+    setDataset(summary);
+    setDatasetInput(input);
+    setEvaluation(undefined);
+    const hasValidation = summary.splits.some((s) => s.split === 'validation');
+    setSplit({ ...latest.current.split, mode: hasValidation ? 'dataset' : 'holdout' });
+    return summary;
+  }, [bridge]);
+
+  // One restoration per engine restart, however many ask for it (App itself, and the Train panel's run).
+  const restoring = useRef<{ restarts: number; done: Promise<void> }>(undefined);
+  const restoreEngine = useCallback(() => {
+    if (bridge.restarts === 0) return Promise.resolve();
+    if (restoring.current?.restarts === bridge.restarts) return restoring.current.done;
+    const done = (async () => {
+      const { modelSource: source, datasetInput: input } = latest.current;
+      setEngineNotice('The GPU device was lost: the studio started its engine again on a new device and is loading the model and the dataset again…');
+      try {
+        if (source) setModel(await bridge.loadModel(source));
+        if (input) setDataset(await bridge.openDataset(input));
+        setEngineNotice('The GPU device was lost: the studio started its engine again on a new device and loaded the model and the dataset again.');
+      } catch (e) {
+        setEngineNotice(`The GPU device was lost, and loading the model and the dataset again failed: ${readableError(e).message} Load them again in steps 1 and 2.`);
+        throw e;
+      }
+    })();
+    restoring.current = { restarts: bridge.restarts, done };
+    return done;
+  }, [bridge]);
+  useEffect(() => bridge.onEngineRestart(() => void restoreEngine().catch(() => undefined)), [bridge, restoreEngine]);
+
   const studio: Studio = {
-    bridge, model, setModel, dataset, setDataset, split, setSplit, settings, setSettings, adapters, refreshAdapters, evaluation, setEvaluation, go,
+    bridge, model, modelSource, loadModel, dataset, datasetInput, openDataset, restoreEngine,
+    split, setSplit, settings, setSettings, adapters, refreshAdapters, evaluation, setEvaluation, go,
   };
   const run = useTrainingRun(studio);
   const done: Record<Tab, boolean> = {
@@ -72,6 +141,11 @@ export function App({ bridge }: { bridge: EngineBridge }) {
         </div>
         <StatusLine model={model} dataset={dataset} runStatus={run.view.status} step={run.view.steps.at(-1)} total={run.view.totalSteps} />
       </header>
+      {engineNotice && (
+        <p className="notice" role="status" data-testid="engine-notice">
+          {engineNotice} <button type="button" className="link" onClick={() => setEngineNotice(undefined)}>Dismiss</button>
+        </p>
+      )}
       <nav className="tabs" role="tablist" aria-label="Steps">
         {TABS.map((t) => (
           <button key={t} type="button" role="tab" aria-selected={tab === t} className={`tab${tab === t ? ' active' : ''}${done[t] ? ' done' : ''}`}
@@ -85,7 +159,7 @@ export function App({ bridge }: { bridge: EngineBridge }) {
         {tab === 'dataset' && <DatasetPanel studio={studio} busy={run.busy} />}
         {tab === 'train' && <TrainPanel studio={studio} run={run} />}
         {tab === 'evaluate' && <EvaluatePanel studio={studio} run={run} />}
-        {tab === 'adapters' && <AdaptersPanel studio={studio} />}
+        {tab === 'adapters' && <AdaptersPanel studio={studio} onCheckpointsCleared={run.refreshInterrupted} />}
         {tab === 'playground' && <PlaygroundPanel studio={studio} />}
       </main>
     </div>

@@ -4,14 +4,18 @@
  * time in order; aborting a training call pauses it (the steps in flight finish, nothing is lost), and
  * aborting a call still waiting in the queue drops it. Calls that only read or write storage, or look at
  * the dataset, go straight through, so the UI stays useful while a run trains.
+ *
+ * When the worker's GPU device is lost, every call in flight rejects with a DeviceLostError and the
+ * bridge starts a new worker (a new device, a new onnxruntime-web: docs/ENGINE.md §8), empty: the
+ * listeners of `onEngineRestart` load the model and the dataset into it again and resume the run.
  */
 import * as Comlink from 'comlink';
 import { EngineStartError } from '../engine/errors.ts';
-import { ENGINE_READY } from '../shared/errors.ts';
+import { DeviceLostError, ENGINE_READY, isDeviceLostMessage } from '../shared/errors.ts';
 import type { TrainConfig } from '../engine/config.ts';
 import type {
-  AdapterSummary, DatasetInfo, DatasetInput, DatasetSummary, EngineApi, EvaluationResult, ModelInfo, ModelInput, PlaygroundResult, Progress,
-  RunEvent, SplitOptions, SplitSummary, StepReport, StudioRunOptions, TrainOutcome,
+  AdapterSummary, CheckpointSummary, DatasetInfo, DatasetInput, DatasetSummary, EngineApi, EvaluationResult, ModelInfo, ModelInput, PlaygroundResult,
+  Progress, RunEvent, SplitOptions, SplitSummary, StepReport, StorageReport, StudioRunOptions, TrainOutcome,
 } from '../shared/engineApi.ts';
 
 export class AbortedError extends Error {
@@ -48,7 +52,20 @@ function workerStartFailure(worker: Worker): Promise<never> {
   });
 }
 
-/** The worker's API, each call answered by the worker or rejected when the worker failed to start. */
+/** Rejects once the worker says its GPU device is lost (and calls `onLoss` then). */
+function workerDeviceLoss(worker: Worker, onLoss: (error: DeviceLostError) => void): Promise<never> {
+  return new Promise<never>((_, reject) => {
+    worker.addEventListener('message', (event: MessageEvent) => {
+      if (!isDeviceLostMessage(event.data)) return;
+      const error = new DeviceLostError(event.data.reason, event.data.message);
+      console.error(error.message);
+      reject(error);
+      onLoss(error);
+    });
+  });
+}
+
+/** The worker's API, each call answered by the worker or rejected when the worker failed to start or lost its GPU. */
 function guarded(remote: Comlink.Remote<EngineApi>, failure: Promise<never>): Comlink.Remote<EngineApi> {
   return new Proxy(remote, {
     get: (target, name) => (...args: unknown[]) =>
@@ -56,14 +73,46 @@ function guarded(remote: Comlink.Remote<EngineApi>, failure: Promise<never>): Co
   });
 }
 
+interface Engine {
+  worker: Worker;
+  api: Comlink.Remote<EngineApi>;
+}
+
 export class EngineBridge {
-  private readonly worker = new Worker(new URL('../worker/engineWorker.ts', import.meta.url), { type: 'module', name: 'adalink-engine' });
-  private readonly failure = workerStartFailure(this.worker);
-  private readonly api = guarded(Comlink.wrap<EngineApi>(this.worker), this.failure);
+  private engine: Engine;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly restartListeners = new Set<(error: DeviceLostError) => void>();
+  /** Engines started again after a lost GPU device. */
+  restarts = 0;
 
   constructor() {
-    this.failure.catch(() => undefined); // Read by each call; never an unhandled rejection on its own.
+    this.engine = this.startEngine();
+  }
+
+  private startEngine(): Engine {
+    const worker = new Worker(new URL('../worker/engineWorker.ts', import.meta.url), { type: 'module', name: 'adalink-engine' });
+    const failure = Promise.race([workerStartFailure(worker), workerDeviceLoss(worker, (error) => this.replaceEngine(worker, error))]);
+    failure.catch(() => undefined); // Read by each call; never an unhandled rejection on its own.
+    return { worker, api: guarded(Comlink.wrap<EngineApi>(worker), failure) };
+  }
+
+  /** A new worker for the one whose device was lost; the listeners are told once it exists. */
+  private replaceEngine(lost: Worker, error: DeviceLostError): void {
+    if (this.engine.worker !== lost) return;
+    lost.terminate();
+    this.engine = this.startEngine();
+    this.restarts++;
+    for (const listener of this.restartListeners) listener(error);
+  }
+
+  /** Calls `listener` after the engine was started again on a new device (empty: no model, no dataset). */
+  onEngineRestart(listener: (error: DeviceLostError) => void): () => void {
+    this.restartListeners.add(listener);
+    return () => this.restartListeners.delete(listener);
+  }
+
+  private get api(): Comlink.Remote<EngineApi> {
+    return this.engine.api;
   }
 
   private enqueue<T>(signal: AbortSignal | undefined, call: () => Promise<T>): Promise<T> {
@@ -163,7 +212,28 @@ export class EngineBridge {
     return this.api.gpuBytes();
   }
 
+  listCheckpoints(): Promise<CheckpointSummary[]> {
+    return this.api.listCheckpoints();
+  }
+
+  deleteCheckpoint(runId: string): Promise<void> {
+    return this.api.deleteCheckpoint(runId);
+  }
+
+  clearCheckpoints(): Promise<void> {
+    return this.api.clearCheckpoints();
+  }
+
+  storageUsage(): Promise<StorageReport> {
+    return this.api.storageUsage();
+  }
+
+  /** Tests only: the engine's GPU device is destroyed, as a lost GPU would be. */
+  simulateDeviceLoss(): Promise<void> {
+    return this.api.simulateDeviceLoss();
+  }
+
   terminate(): void {
-    this.worker.terminate();
+    this.engine.worker.terminate();
   }
 }

@@ -1,13 +1,13 @@
 /**
  * The dataset the studio works on, in the worker: read (any format src/data knows), every image checked
- * by decoding it (a damaged image is listed with its reason, its rows dropped), a preview for the UI,
- * and the train/validation choice the person makes.
+ * by decoding it (a damaged image is listed with its reason, its rows dropped) and fingerprinted
+ * (SHA-256 of its bytes), a preview for the UI, and the train/validation choice the person makes.
  */
 import { readDataset, type CaptionDataset, type CaptionExample } from '../data/dataset.ts';
 import { decodeImage, type RgbImage } from '../data/images.ts';
 import { assignValidationSplit } from '../data/splits.ts';
 import { AdaLinkError, DatasetError } from '../engine/errors.ts';
-import type { DatasetInput, DatasetSummary, PreviewItem, Progress, SplitOptions, SplitSummary } from '../shared/engineApi.ts';
+import type { DatasetInput, DatasetSummary, PreviewItem, Progress, SourceOrigin, SplitOptions, SplitSummary } from '../shared/engineApi.ts';
 import { datasetSource } from './sources.ts';
 
 const PREVIEW_ITEMS = 24;
@@ -20,9 +20,18 @@ export interface OpenedDataset {
   thumbnails: Map<string, Blob>;
   /** A new number for every dataset opened: keys the caches built on it. */
   serial: number;
+  /** Where it came from (a URL can be opened again without the person). */
+  origin: SourceOrigin;
+  /** SHA-256 (hex) of each readable image's bytes, by path. */
+  imageDigests: Map<string, string>;
 }
 
 let serial = 0;
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+}
 
 /** A small PNG of an image (longest side THUMBNAIL_SIDE), made off the UI thread. */
 export async function thumbnail(image: RgbImage): Promise<Blob | undefined> {
@@ -78,11 +87,14 @@ export async function openDataset(input: DatasetInput, onProgress?: (p: Progress
   const skipped = [...read.skipped];
   const good = read.images.map(() => false);
   const thumbnails = new Map<string, Blob>();
+  const imageDigests = new Map<string, string>();
   const previewImages = new Set(read.examples.slice(0, 4 * PREVIEW_ITEMS).map((e) => e.imageIndex));
   for (const [index, path] of read.images.entries()) {
     try {
-      const image = await decodeImage(await source.read(path), `${source.label}/${path}`);
+      const bytes = await source.read(path);
+      const image = await decodeImage(bytes, `${source.label}/${path}`);
       good[index] = true;
+      imageDigests.set(path, await sha256Hex(bytes));
       if (previewImages.has(index) && thumbnails.size < PREVIEW_ITEMS) {
         const blob = await thumbnail(image);
         if (blob) thumbnails.set(path, blob);
@@ -115,7 +127,8 @@ export async function openDataset(input: DatasetInput, onProgress?: (p: Progress
     maxCaptionsPerImage: Math.max(...[...byImage.values()].map((list) => list.length)),
     preview,
   };
-  return { dataset, summary, thumbnails, serial: ++serial };
+  const origin: SourceOrigin = 'url' in input ? { label: source.label, url: input.url } : { label: source.label };
+  return { dataset, summary, thumbnails, serial: ++serial, origin, imageDigests };
 }
 
 export interface SplitChoice {
@@ -148,6 +161,17 @@ export function chooseSplit(dataset: CaptionDataset, options: SplitOptions): Spl
     train: limitImages(examples.filter((e) => e.split === 'train'), options.maxTrainImages),
     validation: limitImages(examples.filter((e) => e.split === 'validation'), options.maxValidationImages),
   };
+}
+
+/**
+ * SHA-256 (hex) of a split: its examples in order, each as its image's digest, caption and prompt. The
+ * data order and every batch follow from the training examples, the validation loss from the others: a
+ * run resumes only on the split with the same fingerprint.
+ */
+export async function splitFingerprint(opened: OpenedDataset, choice: SplitChoice): Promise<string> {
+  const rows = (examples: CaptionExample[]) =>
+    examples.map((e) => [opened.imageDigests.get(opened.dataset.images[e.imageIndex]) ?? '', e.caption, e.prompt ?? null]);
+  return sha256Hex(new TextEncoder().encode(JSON.stringify({ train: rows(choice.train), validation: rows(choice.validation) })));
 }
 
 export function describeSplit(choice: SplitChoice): SplitSummary {

@@ -1,7 +1,12 @@
 /**
  * The training engine's worker: owns the GPU device, the ORT sessions, the dataset, the feature cache,
- * the trainer and the adapter store. The UI thread never touches them; it calls this API through
- * comlink (src/ui/engineBridge.ts) and gets back small things: numbers, text, thumbnails.
+ * the trainer, the checkpoints and the adapter store. The UI thread never touches them; it calls this API
+ * through comlink (src/ui/engineBridge.ts) and gets back small things: numbers, text, thumbnails.
+ *
+ * A studio run writes a checkpoint (src/storage/checkpointStore.ts) when it starts, every
+ * `checkpointEvery` steps, on pause and at its end; a run resumes from one after a reload. When the GPU
+ * device is lost, the worker says so (isDeviceLostMessage) and the bridge replaces it with a new worker:
+ * onnxruntime-web keeps the device it started with for the life of its wasm instance (docs/ENGINE.md §8).
  */
 import * as Comlink from 'comlink';
 import { readDataset, type CaptionDataset } from '../data/dataset.ts';
@@ -14,12 +19,14 @@ import { decodeTrainingState, encodeTrainingState } from '../engine/state.ts';
 import { encodeExamples, Trainer } from '../engine/trainer.ts';
 import { readAdapterFile, writeAdapterFile, type AdapterWeights } from '../formats/adapterFile.ts';
 import type {
-  AdapterSummary, DatasetInfo, DatasetInput, DatasetSummary, EngineApi, EvaluationResult, ModelInfo, ModelInput, PlaygroundResult, Progress,
-  RunEvent, SplitOptions, SplitSummary, StepReport, StudioRunOptions, TrainOutcome,
+  AdapterSummary, CheckpointSummary, DatasetInfo, DatasetInput, DatasetSummary, EngineApi, EvaluationResult, ModelInfo, ModelInput, PlaygroundResult,
+  Progress, RunEvent, SourceOrigin, SplitOptions, SplitSummary, StepReport, StudioRunOptions, TrainOutcome,
 } from '../shared/engineApi.ts';
-import { ENGINE_READY, sendReadableErrors } from '../shared/errors.ts';
+import { DeviceLostError, ENGINE_READY, readableError, sendReadableErrors, type EngineDeviceLost } from '../shared/errors.ts';
 import * as store from '../storage/adapterStore.ts';
-import { chooseSplit, describeSplit, openDataset, type OpenedDataset } from './datasetSession.ts';
+import * as checkpoints from '../storage/checkpointStore.ts';
+import { storageUsage } from '../storage/storageUsage.ts';
+import { chooseSplit, describeSplit, openDataset, splitFingerprint, type OpenedDataset } from './datasetSession.ts';
 import { captionImage, evaluateValidation, validationLoss } from './evaluation.ts';
 import { gpuBytesInUse, trackGpuMemory } from '../engine/gpuMemory.ts';
 import { prepare, releasePrepared, type Prepared } from './prepared.ts';
@@ -28,15 +35,28 @@ import { downloadPackage } from './sources.ts';
 trackGpuMemory();
 sendReadableErrors();
 
+/** What a run's checkpoints say besides its state: fixed when the run starts. */
+type RunSetup = Omit<CheckpointSummary, 'savedAt' | 'step' | 'losses' | 'validation' | 'bytes'>;
+
 interface Run {
   trainer: Trainer;
   prepared: Prepared;
   totalSteps: number;
   validationLoss?: number;
+  /** Validation losses so far, by step. */
+  validation: Array<{ step: number; loss: number }>;
   datasetLabel: string;
+  /** A studio run's setup (the engine harness's runs have none and write no checkpoints). */
+  setup?: RunSetup;
+  /** Step of the last checkpoint written (undefined: none yet). */
+  checkpointedStep?: number;
 }
 
+type StudioRun = Run & { setup: RunSetup };
+
 let pkg: ModelPackage | undefined;
+/** Where the loaded model came from. */
+let modelOrigin: SourceOrigin | undefined;
 let modelInfo: ModelInfo | undefined;
 let generator: CaptionGenerator | undefined;
 let opened: OpenedDataset | undefined;
@@ -80,6 +100,85 @@ async function preparedFor(split: SplitOptions, onProgress?: (p: Progress) => vo
   return prepared;
 }
 
+/** Tells the bridge once the GPU device is lost: nothing on it can be used again (docs/ENGINE.md §8). */
+const watchedDevices = new WeakSet<GPUDevice>();
+function reportDeviceLoss(device: GPUDevice): void {
+  if (watchedDevices.has(device)) return;
+  watchedDevices.add(device);
+  void device.lost.then((info) => {
+    const message: EngineDeviceLost = { adalinkEngine: 'device lost', reason: info.reason ?? 'unknown', message: info.message };
+    self.postMessage(message);
+  });
+}
+
+/** A new studio run on the open dataset's split. */
+async function newRun(model: ModelPackage, partial: Partial<TrainConfig>, options: StudioRunOptions, emit: (e: RunEvent) => void): Promise<StudioRun> {
+  const data = requireDataset();
+  const prepared = await preparedFor(options.split, (progress) => emit({ type: 'progress', progress }));
+  const config = withDefaults(partial);
+  const trainer = new Trainer(model, prepared.features, encodeExamples(model, prepared.train, prepared.features), config);
+  const setup: RunSetup = {
+    runId: checkpoints.newRunId(), totalSteps: config.steps,
+    model: { id: model.manifest.id, ...modelOrigin! },
+    dataset: { ...data.origin, fingerprint: await splitFingerprint(data, chooseSplit(data.dataset, options.split)) },
+    split: options.split, validateEvery: options.validateEvery, checkpointEvery: options.checkpointEvery, details: options.details,
+  };
+  return { trainer, prepared, totalSteps: config.steps, validation: [], datasetLabel: data.summary.label, setup };
+}
+
+/** The run of a checkpoint, on the loaded model and the open dataset, which must be the ones it was trained on. */
+async function runFromCheckpoint(runId: string, emit: (e: RunEvent) => void): Promise<StudioRun> {
+  const record = await checkpoints.getCheckpoint(runId);
+  const where = `the run saved at step ${record.step} of ${record.totalSteps}`;
+  if (!pkg || pkg.manifest.id !== record.model.id) {
+    throw new ConfigError(`the run was trained on model "${record.model.id}", ${pkg ? `the loaded model is "${pkg.manifest.id}"` : 'and no model is loaded'}`, where,
+      `Load "${record.model.label}" (model ${record.model.id}) in step 1, then press Resume.`);
+  }
+  const model = pkg;
+  const reopen = `Open "${record.dataset.label}" in step 2 — the same images and captions — then press Resume.`;
+  if (!opened) throw new ConfigError(`the run's dataset "${record.dataset.label}" is not open`, where, reopen);
+  if (await splitFingerprint(opened, chooseSplit(opened.dataset, record.split)) !== record.dataset.fingerprint) {
+    throw new ConfigError(`the open dataset "${opened.summary.label}" is not the data the run was trained on ("${record.dataset.label}")`, where, reopen);
+  }
+  const state = decodeTrainingState(record.state, where);
+  const prepared = await preparedFor(record.split, (progress) => emit({ type: 'progress', progress }));
+  const trainer = new Trainer(model, prepared.features, encodeExamples(model, prepared.train, prepared.features), state.config, state);
+  const { runId: id, totalSteps, model: modelOf, dataset, split, validateEvery, checkpointEvery, details, validation } = record;
+  return {
+    trainer, prepared, totalSteps, validation: [...validation], validationLoss: validation.at(-1)?.loss, datasetLabel: dataset.label,
+    setup: { runId: id, totalSteps, model: modelOf, dataset, split, validateEvery, checkpointEvery, details }, checkpointedStep: record.step,
+  };
+}
+
+/**
+ * Writes the run's checkpoint over its previous one. A write that fails (the storage is full) is
+ * reported and training goes on: the previous checkpoint is still whole.
+ */
+async function writeCheckpoint(current: StudioRun, emit: (e: RunEvent) => void): Promise<void> {
+  try {
+    const state = await current.trainer.exportState();
+    const bytes = encodeTrainingState(state);
+    const saved = await checkpoints.saveCheckpoint({
+      ...current.setup, savedAt: Date.now(), step: state.step, losses: state.losses, validation: [...current.validation], bytes: bytes.byteLength, state: bytes,
+    }, current.checkpointedStep);
+    current.checkpointedStep = saved.step;
+    emit({ type: 'checkpoint', runId: saved.runId, step: saved.step, savedAt: saved.savedAt });
+  } catch (e) {
+    emit({ type: 'checkpoint failed', step: current.trainer.step, error: readableError(e) });
+  }
+}
+
+/**
+ * Whether `device` is lost, or is lost within `ms`: an error from ONNX Runtime or a read-back can come
+ * a moment before the device says it is lost.
+ */
+async function lostWithin(device: GPUDevice, ms: number): Promise<GPUDeviceLostInfo | undefined> {
+  let timer = 0;
+  const info = await Promise.race([device.lost, new Promise<undefined>((resolve) => { timer = self.setTimeout(resolve, ms); })]);
+  self.clearTimeout(timer);
+  return info;
+}
+
 async function adapterOf(id: string): Promise<{ weights: AdapterWeights[]; name: string }> {
   const model = requireModel();
   const record = await store.getAdapter(id);
@@ -95,6 +194,7 @@ const api: EngineApi = {
   async loadModel(source: ModelInput, onProgress?: (p: Progress) => void): Promise<ModelInfo> {
     const { source: files, bytes } = await downloadPackage(source, (done, total) => onProgress?.({ phase: 'loading model', done, total, unit: 'bytes' }));
     const next = await loadModelPackage(files, (done, total) => onProgress?.({ phase: 'opening graphs', done, total }));
+    reportDeviceLoss(next.device);
     // The new model is good: only now let go of the old one and everything built on it.
     endRun();
     releasePrepared(prepared);
@@ -103,6 +203,7 @@ const api: EngineApi = {
     generator = undefined;
     if (pkg) await releaseModelPackage(pkg);
     pkg = next;
+    modelOrigin = typeof source === 'string' ? { label: files.label, url: source } : { label: files.label };
     const m = pkg.manifest;
     modelInfo = {
       id: m.id, name: m.name, license: m.license, dModel: m.d_model, imageSize: m.image.size, imageTokens: m.image.tokens,
@@ -131,7 +232,7 @@ const api: EngineApi = {
     const config = saved ? saved.config : withDefaults(partial);
     endRun();
     const trainer = new Trainer(model, prepared.features, encodeExamples(model, prepared.train, prepared.features), config, saved);
-    run = { trainer, prepared, totalSteps: config.steps, datasetLabel: prepared.dataset.label };
+    run = { trainer, prepared, totalSteps: config.steps, validation: [], datasetLabel: prepared.dataset.label };
     pauseController = new AbortController();
     const steps = Math.min(options.steps ?? config.steps, config.steps - trainer.step);
     let error: TrainOutcome['error'];
@@ -176,15 +277,15 @@ const api: EngineApi = {
   async trainStudio(partial: Partial<TrainConfig>, options: StudioRunOptions, onStep?: (r: StepReport) => void, onEvent?: (e: RunEvent) => void): Promise<TrainOutcome> {
     const model = requireModel();
     const emit = (e: RunEvent) => onEvent?.(e);
-    if (!options.resume || !run) {
+    if (options.fromCheckpoint) {
       endRun();
-      const data = await preparedFor(options.split, (progress) => emit({ type: 'progress', progress }));
-      const config = withDefaults(partial);
-      const trainer = new Trainer(model, data.features, encodeExamples(model, data.train, data.features), config);
-      run = { trainer, prepared: data, totalSteps: config.steps, datasetLabel: requireDataset().summary.label };
+      run = await runFromCheckpoint(options.fromCheckpoint, emit);
+    } else if (!options.resume || !run?.setup) {
+      endRun();
+      run = await newRun(model, partial, options, emit);
     }
-    const current = run;
-    const { trainer } = current;
+    const current = run as StudioRun;
+    const { trainer, setup } = current;
     pauseController = new AbortController();
     const signal = pauseController.signal;
     const validate = async () => {
@@ -192,18 +293,23 @@ const api: EngineApi = {
       emit({ type: 'progress', progress: { phase: 'validation loss', done: 0, total: 1 } });
       const loss = await validationLoss(model, requireGenerator(), current.prepared, await trainer.adapterWeights());
       current.validationLoss = loss;
+      current.validation.push({ step: trainer.step, loss });
       emit({ type: 'validation', step: trainer.step, loss });
       emit({ type: 'progress', progress: { phase: 'training', done: trainer.step, total: current.totalSteps } });
     };
+    const validateEvery = setup.validateEvery > 0 ? setup.validateEvery : current.totalSteps;
+    const checkpointEvery = setup.checkpointEvery > 0 ? setup.checkpointEvery : Infinity;
+    const next = (every: number) => (Math.floor(trainer.step / every) + 1) * every;
     let error: TrainOutcome['error'];
     try {
-      if (trainer.step === 0 && options.validateEvery >= 0) await validate();
+      // The run's first checkpoint, before its first step: a reload or a lost GPU from here on resumes it.
+      if (current.checkpointedStep === undefined) await writeCheckpoint(current, emit);
+      if (trainer.step === 0 && current.validation.length === 0) await validate();
       // GPU memory is sent when it changes, not with every step: each message is work for the page's thread.
       let gpuBytes = gpuBytesInUse();
       emit({ type: 'memory', gpuBytes });
       while (trainer.step < current.totalSteps && !signal.aborted) {
-        const every = options.validateEvery > 0 ? options.validateEvery : current.totalSteps;
-        const chunk = Math.min(every - (trainer.step % every), current.totalSteps - trainer.step);
+        const chunk = Math.min(next(validateEvery), next(checkpointEvery), current.totalSteps) - trainer.step;
         await trainer.run(chunk, {
           signal,
           onStep: (r) => {
@@ -212,12 +318,18 @@ const api: EngineApi = {
             if (now !== gpuBytes) emit({ type: 'memory', gpuBytes: (gpuBytes = now) });
           },
         });
-        if (trainer.step % every === 0 || trainer.step === current.totalSteps) await validate();
+        if (trainer.step % validateEvery === 0 || trainer.step === current.totalSteps) await validate();
+        if (trainer.step % checkpointEvery === 0 && trainer.step !== current.checkpointedStep) await writeCheckpoint(current, emit);
       }
     } catch (e) {
+      // A lost device is not the run's failure: the bridge starts a new engine, which resumes the run.
+      const lost = await lostWithin(model.device, 1000);
+      if (lost) throw new DeviceLostError(lost.reason ?? 'unknown', lost.message);
       error = { name: (e as Error).name, message: (e as Error).message };
     }
-    return { step: trainer.step, totalSteps: current.totalSteps, losses: [], error };
+    // On pause, at the end, and after a failed step (the trainer has rolled back to its last good state).
+    if (trainer.step !== current.checkpointedStep) await writeCheckpoint(current, emit);
+    return { runId: setup.runId, step: trainer.step, totalSteps: current.totalSteps, losses: [], error };
   },
 
   async saveRun({ name, task }: { name: string; task: string }): Promise<AdapterSummary> {
@@ -226,11 +338,12 @@ const api: EngineApi = {
     const state = await run.trainer.exportState();
     if (state.step === 0) throw new ConfigError('the run has not taken a step yet', 'the Train step', 'Train for at least one step.');
     const file = writeAdapterFile(state, model.manifest, { name, task, dataset: run.datasetLabel });
+    // The run's checkpoint goes in the same transaction: the run is then kept in its adapter instead.
     return store.saveAdapter({
       id: store.newAdapterId(), name: name.trim() || 'adapter', task: task.trim() || 'caption', modelId: model.manifest.id,
       createdAt: Date.now(), steps: state.step, config: state.config, origin: 'trained', bytes: file.byteLength, file,
       metrics: { finalLoss: state.losses.at(-1), validationLoss: run.validationLoss },
-    });
+    }, run.setup?.runId);
   },
 
   async evaluate({ adapterId, split }: { adapterId?: string; split: SplitOptions }, onProgress?: (p: Progress) => void): Promise<EvaluationResult> {
@@ -291,6 +404,24 @@ const api: EngineApi = {
   },
 
   gpuBytes: () => gpuBytesInUse(),
+
+  listCheckpoints: () => checkpoints.listCheckpoints(),
+
+  async deleteCheckpoint(runId: string): Promise<void> {
+    if (run?.setup?.runId === runId) throw new ConfigError('this run is the one in progress', 'its checkpoint', 'Stop the run first.');
+    await checkpoints.deleteCheckpoint(runId);
+  },
+
+  async clearCheckpoints(): Promise<void> {
+    // The run in progress keeps its checkpoint: it would be written again at its next one anyway.
+    for (const c of await checkpoints.listCheckpoints()) if (c.runId !== run?.setup?.runId) await checkpoints.deleteCheckpoint(c.runId);
+  },
+
+  storageUsage: () => storageUsage(),
+
+  simulateDeviceLoss(): void {
+    requireModel().device.destroy();
+  },
 };
 
 Comlink.expose(api);

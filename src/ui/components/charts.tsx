@@ -1,8 +1,8 @@
 /**
- * The plots: the loss curve (uPlot: train loss per step, validation loss at its steps), a histogram
- * (SVG bars), and before/after bars for the caption metrics.
+ * The plots: the loss curve (uPlot: train loss per step, validation loss at its steps) and its numbers
+ * as a table, a histogram (SVG bars), and before/after bars for the caption metrics.
  */
-import { useEffect, useRef } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
@@ -67,6 +67,42 @@ export function LossChart({ series, height = 260 }: { series: LossSeries; height
   }, [series]);
 
   return <div className="chart" ref={box} data-testid="loss-chart" />;
+}
+
+/**
+ * The loss curve's numbers, a row per step (train loss, and validation loss where there is one), for
+ * people who would rather read than look and for copying. Drawn only while open: a long run has many rows.
+ */
+export function LossTable({ series }: { series: LossSeries }) {
+  const [open, setOpen] = useState(false);
+  return (
+    <details data-testid="loss-table" onToggle={(e) => setOpen(e.currentTarget.open)}>
+      <summary>Loss at every step (table)</summary>
+      {open && (
+        <div className="table-scroll">
+          <table>
+            <thead><tr><th>Step</th><th>Train loss</th><th>Validation loss</th></tr></thead>
+            <tbody>
+              {lossRows(series).map(({ step, train, validation }) => (
+                // data-*: the numbers as they are (the cells round them), for tests and for copying.
+                <tr key={step} data-step={step} data-train-loss={train} data-validation-loss={validation}>
+                  <td>{step}</td><td>{train?.toFixed(5) ?? ''}</td><td>{validation?.toFixed(5) ?? ''}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </details>
+  );
+}
+
+/** One row per step that has a train or a validation loss, in step order. */
+function lossRows({ steps, train, validation }: LossSeries): Array<{ step: number; train?: number; validation?: number }> {
+  const rows = new Map<number, { step: number; train?: number; validation?: number }>();
+  steps.forEach((step, i) => rows.set(step, { step, train: train[i] }));
+  for (const v of validation) rows.set(v.step, { ...rows.get(v.step), step: v.step, validation: v.loss });
+  return [...rows.values()].sort((a, b) => a.step - b.step);
 }
 
 /** Vertical bars with labels under them: counts per bin. */

@@ -1,14 +1,16 @@
 /**
  * Step 5 — the adapters kept in this browser (IndexedDB): list with config and metrics, rename, set the
- * task, delete, download as .safetensors, and import one back (checked against the loaded model).
+ * task, delete, download as .safetensors, and import one back (checked against the loaded model); and
+ * what the studio stores in this browser, with how much (StorageCard).
  */
 import { useState } from 'react';
 import type { AdapterSummary } from '../../shared/engineApi.ts';
 import type { Studio } from '../App.tsx';
 import { DropZone } from '../components/DropZone.tsx';
 import { downloadBytes, ErrorBox, formatBytes } from '../components/common.tsx';
+import { StorageCard } from '../components/StorageCard.tsx';
 
-export function AdaptersPanel({ studio }: { studio: Studio }) {
+export function AdaptersPanel({ studio, onCheckpointsCleared }: { studio: Studio; onCheckpointsCleared(): void }) {
   const { adapters, model, bridge } = studio;
   const [error, setError] = useState<unknown>();
   const [message, setMessage] = useState<string>();
@@ -63,6 +65,7 @@ export function AdaptersPanel({ studio }: { studio: Studio }) {
           </div>
         </div>
       ))}
+      <StorageCard bridge={bridge} changed={adapters} onCheckpointsCleared={onCheckpointsCleared} />
     </section>
   );
 }

@@ -25,11 +25,7 @@ export function DatasetPanel({ studio, busy }: { studio: Studio; busy: boolean }
     setLoading(true);
     setError(undefined);
     try {
-      const summary = await bridge.openDataset(input, { onProgress: setProgress });
-      studio.setDataset(summary);
-      studio.setEvaluation(undefined);
-      const hasValidation = summary.splits.some((s) => s.split === 'validation');
-      studio.setSplit({ ...split, mode: hasValidation ? 'dataset' : 'holdout' });
+      await studio.openDataset(input, setProgress);
     } catch (e) {
       setError(e);
     } finally {

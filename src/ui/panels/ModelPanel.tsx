@@ -13,22 +13,13 @@ import { useTask } from '../components/useTask.ts';
 export const DEFAULT_MODEL_URL = '/models/pali-scenes-default';
 
 export function ModelPanel({ studio }: { studio: Studio }) {
-  const { bridge, model } = studio;
+  const { model } = studio;
   const [url, setUrl] = useState('');
   const task = useTask();
   const loading = task.busy;
 
   const load = (source: ModelInput) => task.run(async (onProgress) => {
-    const info = await bridge.loadModel(source, { onProgress });
-    studio.setModel(info);
-    // A rank cannot exceed the model's width: a small model gets its largest rank instead of an error at Start.
-    const { settings } = studio;
-    const rank = settings.config.rank;
-    if (rank.image > info.dModel || rank.text > info.dModel) {
-      studio.setSettings({ ...settings, config: { ...settings.config, rank: { image: Math.min(rank.image, info.dModel), text: Math.min(rank.text, info.dModel) } } });
-    }
-    studio.setEvaluation(undefined);
-    await studio.refreshAdapters();
+    await studio.loadModel(source, onProgress);
   }, { phase: 'loading model', done: 0, total: 0, unit: 'bytes' });
 
   return (
