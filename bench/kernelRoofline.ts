@@ -22,13 +22,15 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
+import { runCli, useDevice } from '../src/cli/runCli.ts';
+import { gpuIdle } from '../src/engine/gpuBuffers.ts';
 import { adalinkBackward } from '../src/kernels/adalinkBackward.ts';
 import { adalinkForward } from '../src/kernels/adalinkForward.ts';
 import { refAdalinkBackward, refAdalinkDown, refAdalinkUp } from '../src/kernels/testing/reference.ts';
 import { reductionChunks } from '../src/kernels/adalinkBackward.ts';
 import { chooseTile, kSlicing, setTileOverride, tileClass, type TileConfig, type TiledKernel } from '../src/kernels/tiledMatmul.ts';
 import {
-  backwardBytes, backwardFlops, benchDevice, forwardBytes, forwardFlops, idle, KEY, makeSets, measureCopy, measureFma, timeCalls,
+  backwardBytes, backwardFlops, benchDevice, forwardBytes, forwardFlops, KEY, makeSets, measureCopy, measureFma, timeCalls,
   type InputSet,
 } from './kernelTiming.ts';
 
@@ -130,6 +132,7 @@ async function main(): Promise<void> {
   const command = `npm run bench:kernels -- ${process.argv.slice(2).join(' ')}`.trim();
   console.log(`command: ${command}`);
   const { device, machine } = await benchDevice();
+  useDevice(device); // drained and destroyed by runCli at exit
   console.log(`GPU: ${machine.gpu} (${JSON.stringify(machine.adapterInfo)})`);
   console.log(`machine: ${machine.cpus}, Node ${machine.node}; timestamps: ${machine.timestamps}; features: ${machine.features.join(' ')}`);
   const p = Number(args.dropout);
@@ -164,7 +167,7 @@ async function main(): Promise<void> {
     for (const r of list(args.r!)) {
       for (const [index, N] of list(args.n!).entries()) {
         const { sets, destroy } = makeSets(device, N, d, r);
-        await idle(device);
+        await gpuIdle(device);
         if (index === 0 && !args['no-check']) {
           const errors = await check(device, sets[0], N, d, r, p);
           checks.push({ d, r, N, ...errors });
@@ -191,14 +194,6 @@ async function main(): Promise<void> {
   mkdirSync(dirname(args.out!), { recursive: true });
   writeFileSync(args.out!, `${JSON.stringify(result, null, 1)}\n`);
   console.log(`\nwrote ${args.out}`);
-  await idle(device);
-  device.destroy();
 }
 
-main().then(
-  () => process.exit(process.exitCode ?? 0),
-  (e) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runCli(main);

@@ -16,11 +16,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
+import { runCli, useDevice } from '../src/cli/runCli.ts';
+import { gpuIdle } from '../src/engine/gpuBuffers.ts';
 import { adalinkBackward, reductionChunks } from '../src/kernels/adalinkBackward.ts';
 import { adalinkDown } from '../src/kernels/adalinkDown.ts';
 import { adalinkUp } from '../src/kernels/adalinkUp.ts';
 import { checkTileConfig, defaultTile, setTileOverride, tileClass, type TileConfig, type TiledKernel } from '../src/kernels/tiledMatmul.ts';
-import { benchDevice, idle, KEY, makeSets, timeCalls } from './kernelTiming.ts';
+import { benchDevice, KEY, makeSets, timeCalls } from './kernelTiming.ts';
 
 const C = (wgX: number, wgY: number, tm: number, tn: number, bk: number): TileConfig => ({ wgX, wgY, tm, tn, bk });
 const WIDE = [
@@ -55,6 +57,7 @@ async function main(): Promise<void> {
   });
   console.log(`command: npm run bench:kernel-tiles -- ${process.argv.slice(2).join(' ')}`);
   const { device, machine } = await benchDevice();
+  useDevice(device); // drained and destroyed by runCli at exit
   console.log(`GPU: ${machine.gpu}`);
   const p = Number(args.dropout);
   const results: Record<string, unknown>[] = [];
@@ -65,7 +68,7 @@ async function main(): Promise<void> {
     const [d, r, N] = shape.split('x').map(Number);
     const { chunkRows } = reductionChunks(N);
     const { sets, destroy } = makeSets(device, N, d, r);
-    await idle(device);
+    await gpuIdle(device);
     // rows, cols, depth of each target's product
     const dims: Record<Target, [number, number, number]> = {
       down: [N, r, d], up: [N, d, r], hidden: [N, r, d], dWupPartials: [r, d, chunkRows], dWdownPartials: [d, r, chunkRows],
@@ -126,14 +129,6 @@ async function main(): Promise<void> {
   mkdirSync(dirname(args.out!), { recursive: true });
   writeFileSync(args.out!, `${JSON.stringify({ machine, best, results }, null, 1)}\n`);
   console.log(`best: ${JSON.stringify(best)}`);
-  await idle(device);
-  device.destroy();
 }
 
-main().then(
-  () => process.exit(process.exitCode ?? 0),
-  (e) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runCli(main);

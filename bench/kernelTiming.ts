@@ -13,6 +13,7 @@
  */
 import { createRequire } from 'node:module';
 import { cpus, tmpdir } from 'node:os';
+import { gpuIdle } from '../src/engine/gpuBuffers.ts';
 
 const keepAlive: unknown[] = [];
 
@@ -138,13 +139,6 @@ function cached(device: GPUDevice, key: string, code: string): GPUComputePipelin
   return p;
 }
 
-/** Resolves once everything submitted so far has run (a map, as src/engine/gpuBuffers.ts's gpuIdle). */
-export async function idle(device: GPUDevice): Promise<void> {
-  const probe = device.createBuffer({ size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  await probe.mapAsync(GPUMapMode.READ);
-  probe.destroy();
-}
-
 export interface Timing {
   /** Median GPU time per call, ms. */
   ms: number;
@@ -178,7 +172,7 @@ export async function timeCalls(
       e.copyBufferToBuffer(resolve, 0, read, 0, 16);
     }
     const cb = e.finish();
-    await idle(device);
+    await gpuIdle(device);
     const t0 = performance.now();
     device.queue.submit([cb]);
     if (read) {
