@@ -5,7 +5,7 @@
  */
 import { BROWSER_STORAGE, StorageError, storageAttempt } from './storageError.ts';
 import type { AdapterMetrics, AdapterSummary } from '../shared/engineApi.ts';
-import { studioDb } from './studioDb.ts';
+import { newRecordId, studioDb } from './studioDb.ts';
 
 export interface AdapterRecord extends AdapterSummary {
   /** The adapter file (safetensors). */
@@ -17,7 +17,7 @@ function summary({ file, ...rest }: AdapterRecord): AdapterSummary {
 }
 
 export function newAdapterId(): string {
-  return `adapter-${Date.now().toString(36)}-${crypto.getRandomValues(new Uint32Array(1))[0].toString(36)}`;
+  return newRecordId('adapter');
 }
 
 /**

@@ -11,7 +11,7 @@
  */
 import type { CheckpointSummary } from '../shared/engineApi.ts';
 import { BROWSER_STORAGE, StorageError, storageAttempt } from './storageError.ts';
-import { studioDb } from './studioDb.ts';
+import { newRecordId, studioDb } from './studioDb.ts';
 
 export interface CheckpointRecord extends CheckpointSummary {
   /** encodeTrainingState's bytes (safetensors). */
@@ -23,7 +23,7 @@ function summary({ state, ...rest }: CheckpointRecord): CheckpointSummary {
 }
 
 export function newRunId(): string {
-  return `run-${Date.now().toString(36)}-${crypto.getRandomValues(new Uint32Array(1))[0].toString(36)}`;
+  return newRecordId('run');
 }
 
 /** Writes the run's checkpoint over its previous one, in one transaction. */

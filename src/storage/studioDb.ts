@@ -38,3 +38,8 @@ export function studioDb(): Promise<IDBPDatabase<StudioSchema>> {
   });
   return opened;
 }
+
+/** A record's key: its kind, the time, and 32 random bits (two made in the same millisecond differ). */
+export function newRecordId(kind: 'adapter' | 'run'): string {
+  return `${kind}-${Date.now().toString(36)}-${crypto.getRandomValues(new Uint32Array(1))[0].toString(36)}`;
+}
