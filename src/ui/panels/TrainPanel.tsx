@@ -9,7 +9,7 @@
  * pause); after a reload the panel offers to resume the newest unfinished run, and after a lost GPU it
  * waits for the engine to start again (App.restoreEngine) and resumes from the last checkpoint by itself.
  */
-import { memo, useCallback, useEffect, useRef, useState } from 'react';
+import { memo, startTransition, useCallback, useEffect, useRef, useState } from 'react';
 import type { Modality, TrainConfig } from '../../engine/config.ts';
 import type { AdapterSummary, CheckpointSummary, Progress, RunDetails, RunEvent, StepReport, StudioRunOptions } from '../../shared/engineApi.ts';
 import { isDeviceLost } from '../../shared/errors.ts';
@@ -137,6 +137,8 @@ export function useTrainingRun(studio: Studio): TrainingRun {
   const runDetails = useRef<RunDetails | undefined>(undefined);
   const lastStep = useRef(0);
   const recoveries = useRef(0);
+  /** A run is being driven (set up, trained, saved): Start does nothing meanwhile. */
+  const driving = useRef(false);
   /** The engine (bridge.restarts) the run last trained in: after a restart, its state there is gone. */
   const runEngine = useRef(0);
   const latest = useRef(studio);
@@ -154,7 +156,9 @@ export function useTrainingRun(studio: Studio): TrainingRun {
     pending.current = emptyPending();
     const recent = times.current.slice(-20);
     const rate = recent.length > 1 ? (recent.length - 1) / ((recent.at(-1)! - recent[0]) / 1000) : undefined;
-    setView((v) => applyEvents(v, batch, rate));
+    // A transition: React renders it in slices of a few milliseconds between other tasks, so redrawing the
+    // curves and tables never holds the page's thread for long while the engine trains.
+    startTransition(() => setView((v) => applyEvents(v, batch, rate)));
   }, []);
 
   const schedule = useCallback(() => {
@@ -225,22 +229,33 @@ export function useTrainingRun(studio: Studio): TrainingRun {
   };
 
   const drive = async (start: RunStart): Promise<void> => {
+    driving.current = true;
+    try {
+      await driveRun(start);
+    } finally {
+      driving.current = false;
+    }
+  };
+
+  const driveRun = async (start: RunStart): Promise<void> => {
     const s = latest.current;
     controller.current = new AbortController();
     stopRequested.current = false;
+    // The run's first view is drawn as a transition too: the Start click's own task stays short.
     if (start.from === 'pause') {
-      setView((v) => ({ ...v, status: 'training', error: undefined }));
+      startTransition(() => setView((v) => ({ ...v, status: 'training', error: undefined })));
     } else {
       times.current = [];
       pending.current = emptyPending();
       if (start.from === 'scratch') {
         runId.current = undefined;
-        setView({ ...EMPTY, status: 'preparing', notice: start.notice });
+        startTransition(() => setView({ ...EMPTY, status: 'preparing', notice: start.notice }));
         // What the studio stores from here on is worth keeping: ask the browser not to evict it.
         void requestPersistentStorage();
       } else {
         runId.current = start.checkpoint.runId;
-        setView(viewOfCheckpoint(start.checkpoint, start.notice));
+        const view = viewOfCheckpoint(start.checkpoint, start.notice);
+        startTransition(() => setView(view));
       }
     }
     try {
@@ -332,6 +347,8 @@ export function useTrainingRun(studio: Studio): TrainingRun {
     refreshInterrupted: () => void refreshInterrupted().catch(() => undefined),
     busy: ['preparing', 'training', 'pausing', 'stopping', 'saving', 'evaluating', 'recovering'].includes(view.status),
     start: () => {
+      // The button turns busy when the transition above is drawn: a second click before that starts nothing.
+      if (driving.current) return;
       recoveries.current = 0;
       void drive({ from: 'scratch' });
     },
