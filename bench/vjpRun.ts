@@ -4,6 +4,7 @@
  * variant (static shapes, fewer CPU nodes, graph capture) buys:
  *
  *   npm run bench:vjp -- --graph public/models/pali-scenes-default/vjp.onnx --batch 32 --prompt 16 --target 32 [--capture]
+ *   npm run bench:vjp -- --graph vjp_static.onnx --gpu-inputs --capture --recorded …   (tools/export_vjp_static.py)
  *
  * Inputs are GPU buffers (as the engine passes them) except the int64 mask and ids, which ORT takes from the
  * CPU; outputs stay on the GPU. Prints the CPU/GPU node placement ORT reports and the median run time of
@@ -14,6 +15,9 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-web/webgpu';
 import { folderSource } from '../src/cli/fileSource.ts';
 import { announceGpu, runCli, useDevice } from '../src/cli/runCli.ts';
+import { readFloats } from '../src/engine/gpuBuffers.ts';
+import { encodeRecorded, recordCommands } from '../src/engine/commandRecorder.ts';
+import { holdForGraphCapture } from '../src/engine/graphCapture.ts';
 import { loadModelPackage } from '../src/engine/modelPackage.ts';
 
 async function main(): Promise<void> {
@@ -27,6 +31,7 @@ async function main(): Promise<void> {
       'alternate-target': { type: 'string' }, 'pending-readback': { type: 'boolean', default: false },
       package: { type: 'string' }, 'like-trainer': { type: 'boolean', default: false },
       without: { type: 'string', default: '' }, 'gpu-inputs': { type: 'boolean', default: false },
+      recorded: { type: 'boolean', default: false },
     },
   });
   console.log(`command: npm run bench:vjp -- ${process.argv.slice(2).join(' ')}`);
@@ -82,6 +87,8 @@ async function main(): Promise<void> {
   } : undefined;
   const run = (inputs: Record<string, ort.Tensor>) => (fetches ? session.run(inputs, fetches) : session.run(inputs));
   if (args.capture) {
+    // The replay binds the buffers of the capturing run: keep them registered with ORT (src/engine/graphCapture.ts).
+    await holdForGraphCapture([...Object.values(feeds), ...Object.values(fetches!)].map((t) => t.gpuBuffer as GPUBuffer));
     // ORT refuses capture when an input is not a GPU buffer or a node runs on the CPU.
     try {
       await run(feeds);
@@ -90,11 +97,17 @@ async function main(): Promise<void> {
       return;
     }
   }
+  if (args.recorded) {
+    await recordedReplay(device, feeds, fetches!, run, Number(args.warmup), Number(args.runs), B * Ni * d);
+    return;
+  }
   if (args['like-trainer']) {
     await likeTrainer(device, session, shapes[0], Number(args.warmup), Number(args.runs), new Set(args.without!.split(',')));
     return;
   }
   const times: number[] = [];
+  // Until `run` returns (ORT has encoded and submitted the work), and until the loss is read back (the GPU is done).
+  const runTimes: number[] = [];
   const warmup = Number(args.warmup);
   for (let i = 0; i < warmup + Number(args.runs); i++) {
     const started = performance.now();
@@ -105,19 +118,22 @@ async function main(): Promise<void> {
       pending = readback.mapAsync(GPUMapMode.READ).then(() => readback.destroy());
     }
     const outputs = await run(shapes[i % shapes.length]);
+    if (i >= warmup) runTimes.push(performance.now() - started);
     await pending;
-    const loss = await outputs.loss.getData();
+    // Our output buffers are read by us: Tensor.getData would move the tensor to the CPU, and the next run needs it on the GPU.
+    const loss = fetches ? await readFloats(device, fetches.loss.gpuBuffer as GPUBuffer, 1) : await outputs.loss.getData();
     if (i >= warmup) times.push(performance.now() - started);
     if (i === 0 || (fetches && i === warmup + Number(args.runs) - 1)) {
       // With capture, the last replay's loss and gradient sum are printed too: they must equal the first run's.
-      const grad = fetches ? (await outputs.grad_text_embeds.getData()) as Float32Array : undefined;
+      const grad = fetches ? await readFloats(device, fetches.grad_text_embeds.gpuBuffer as GPUBuffer, B * Nt * d) : undefined;
       console.log(`run ${i}: loss ${(loss as Float32Array)[0]}${grad ? `, sum of grad_text_embeds ${grad.reduce((a, b) => a + b, 0)}` : ''}`);
     }
     if (!fetches) for (const output of Object.values(outputs)) output.dispose();
   }
   times.sort((a, b) => a - b);
-  const q = (p: number) => times[Math.floor(p * (times.length - 1))].toFixed(2);
-  console.log(`vjp run (B ${B}, Nt ${Nt}, Nd ${Nd}${args['alternate-target'] ? ` and ${args['alternate-target']}` : ''}${args.capture ? ', graph capture' : ''}${args['pending-readback'] ? ', a read-back pending' : ''}): median ${q(0.5)} ms, p25 ${q(0.25)}, p75 ${q(0.75)} over ${times.length} runs`);
+  runTimes.sort((a, b) => a - b);
+  const q = (p: number, of = times) => of[Math.floor(p * (of.length - 1))].toFixed(2);
+  console.log(`vjp run (B ${B}, Nt ${Nt}, Nd ${Nd}${args['alternate-target'] ? ` and ${args['alternate-target']}` : ''}${args.capture ? ', graph capture' : ''}${args['pending-readback'] ? ', a read-back pending' : ''}): median ${q(0.5)} ms, p25 ${q(0.25)}, p75 ${q(0.75)} over ${times.length} runs; run() returned after a median ${q(0.5, runTimes)} ms`);
 }
 
 /**
@@ -175,3 +191,60 @@ async function likeTrainer(device: GPUDevice, session: ort.InferenceSession, fee
 }
 
 runCli(main);
+
+/**
+ * --recorded (with --capture): ORT's replay recorded once (src/engine/commandRecorder.ts) and issued by us in
+ * one command buffer. Checked first: with the image embeddings scaled, ORT's run and our replay give the same
+ * loss, and with them restored, our replay gives the first run's loss again (it reads the buffers' contents).
+ */
+async function recordedReplay(
+  device: GPUDevice, feeds: Record<string, ort.Tensor>, fetches: Record<string, ort.Tensor>,
+  run: (inputs: Record<string, ort.Tensor>) => Promise<unknown>, warmup: number, runs: number, imageFloats: number,
+): Promise<void> {
+  const lossBuffer = fetches.loss.gpuBuffer as GPUBuffer;
+  const image = feeds.image_embeds.gpuBuffer as GPUBuffer;
+  const original = new Float32Array(await readFloats(device, image, imageFloats));
+  const readLoss = async () => (await readFloats(device, lossBuffer, 1))[0];
+  await run(feeds); // the first replay: ORT's own
+  const { recorded } = await recordCommands(device, () => run(feeds));
+  console.log(`recorded ${recorded.dispatches} dispatches, ${recorded.transfers} copies or clears between them (ORT submitted ${recorded.submits} command buffers; ${recorded.uniformBuffers.length} distinct uniform values)`);
+  const kinds = new Map<string, number>();
+  for (const c of recorded.commands) {
+    const key = c.kind === 'copy' ? `copy usage ${c.source.usage} → ${c.destination.usage}` : c.kind === 'clear' ? `clear usage ${c.buffer.usage}` : 'pass';
+    kinds.set(key, (kinds.get(key) ?? 0) + 1);
+  }
+  console.log(`kept alive for the replay: ${recorded.keptAlive.length} buffers (${recorded.keptAlive.map((b) => `${b.size}/${b.usage}`).slice(0, 8).join(', ')})`);
+  console.log(`commands: ${[...kinds].map(([k, n]) => `${n} × ${k}`).join(', ')}`);
+  const replay = () => {
+    const encoder = device.createCommandEncoder({ label: 'recorded vjp' });
+    encodeRecorded(encoder, recorded);
+    device.queue.submit([encoder.finish()]);
+  };
+  const first = await readLoss();
+  device.queue.writeBuffer(image, 0, original.map((x) => 0.9 * x));
+  await run(feeds);
+  const ortScaled = await readLoss();
+  device.queue.writeBuffer(image, 0, original);
+  replay();
+  const oursRestored = await readLoss();
+  device.queue.writeBuffer(image, 0, original.map((x) => 0.9 * x));
+  replay();
+  const oursScaled = await readLoss();
+  device.queue.writeBuffer(image, 0, original);
+  console.log(`loss: ORT ${first}, ORT scaled ${ortScaled}; recorded replay ${oursRestored}, scaled ${oursScaled} — ${oursRestored === first && oursScaled === ortScaled ? 'equal' : 'NOT EQUAL'}`);
+  const times: number[] = [];
+  const hostTimes: number[] = [];
+  for (let i = 0; i < warmup + runs; i++) {
+    const started = performance.now();
+    replay();
+    const submitted = performance.now();
+    await readLoss();
+    if (i >= warmup) {
+      times.push(performance.now() - started);
+      hostTimes.push(submitted - started);
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)].toFixed(2);
+  const quantile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.floor(p * (xs.length - 1))].toFixed(2);
+  console.log(`vjp recorded replay: median ${median(times)} ms, p25 ${quantile(times, 0.25)}, p75 ${quantile(times, 0.75)} over ${times.length} runs; encoding and submitting took a median ${median(hostTimes)} ms`);
+}

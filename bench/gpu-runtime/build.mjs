@@ -17,6 +17,7 @@ const ENTRIES = {
   report: 'src/cli/report.ts',
   'bench-train': 'bench/trainStep.ts',
   'bench-vjp': 'bench/vjpRun.ts',
+  'bench-dispatch': 'bench/dispatchCost.ts',
   'bench-kernels': 'bench/kernelRoofline.ts',
   'bench-kernel-tiles': 'bench/kernelTiles.ts',
 };
