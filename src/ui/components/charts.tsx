@@ -12,6 +12,9 @@ export interface LossSeries {
   validation: Array<{ step: number; loss: number }>;
 }
 
+/** The loss curve is redrawn at most this often while a run adds points to it. */
+const REDRAW_MS = 1000;
+
 /** Train loss (every step) and validation loss (at its steps) on one step axis. */
 export function LossChart({ series, height = 260 }: { series: LossSeries; height?: number }) {
   const box = useRef<HTMLDivElement>(null);
@@ -61,10 +64,25 @@ export function LossChart({ series, height = 260 }: { series: LossSeries; height
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [height]);
 
+  // The curve is redrawn at most once a second while a run adds to it (at once when it shrinks: a new run). Each
+  // redraw hands a new canvas to the compositor, which the page's next frame commit waits for: fewer of them,
+  // fewer such waits while the GPU is busy training.
+  const drawn = useRef({ at: 0, points: 0 });
+  const pendingDraw = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   useEffect(() => {
-    plot.current?.setData(data());
+    const draw = () => {
+      pendingDraw.current = undefined;
+      drawn.current = { at: performance.now(), points: series.steps.length + series.validation.length };
+      plot.current?.setData(data());
+    };
+    clearTimeout(pendingDraw.current);
+    const wait = drawn.current.at + REDRAW_MS - performance.now();
+    const shrank = series.steps.length + series.validation.length < drawn.current.points;
+    if (wait <= 0 || shrank) draw();
+    else pendingDraw.current = setTimeout(draw, wait);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [series]);
+  useEffect(() => () => clearTimeout(pendingDraw.current), []);
 
   return <div className="chart" ref={box} data-testid="loss-chart" />;
 }
