@@ -31,7 +31,7 @@ async function main(): Promise<void> {
       'alternate-target': { type: 'string' }, 'pending-readback': { type: 'boolean', default: false },
       package: { type: 'string' }, 'like-trainer': { type: 'boolean', default: false },
       without: { type: 'string', default: '' }, 'gpu-inputs': { type: 'boolean', default: false },
-      recorded: { type: 'boolean', default: false },
+      recorded: { type: 'boolean', default: false }, 'free-dims': { type: 'boolean', default: false },
     },
   });
   console.log(`command: npm run bench:vjp -- ${process.argv.slice(2).join(' ')}`);
@@ -45,6 +45,8 @@ async function main(): Promise<void> {
     ? (await loadModelPackage(folderSource(args.package))).vjp
     : await ort.InferenceSession.create(new Uint8Array(readFileSync(args.graph!)), {
       executionProviders: ['webgpu'], graphOptimizationLevel: 'all', preferredOutputLocation: 'gpu-buffer',
+      // --free-dims: a graph with symbolic batch / prompt_len / target_len, fixed for this session (static shapes without a file per shape).
+      ...(args['free-dims'] ? { freeDimensionOverrides: { batch: B, prompt_len: Nt, target_len: Nd } } : {}),
       enableGraphCapture: args.capture, ...(args.placement ? { logSeverityLevel: 0, logVerbosityLevel: 0 } : { logSeverityLevel: 3 }),
     });
   const device = (await ort.env.webgpu.device) as GPUDevice;

@@ -10,6 +10,9 @@ target log-probabilities with a one-hot product instead of an int64 gather, and 
     PYTHONPATH=tools python3 tools/export_vjp_static.py --checkpoint tools/checkpoints/pali-scenes-default \
         --batch 32 --prompt 16 --target 32 --out /tmp/vjp_static.onnx
 
+`--dynamic` keeps B, Nt and Nd symbolic (named batch, prompt_len, target_len, as the package's vjp.onnx): one
+file for every shape, fixed per session by onnxruntime's `freeDimensionOverrides` (bench:vjp --free-dims).
+
 It checks the file against PyTorch autograd in onnxruntime (CPU) and prints the op counts. Measure it with
 `npm run bench:vjp -- --graph /tmp/vjp_static.onnx --gpu-inputs --batch 32 --prompt 16 --target 32 [--placement]`.
 """
@@ -18,6 +21,7 @@ import argparse
 import numpy as np
 import torch
 from torch._decomp import core_aten_decompositions
+from torch.export import Dim
 from torch.fx.experimental.proxy_tensor import make_fx
 
 import adalink.model as model_module
@@ -53,15 +57,21 @@ def main():
     p.add_argument("--prompt", type=int, default=16)
     p.add_argument("--target", type=int, default=32)
     p.add_argument("--out", required=True)
+    p.add_argument("--dynamic", action="store_true", help="symbolic B, Nt, Nd (the example shapes must differ)")
     args = p.parse_args()
     model = load_checkpoint(args.checkpoint).float().eval()
     model_module.cross_entropy = cross_entropy_int32  # seq2seq_loss looks it up at call time
     image, text, mask, ids, labels = vjp.example_inputs(model, args.batch, args.prompt, args.target, torch.Generator().manual_seed(0))
     inputs = (image, text, mask.float(), ids.int(), labels.int())
     f = vjp_function(model)
-    graph = make_fx(f, decomposition_table=core_aten_decompositions(), tracing_mode="real", _allow_non_fake_inputs=True)(*inputs)
+    mode = "symbolic" if args.dynamic else "real"
+    graph = make_fx(f, decomposition_table=core_aten_decompositions(), tracing_mode=mode, _allow_non_fake_inputs=True)(*inputs)
+    dynamic_shapes = None
+    if args.dynamic:
+        B, Nt, Nd = Dim("batch", min=1, max=4096), Dim("prompt_len", min=1, max=4096), Dim("target_len", min=1, max=4096)
+        dynamic_shapes = ({0: B}, {0: B, 1: Nt}, {0: B, 1: Nt}, {0: B, 1: Nd}, {0: B, 1: Nd})
     program = torch.onnx.export(graph, inputs, dynamo=True, input_names=vjp.INPUT_NAMES, output_names=vjp.OUTPUT_NAMES,
-                                opset_version=vjp.OPSET, external_data=False)
+                                dynamic_shapes=dynamic_shapes, opset_version=vjp.OPSET, external_data=False)
     program.optimize()
     program.save(args.out, external_data=False)
     ops, _, _ = vjp.onnx_ops(args.out)
@@ -75,6 +85,16 @@ def main():
     grad_err = max(np.abs(onnx_out[i] - torch_out[i]).max() for i in (1, 2)) / scale
     print(f"loss {float(onnx_out[0]):.6f} (PyTorch {float(torch_out[0]):.6f}), |dgrad|/max|g| {grad_err:.1e}")
     assert abs(float(onnx_out[0]) - float(torch_out[0])) < 1e-4 and grad_err < 2e-5
+    if args.dynamic:
+        # Another shape through the same file.
+        image, text, mask, ids, labels = vjp.example_inputs(model, 3, 5, 7, torch.Generator().manual_seed(1))
+        other = (image, text, mask.float(), ids.int(), labels.int())
+        onnx_out = session.run(None, {n: x.numpy() for n, x in zip(vjp.INPUT_NAMES, other)})
+        torch_out = [x.numpy() for x in f(*other)]
+        scale = max(np.abs(torch_out[1]).max(), np.abs(torch_out[2]).max())
+        grad_err = max(np.abs(onnx_out[i] - torch_out[i]).max() for i in (1, 2)) / scale
+        print(f"B 3, Nt 5, Nd 7: loss {float(onnx_out[0]):.6f} (PyTorch {float(torch_out[0]):.6f}), |dgrad|/max|g| {grad_err:.1e}")
+        assert abs(float(onnx_out[0]) - float(torch_out[0])) < 1e-4 and grad_err < 2e-5
 
 
 if __name__ == "__main__":
