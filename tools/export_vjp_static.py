@@ -79,23 +79,18 @@ def main():
 
     import onnxruntime as ort
     session = ort.InferenceSession(args.out, providers=["CPUExecutionProvider"])
-    onnx_out = session.run(None, {n: x.numpy() for n, x in zip(vjp.INPUT_NAMES, inputs)})
-    torch_out = [x.numpy() for x in f(*inputs)]
-    scale = max(np.abs(torch_out[1]).max(), np.abs(torch_out[2]).max())
-    grad_err = max(np.abs(onnx_out[i] - torch_out[i]).max() for i in (1, 2)) / scale
-    print(f"loss {float(onnx_out[0]):.6f} (PyTorch {float(torch_out[0]):.6f}), |dgrad|/max|g| {grad_err:.1e}")
-    assert abs(float(onnx_out[0]) - float(torch_out[0])) < 1e-4 and grad_err < 2e-5
+    checks = [(f"B {args.batch}, Nt {args.prompt}, Nd {args.target}", inputs)]
     if args.dynamic:
         # Another shape through the same file.
         image, text, mask, ids, labels = vjp.example_inputs(model, 3, 5, 7, torch.Generator().manual_seed(1))
-        other = (image, text, mask.float(), ids.int(), labels.int())
-        onnx_out = session.run(None, {n: x.numpy() for n, x in zip(vjp.INPUT_NAMES, other)})
-        torch_out = [x.numpy() for x in f(*other)]
+        checks.append(("B 3, Nt 5, Nd 7", (image, text, mask.float(), ids.int(), labels.int())))
+    for shape, feeds in checks:
+        onnx_out = session.run(None, {n: x.numpy() for n, x in zip(vjp.INPUT_NAMES, feeds)})
+        torch_out = [x.numpy() for x in f(*feeds)]
         scale = max(np.abs(torch_out[1]).max(), np.abs(torch_out[2]).max())
         grad_err = max(np.abs(onnx_out[i] - torch_out[i]).max() for i in (1, 2)) / scale
-        print(f"B 3, Nt 5, Nd 7: loss {float(onnx_out[0]):.6f} (PyTorch {float(torch_out[0]):.6f}), |dgrad|/max|g| {grad_err:.1e}")
+        print(f"{shape}: loss {float(onnx_out[0]):.6f} (PyTorch {float(torch_out[0]):.6f}), |dgrad|/max|g| {grad_err:.1e}")
         assert abs(float(onnx_out[0]) - float(torch_out[0])) < 1e-4 and grad_err < 2e-5
-
 
 if __name__ == "__main__":
     main()
