@@ -40,6 +40,8 @@ export interface RecordedCommands {
   transfers: number;
   /** Buffers ORT destroyed since the recording began, which the replay still binds (releaseRecorded frees them). */
   keptAlive: GPUBuffer[];
+  /** Buffers whose destroy() waits for releaseRecorded (it puts their own destroy back). */
+  guarded: GPUBuffer[];
 }
 
 export class RecordingError extends GpuError {
@@ -240,8 +242,8 @@ export async function recordCommands<T>(device: GPUDevice, run: () => Promise<T>
   const uniformBuffers: GPUBuffer[] = [];
   const uniformFor = new Map<string, GPUBuffer>();
   const rebound = new Map<string, GPUBindGroup>();
-  /** Every bind group the replay sets, with its entries. */
-  const rebuilt = new Map<GPUBindGroup, GPUBindGroupDescriptor>();
+  /** ORT's buffers that the replay binds, copies or clears. */
+  const referenced = new Set<GPUBuffer>();
   const ownUniform = (bytes: Uint8Array<ArrayBuffer>) => {
     const key = Array.from(bytes).join(',');
     let buffer = uniformFor.get(key);
@@ -257,6 +259,8 @@ export async function recordCommands<T>(device: GPUDevice, run: () => Promise<T>
   for (const command of commands) {
     if (absorbed.has(command)) continue;
     if (command.kind !== 'pass') {
+      if (command.kind === 'copy') referenced.add(command.source).add(command.destination);
+      else referenced.add(command.buffer);
       passesOnly.push(command);
       continue;
     }
@@ -268,21 +272,18 @@ export async function recordCommands<T>(device: GPUDevice, run: () => Promise<T>
         const uniformKeys: string[] = [];
         const entries = [...descriptor.entries].map((entry) => {
           const binding = entry.resource as GPUBufferBinding;
-          if (!binding.buffer || !isUniform(binding.buffer)) return entry;
+          if (!binding.buffer || !isUniform(binding.buffer)) {
+            if (binding.buffer) referenced.add(binding.buffer);
+            return entry;
+          }
           const own = ownUniform(values.get(binding.buffer)!);
           uniformKeys.push(own.key);
           return { ...entry, resource: { ...binding, buffer: own.buffer } };
         });
-        if (uniformKeys.length === 0) {
-          rebuilt.set(group, descriptor);
-          return group;
-        }
+        if (uniformKeys.length === 0) return group;
         const key = `${groupIds.get(group)}|${uniformKeys.join('|')}`;
         let replacement = rebound.get(key);
-        if (!replacement) {
-          rebound.set(key, (replacement = device.createBindGroup({ ...descriptor, entries })));
-          rebuilt.set(replacement, { ...descriptor, entries });
-        }
+        if (!replacement) rebound.set(key, (replacement = device.createBindGroup({ ...descriptor, entries })));
         return replacement;
       });
       return { ...dispatch, groups };
@@ -295,27 +296,10 @@ export async function recordCommands<T>(device: GPUDevice, run: () => Promise<T>
   const dispatches = passesOnly.reduce((n, c) => n + (c.kind === 'pass' ? c.dispatches.length : 0), 0);
   // ORT destroys some of these buffers after a run (the intermediates it allocates per run) and may destroy
   // more later: the replay still binds them, so each referenced buffer's destroy() waits for releaseRecorded.
-  const referenced = new Set<GPUBuffer>();
-  for (const command of passesOnly) {
-    if (command.kind === 'copy') [command.source, command.destination].forEach((b) => referenced.add(b));
-    else if (command.kind === 'clear') referenced.add(command.buffer);
-    else {
-      for (const { groups } of command.dispatches) {
-        for (const group of groups) {
-          for (const entry of (group && rebuilt.get(group)?.entries) ?? []) {
-            const buffer = (entry.resource as GPUBufferBinding).buffer;
-            if (buffer) referenced.add(buffer);
-          }
-        }
-      }
-    }
-  }
-  for (const buffer of referenced) {
-    if (kept.includes(buffer) || uniformBuffers.includes(buffer)) continue;
-    Object.defineProperty(buffer, 'destroy', { configurable: true, value: () => kept.push(buffer) });
-  }
+  const guarded = [...referenced].filter((buffer) => !kept.includes(buffer));
+  for (const buffer of guarded) Object.defineProperty(buffer, 'destroy', { configurable: true, value: () => kept.push(buffer) });
   const transfers = passesOnly.length - passesOnly.filter((c) => c.kind === 'pass').length;
-  return { result, recorded: { commands: passesOnly, dispatches, submits, uniformBuffers, transfers, keptAlive: kept } };
+  return { result, recorded: { commands: passesOnly, dispatches, submits, uniformBuffers, transfers, keptAlive: kept, guarded } };
 }
 
 /** Encodes the recorded commands into `encoder`: one compute pass per run of dispatches, copies between. */
@@ -344,9 +328,7 @@ export function encodeRecorded(encoder: GPUCommandEncoder, recorded: RecordedCom
 /** Frees what the recording owns: its uniform buffers and the buffers it kept alive for ORT. */
 export function releaseRecorded(recorded: RecordedCommands): void {
   for (const buffer of recorded.uniformBuffers) buffer.destroy();
-  for (const buffer of recorded.keptAlive) {
-    delete (buffer as unknown as Record<string, unknown>).destroy;
-    buffer.destroy();
-  }
+  for (const buffer of recorded.guarded) delete (buffer as unknown as Record<string, unknown>).destroy;
+  for (const buffer of recorded.keptAlive) buffer.destroy();
   recorded.keptAlive.length = 0;
 }

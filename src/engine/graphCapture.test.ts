@@ -23,6 +23,11 @@ const graph = writeOnnxModel({
 
 beforeAll(() => installNodeWebGpu());
 
+/** The graph's inputs a, b, c and its output, as GPU buffers of ours. */
+function graphBuffers(device: GPUDevice): GPUBuffer[] {
+  return ['a', 'b', 'c', 'scaled'].map((label) => device.createBuffer({ label, size: N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST }));
+}
+
 function values(seed: number): Float32Array<ArrayBuffer> {
   return Float32Array.from({ length: N }, (_, i) => Math.round(100 * Math.sin(seed * 7.1 + i * 0.37)) / 8);
 }
@@ -31,7 +36,7 @@ async function capturedRuns(hold: boolean, runs: number): Promise<Array<{ got: F
   const session = await ort.InferenceSession.create(graph, { executionProviders: ['webgpu'], enableGraphCapture: true, logSeverityLevel: 3 });
   // ORT's device lives as long as a session does: take it from this one.
   const device = await ortDevice();
-  const buffers = ['a', 'b', 'c', 'scaled'].map((label) => device.createBuffer({ label, size: N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST }));
+  const buffers = graphBuffers(device);
   const [a, b, c, scaled] = buffers;
   if (hold) await holdForGraphCapture(buffers);
   const tensor = (buffer: GPUBuffer) => ort.Tensor.fromGpuBuffer(buffer, { dataType: 'float32', dims: [N] });
@@ -81,7 +86,7 @@ describe('a captured run recorded and replayed by us', () => {
   it('computes on the current contents, as ORT does, with every dispatch in one pass', async () => {
     const session = await ort.InferenceSession.create(graph, { executionProviders: ['webgpu'], enableGraphCapture: true, logSeverityLevel: 3 });
     const device = await ortDevice();
-    const buffers = ['a', 'b', 'c', 'scaled'].map((label) => device.createBuffer({ label, size: N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST }));
+    const buffers = graphBuffers(device);
     const [a, b, c, scaled] = buffers;
     await holdForGraphCapture(buffers);
     const tensor = (buffer: GPUBuffer) => ort.Tensor.fromGpuBuffer(buffer, { dataType: 'float32', dims: [N] });
@@ -106,6 +111,8 @@ describe('a captured run recorded and replayed by us', () => {
         expect([...await readFloats(device, scaled, N)]).toEqual([...expected]);
       }
       releaseRecorded(recorded);
+      // Our buffers' own destroy() is back: the finally below frees them.
+      expect(buffers.some((buffer) => Object.hasOwn(buffer, 'destroy'))).toBe(false);
     } finally {
       await session.release();
       for (const buffer of buffers) buffer.destroy();
