@@ -132,9 +132,7 @@ async function main(): Promise<void> {
     }
     if (!fetches) for (const output of Object.values(outputs)) output.dispose();
   }
-  times.sort((a, b) => a - b);
-  runTimes.sort((a, b) => a - b);
-  const q = (p: number, of = times) => of[Math.floor(p * (of.length - 1))].toFixed(2);
+  const q = (p: number, of = times) => quantile(of, p);
   console.log(`vjp run (B ${B}, Nt ${Nt}, Nd ${Nd}${args['alternate-target'] ? ` and ${args['alternate-target']}` : ''}${args.capture ? ', graph capture' : ''}${args['pending-readback'] ? ', a read-back pending' : ''}): median ${q(0.5)} ms, p25 ${q(0.25)}, p75 ${q(0.75)} over ${times.length} runs; run() returned after a median ${q(0.5, runTimes)} ms`);
 }
 
@@ -194,6 +192,11 @@ async function likeTrainer(device: GPUDevice, session: ort.InferenceSession, fee
 
 runCli(main);
 
+/** The p-quantile of the timings, in ms with two decimals (the lower of two middles, as the runs are few). */
+function quantile(xs: number[], p: number): string {
+  return [...xs].sort((a, b) => a - b)[Math.floor(p * (xs.length - 1))].toFixed(2);
+}
+
 /**
  * --recorded (with --capture): ORT's replay recorded once (src/engine/commandRecorder.ts) and issued by us in
  * one command buffer. Checked first: with the image embeddings scaled, ORT's run and our replay give the same
@@ -246,7 +249,5 @@ async function recordedReplay(
       hostTimes.push(submitted - started);
     }
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)].toFixed(2);
-  const quantile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.floor(p * (xs.length - 1))].toFixed(2);
-  console.log(`vjp recorded replay: median ${median(times)} ms, p25 ${quantile(times, 0.25)}, p75 ${quantile(times, 0.75)} over ${times.length} runs; encoding and submitting took a median ${median(hostTimes)} ms`);
+  console.log(`vjp recorded replay: median ${quantile(times, 0.5)} ms, p25 ${quantile(times, 0.25)}, p75 ${quantile(times, 0.75)} over ${times.length} runs; encoding and submitting took a median ${quantile(hostTimes, 0.5)} ms`);
 }
