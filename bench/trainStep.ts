@@ -145,7 +145,7 @@ async function main(): Promise<void> {
   started = performance.now();
   await trainer.run(stepsPerEpoch, { onStep });
   const epochSeconds = (performance.now() - started) / 1000;
-  trainer.destroy();
+  await trainer.destroy();
 
   const kernelMs = await adalinkKernelMs(pkg, features.buffer, examples.slice(0, batchSize), 30);
   const result = {

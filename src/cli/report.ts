@@ -68,7 +68,7 @@ async function trainSeed(pkg: ModelPackage, examples: EncodedExample[], trainFea
   const trainSeconds = (performance.now() - started) / 1000;
   bar.stop();
   const state = await trainer.exportState();
-  trainer.destroy();
+  await trainer.destroy();
   await writeFile(adapterPath, writeAdapterFile(state, pkg.manifest));
   return { seed, trainSeconds, losses, weights: adapterWeightsOfState(state) };
 }

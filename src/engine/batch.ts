@@ -24,14 +24,15 @@ export interface Batch {
   imageIndices: number[];
   /** B·Nt prompt ids, padded with pad_id (looked up in the embedding table on the GPU). */
   promptIds: Uint32Array<ArrayBuffer>;
-  /** B·Nt: 1 for a real prompt token, 0 for padding. */
+  /** B·Nt: 1 for a real prompt token, 0 for padding (the vjp graph's text_mask, in its input type). */
   promptValid: Uint32Array<ArrayBuffer>;
-  textMask: BigInt64Array;
-  decoderInputIds: BigInt64Array;
-  labels: BigInt64Array;
+  /** B·Nd: decoder_start_id, then the target shifted right; pad_id after the target. */
+  decoderInputIds: Int32Array<ArrayBuffer>;
+  /** B·Nd: the target ids, IGNORE_LABEL after them. */
+  labels: Int32Array<ArrayBuffer>;
 }
 
-export const IGNORE_LABEL = -100n;
+export const IGNORE_LABEL = -100;
 
 /** Target lengths are padded up to a multiple of this (docs/ENGINE.md §2). */
 export const TARGET_BUCKET = 8;
@@ -46,23 +47,21 @@ export function buildBatch(examples: EncodedExample[], text: ModelManifest['text
   const targetLength = targetBucket(Math.max(...examples.map((e) => e.targetIds.length)), text.max_target_tokens, multiple);
   const promptIds = new Uint32Array(size * promptLength).fill(text.pad_id);
   const promptValid = new Uint32Array(size * promptLength);
-  const decoderInputIds = new BigInt64Array(size * targetLength).fill(BigInt(text.pad_id));
-  const labels = new BigInt64Array(size * targetLength).fill(IGNORE_LABEL);
+  const decoderInputIds = new Int32Array(size * targetLength).fill(text.pad_id);
+  const labels = new Int32Array(size * targetLength).fill(IGNORE_LABEL);
   examples.forEach((example, b) => {
     example.promptIds.forEach((id, t) => {
       promptIds[b * promptLength + t] = id;
       promptValid[b * promptLength + t] = 1;
     });
     example.targetIds.forEach((id, t) => {
-      decoderInputIds[b * targetLength + t] = BigInt(t === 0 ? text.decoder_start_id : example.targetIds[t - 1]);
-      labels[b * targetLength + t] = BigInt(id);
+      decoderInputIds[b * targetLength + t] = t === 0 ? text.decoder_start_id : example.targetIds[t - 1];
+      labels[b * targetLength + t] = id;
     });
   });
   return {
     size, promptLength, targetLength,
     imageIndices: examples.map((e) => e.imageIndex),
-    promptIds, promptValid,
-    textMask: BigInt64Array.from(promptValid, (v) => BigInt(v)),
-    decoderInputIds, labels,
+    promptIds, promptValid, decoderInputIds, labels,
   };
 }

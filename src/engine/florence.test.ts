@@ -122,7 +122,7 @@ describe('AdaLink training on Florence-2', () => {
         expect(worst / scale, name).toBeLessThan(1e-3);
       }
     } finally {
-      trainer.destroy();
+      await trainer.destroy();
     }
   });
 });

@@ -61,7 +61,7 @@ describe('greedy decoding equals PyTorch token for token', () => {
     }
     const trainer = new Trainer(tiny.pkg, tiny.features, tiny.examples, config, state);
     const adapter = await trainer.adapterWeights();
-    trainer.destroy();
+    await trainer.destroy();
     expect(adapter).toEqual(adapterWeightsOfState(state));
     expect(adapter).toEqual(fixtureAdapter(training));
 

@@ -66,10 +66,19 @@ describe('a broken model package', () => {
   it('finds shapes that disagree with the manifest', async () => {
     const wide = await loadError({ 'manifest.json': { ...manifest, d_model: manifest.d_model * 2 } });
     expect(wide.message).toContain('embedding table has shape');
-    const pkg = await loadModelPackage(variant({ 'manifest.json': { ...manifest, image: { ...manifest.image, tokens: manifest.image.tokens + 1 } } }));
+    const tokens = await loadError({ 'manifest.json': { ...manifest, image: { ...manifest.image, tokens: manifest.image.tokens + 1 } } });
+    expect(tokens.message).toContain(`grad_image_embeds has shape [batch, ${manifest.image.tokens}, ${manifest.d_model}]`);
+    // A vision graph that disagrees with the manifest (the tiny Florence-2's: 17 image tokens) is found when it first runs.
+    const pkg = await loadModelPackage(variant({ 'vision.onnx': new Uint8Array(readFileSync('public/models/tiny-florence-test/vision.onnx')) }));
     const tiny = await loadTiny();
     await expect(cacheImageFeatures(pkg, tiny.dataset)).rejects.toThrow(/vision graph gives image embeddings of shape/);
     await releaseModelPackage(pkg);
+  });
+
+  it('finds mask, ids and labels types that disagree with the manifest', async () => {
+    const { input_types: _, ...int64 } = manifest.files.vjp;
+    const error = await loadError({ 'manifest.json': { ...manifest, files: { ...manifest.files, vjp: int64 } } });
+    expect(error.message).toContain('the vjp graph takes text_mask as float32, manifest.json says int64');
   });
 });
 

@@ -98,6 +98,12 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
   const vision = await open(visionFile, 'vision graph', VISION_INPUT_ROLES, VISION_OUTPUT_ROLES, true);
   onProgress?.(3, steps, 'vjp graph');
   const vjp = await open(vjpFile, 'vjp graph', VJP_INPUT_ROLES, VJP_OUTPUT_ROLES, true);
+  try {
+    checkVjpGraph(vjp, manifest, where(vjpFile.path));
+  } catch (e) {
+    await Promise.all(opened.map((s) => s.release()));
+    throw e;
+  }
   let generation: GenerationSessions | undefined;
   if (encoderFile && decoderInitFile && decoderStepFile) {
     onProgress?.(4, steps, 'generation graphs');
@@ -112,6 +118,37 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
   }
   onProgress?.(steps, steps, 'ready');
   return { manifest, source, text, textEmbeddings, vision, vjp, generation, device: await ortDevice() };
+}
+
+/**
+ * The vjp graph's input types and gradient shapes against the manifest, from the session's metadata: the
+ * engine writes mask, ids and labels in the types the manifest declares, and the gradients into buffers of
+ * [B, image.tokens, d_model] and [B, Nt, d_model] floats.
+ */
+function checkVjpGraph(session: ort.InferenceSession, manifest: ModelManifest, where: string): void {
+  const { inputs, outputs, input_types: declared } = manifest.files.vjp;
+  const meta = (list: readonly ort.InferenceSession.ValueMetadata[], name: string) => {
+    const m = list.find((v) => v.name === name);
+    return m?.isTensor ? m : undefined;
+  };
+  for (const role of ['text_mask', 'decoder_input_ids', 'labels'] as const) {
+    const type = meta(session.inputMetadata, inputs[role])?.type;
+    const expected = declared?.[role] ?? 'int64';
+    if (type !== undefined && type !== expected) {
+      throw new PackageError(`the vjp graph takes ${role} as ${type}, manifest.json says ${expected}${declared ? '' : ' (no files.vjp.input_types)'}`,
+        where, 'Fix files.vjp.input_types in manifest.json, or re-export the package with tools/.');
+    }
+  }
+  for (const [role, middle] of [['grad_image_embeds', manifest.image.tokens], ['grad_text_embeds', undefined]] as const) {
+    const shape = meta(session.outputMetadata, outputs[role])?.shape;
+    if (!shape || shape.length === 0) continue;
+    const fixed = [undefined, middle, manifest.d_model];
+    const wrong = shape.length !== 3 || shape.some((v, i) => typeof v === 'number' && fixed[i] !== undefined && v !== fixed[i]);
+    if (wrong) {
+      throw new PackageError(`the vjp graph's ${role} has shape [${shape.join(', ')}], manifest.json implies [B, ${middle ?? 'Nt'}, ${manifest.d_model}]`,
+        where, 'Fix image.tokens and d_model in manifest.json, or re-export the package.');
+    }
+  }
 }
 
 /**

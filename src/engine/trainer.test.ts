@@ -10,6 +10,7 @@ import { DataOrder } from './dataOrder.ts';
 import { TrainingError } from './errors.ts';
 import { decodeTrainingState, encodeTrainingState } from './state.ts';
 import { fixtureConfig, loadTiny, readFixture, type TinySetup } from './testing/tinySetup.ts';
+import type { VjpReplay } from './frozenVjp.ts';
 import { Trainer } from './trainer.ts';
 
 let tiny: TinySetup;
@@ -23,14 +24,14 @@ function maxRelativeError(actual: ArrayLike<number>, expected: ArrayLike<number>
   return worst;
 }
 
-async function train(config = fixtureConfig(readFixture('adamw')), steps = config.steps, state?: ReturnType<typeof decodeTrainingState>) {
-  const trainer = new Trainer(tiny.pkg, tiny.features, tiny.examples, config, state);
+async function train(config = fixtureConfig(readFixture('adamw')), steps = config.steps, state?: ReturnType<typeof decodeTrainingState>, vjpReplay?: VjpReplay) {
+  const trainer = new Trainer(tiny.pkg, tiny.features, tiny.examples, config, state, { vjpReplay });
   const losses: number[] = [];
   try {
     await trainer.run(steps, { onStep: (r) => losses.push(r.loss) });
-    return { losses, state: await trainer.exportState() };
+    return { losses, state: await trainer.exportState(), vjpCounts: { ...trainer.vjp.counts } };
   } finally {
-    trainer.destroy();
+    await trainer.destroy();
   }
 }
 
@@ -56,13 +57,21 @@ describe('the same inputs as the PyTorch reference', () => {
   });
 });
 
-describe.each(['adamw', 'adafactor'] as const)('%s: 50 steps match the PyTorch reference', (optimizer) => {
+// The vjp three ways (frozenVjp.ts): recorded replay (the default), ORT's graph-capture replay, ORT plain.
+describe.each([['adamw', 'recorded'], ['adafactor', 'recorded'], ['adamw', 'captured'], ['adamw', 'plain']] as const)('%s, vjp %s: 50 steps match the PyTorch reference', (optimizer, vjpReplay) => {
   it('per-step losses within 1e-4 relative, final weights close', async () => {
     const fixture = readFixture(optimizer);
-    const { losses, state } = await train(fixtureConfig(fixture));
+    const { losses, state, vjpCounts } = await train(fixtureConfig(fixture), undefined, undefined, vjpReplay);
     expect(losses).toHaveLength(fixture.losses.length);
     const lossError = maxRelativeError(losses, fixture.losses);
-    console.log(`${optimizer}: loss ${losses[0].toFixed(5)} → ${losses.at(-1)!.toFixed(5)}, max relative error vs PyTorch ${lossError.toExponential(2)}`);
+    console.log(`${optimizer}, vjp ${vjpReplay} (steps run ${JSON.stringify(vjpCounts)}): loss ${losses[0].toFixed(5)} → ${losses.at(-1)!.toFixed(5)}, max relative error vs PyTorch ${lossError.toExponential(2)}`);
+    // Each way ran: a shape's first step captures, its second is ORT's replay (recorded), the rest replay.
+    const { plain, capture, ortReplay, recorded } = vjpCounts;
+    expect(plain + capture + ortReplay + recorded).toBe(losses.length);
+    if (vjpReplay === 'plain') expect(plain).toBe(losses.length);
+    else expect(capture).toBeGreaterThan(0);
+    if (vjpReplay === 'recorded') expect(recorded).toBeGreaterThan(losses.length / 2);
+    if (vjpReplay === 'captured') expect([recorded, ortReplay > losses.length / 2]).toEqual([0, true]);
     expect(lossError).toBeLessThan(1e-4);
     expect(losses.at(-1)!).toBeLessThan(losses[0]);
     for (const [name, reference] of [['image.wup', fixture.final.wup_image], ['text.wup', fixture.final.wup_text],
@@ -117,7 +126,7 @@ describe('a loss that is not finite', () => {
     expect(error).toBeInstanceOf(TrainingError);
     expect((error as TrainingError).message).toContain(`step ${badStep + 1}`);
     const kept = await trainer.exportState();
-    trainer.destroy();
+    await trainer.destroy();
     poisoned.destroy();
     // Step badStep's loss is NaN, so the weights it used (after badStep updates) are not kept either.
     expect(kept.step).toBe(badStep - 1);

@@ -19,11 +19,11 @@ import { encodeAdaptedEmbeddings } from './adaptedEmbeddings.ts';
 import { buildBatch, type EncodedExample } from './batch.ts';
 import { learningRateAt, validateConfig, type Modality, type TrainConfig } from './config.ts';
 import { DataOrder } from './dataOrder.ts';
-import { ConfigError, PackageError, TrainingError } from './errors.ts';
+import { ConfigError, TrainingError } from './errors.ts';
 import type { FeatureCache } from './featureCache.ts';
+import { FrozenVjp, type VjpReplay, type VjpResult } from './frozenVjp.ts';
 import { BufferPool, readFloats, storageBuffer } from './gpuBuffers.ts';
 import type { ModelPackage } from './modelPackage.ts';
-import { ort } from './onnxRuntime.ts';
 import type { TrainingState } from './state.ts';
 
 export interface StepResult {
@@ -78,6 +78,8 @@ export class Trainer {
   private readonly adapters: Adapter[];
   private readonly tensors: Tensor[] = [];
   private readonly pool: BufferPool;
+  /** The frozen model's loss and gradients, by ONNX Runtime (replayed by us where the package allows). */
+  readonly vjp: FrozenVjp;
   private readonly embeddingTable: GPUBuffer;
   private readonly lossBuffer: GPUBuffer;
   private readonly status: GPUBuffer;
@@ -86,11 +88,10 @@ export class Trainer {
   /** The step this process's run started from: no snapshot exists before it. */
   private runStart = 0;
   private losses: number[] = [];
-  private checkedShapes = false;
   /**
    * Host time spent in each phase of the steps submitted so far, in ms: encoding the forward kernels,
-   * ONNX Runtime's vjp run (until it returns), encoding the backward and update, and waiting for the
-   * losses read back. Where a step's time goes (bench/trainStep.ts prints it).
+   * the vjp (ONNX Runtime's run until it returns, or encoding its recording), encoding the backward and
+   * update, and waiting for the losses read back. Where a step's time goes (bench/trainStep.ts prints it).
    */
   readonly hostMs = { forward: 0, vjp: 0, update: 0, readbackWait: 0 };
 
@@ -100,6 +101,7 @@ export class Trainer {
     private readonly examples: EncodedExample[],
     config: TrainConfig,
     state?: TrainingState,
+    options: { vjpReplay?: VjpReplay } = {},
   ) {
     const { manifest, device } = pkg;
     this.config = validateConfig(config, manifest.d_model);
@@ -108,6 +110,7 @@ export class Trainer {
     this.d = manifest.d_model;
     this.order = new DataOrder(config.seed, examples.length, config.batchSize);
     this.pool = new BufferPool(device);
+    this.vjp = new FrozenVjp(pkg, this.pool, options.vjpReplay);
     this.embeddingTable = storageBuffer(device, 'text embedding table', pkg.textEmbeddings);
     this.lossBuffer = storageBuffer(device, 'loss', 16);
     this.status = storageBuffer(device, 'step status', STEP_STATUS_BYTES);
@@ -172,8 +175,12 @@ export class Trainer {
       options.onStep?.({ step, loss, gradNorm: norm, learningRate: learningRateAt(this.config, step + 1) });
     };
     this.submitted = this.runStart = this.completed;
+    // Before a step whose vjp is recorded: nothing of ours may touch the GPU meanwhile (FrozenVjp.willRecord).
+    const drain = async () => {
+      while (inFlight.length > 0) await settle();
+    };
     while (this.submitted < end && !bad && !options.signal?.aborted) {
-      inFlight.push((await this.submitStep(this.submitted++)).readback);
+      inFlight.push((await this.submitStep(this.submitted++, drain)).readback);
       if (inFlight.length >= STEPS_IN_FLIGHT) await settle();
     }
     while (inFlight.length > 0) await settle();
@@ -195,11 +202,13 @@ export class Trainer {
       'training', `Training stopped and kept the adapter of step ${good}. Lower the learning rate or turn on gradient clipping, then resume.`);
   }
 
-  /** Encodes and submits step s; returns the promise of its read-back scalars. */
-  private async submitStep(s: number): Promise<{ readback: Promise<{ step: number; values: Float32Array }> }> {
+  /**
+   * Encodes and submits step s — one submit when its vjp is recorded, else the forward, ONNX Runtime's run
+   * and the update — and returns the promise of its read-back scalars.
+   */
+  private async submitStep(s: number, drain: () => Promise<void>): Promise<{ readback: Promise<{ step: number; values: Float32Array }> }> {
     const { device, pkg, d, config } = this;
     const { manifest } = pkg;
-    const Ni = manifest.image.tokens;
     let phaseStart = performance.now();
     const phase = (name: keyof Trainer['hostMs']) => {
       const now = performance.now();
@@ -219,33 +228,31 @@ export class Trainer {
     };
     device.queue.writeBuffer(valid.text, 0, batch.promptValid);
     device.queue.writeBuffer(valid.image, 0, new Uint32Array(tokens.image).fill(1));
-    device.queue.submit([forward.finish()]);
     phase('forward');
 
-    // The frozen model's loss and dL/dẼ, computed by ONNX Runtime on the same device.
-    const vjp = manifest.files.vjp;
-    const outputs = await pkg.vjp.run({
-      [vjp.inputs.image_embeds]: ort.Tensor.fromGpuBuffer(adapted.image, { dataType: 'float32', dims: [B, Ni, d] }),
-      [vjp.inputs.text_embeds]: ort.Tensor.fromGpuBuffer(adapted.text, { dataType: 'float32', dims: [B, batch.promptLength, d] }),
-      [vjp.inputs.text_mask]: new ort.Tensor('int64', batch.textMask, [B, batch.promptLength]),
-      [vjp.inputs.decoder_input_ids]: new ort.Tensor('int64', batch.decoderInputIds, [B, batch.targetLength]),
-      [vjp.inputs.labels]: new ort.Tensor('int64', batch.labels, [B, batch.targetLength]),
-    });
-    const loss = outputs[vjp.outputs.loss];
-    const grads: Record<Modality, ort.Tensor> = { image: outputs[vjp.outputs.grad_image_embeds], text: outputs[vjp.outputs.grad_text_embeds] };
-    if (!this.checkedShapes) this.checkShapes(grads, [B, Ni, d], [B, batch.promptLength, d]);
+    // The frozen model's loss and dL/dẼ on the same device: its recording encoded after the forward kernels,
+    // or the forward submitted and ONNX Runtime run.
+    const vjpInputs = { image: adapted.image, text: adapted.text, batch };
+    let update = forward;
+    let vjp: VjpResult | undefined = this.vjp.encode(forward, vjpInputs);
+    if (!vjp) {
+      device.queue.submit([forward.finish()]);
+      if (this.vjp.willRecord(batch)) await drain();
+      vjp = await this.vjp.run(vjpInputs);
+      update = device.createCommandEncoder({ label: `step ${s} update` });
+    }
+    const grads: Record<Modality, GPUBuffer> = { image: vjp.gradImage, text: vjp.gradText };
     phase('vjp');
 
     // Backward, clipping and the update.
-    const update = device.createCommandEncoder({ label: `step ${s} update` });
     for (const a of this.adapters) {
       adalinkBackward(device, update, {
-        E: embeds[a.modality], G: grads[a.modality].gpuBuffer as GPUBuffer, valid: valid[a.modality], H: hidden.get(a.modality)!,
+        E: embeds[a.modality], G: grads[a.modality], valid: valid[a.modality], H: hidden.get(a.modality)!,
         Wup: a.wup.buffer, dWdown: a.dWdown, dWup: a.dWup,
         N: tokens[a.modality], d, r: a.r, p: config.dropout, key: dropoutKey(config.seed, s, a.modality),
       });
     }
-    update.copyBufferToBuffer(loss.gpuBuffer as GPUBuffer, 0, this.lossBuffer, 0, 4);
+    update.copyBufferToBuffer(vjp.loss, 0, this.lossBuffer, 0, 4);
     gradNorm(device, update, {
       grads: this.adapters.flatMap((a) => [{ buffer: a.dWdown, count: d * a.r }, { buffer: a.dWup, count: a.r * d }]),
       loss: this.lossBuffer, lossOffset: 0, clip: config.clipNorm, status: this.status,
@@ -271,7 +278,6 @@ export class Trainer {
     update.copyBufferToBuffer(this.lossBuffer, 0, readback, 0, 4);
     update.copyBufferToBuffer(this.status, 0, readback, 4, STEP_STATUS_BYTES);
     device.queue.submit([update.finish()]);
-    for (const output of Object.values(outputs)) output.dispose();
     phase('update');
 
     return { readback: readback.mapAsync(GPUMapMode.READ).then(() => {
@@ -279,18 +285,6 @@ export class Trainer {
       readback.destroy();
       return { step: s, values };
     }) };
-  }
-
-  private checkShapes(grads: Record<Modality, ort.Tensor>, image: number[], text: number[]): void {
-    const where = `${this.pkg.source.label}/${this.pkg.manifest.files.vjp.path}`;
-    for (const [modality, expected] of [['image', image], ['text', text]] as const) {
-      const dims = grads[modality].dims;
-      if (dims.length !== 3 || dims.some((v, i) => v !== expected[i])) {
-        throw new PackageError(`the vjp graph's ${modality} gradient has shape [${dims.join(', ')}], expected [${expected.join(', ')}] from manifest.json`,
-          where, 'Fix image.tokens and d_model in manifest.json, or re-export the package.');
-      }
-    }
-    this.checkedShapes = true;
   }
 
   /** Names of the trainable state's tensors: `<modality>.wdown`, `<modality>.wup` and their optimizer moments. */
@@ -338,7 +332,9 @@ export class Trainer {
     this.losses = [...state.losses];
   }
 
-  destroy(): void {
+  /** Frees the GPU buffers and the vjp's captured sessions (the package's sessions stay). */
+  async destroy(): Promise<void> {
+    await this.vjp.release();
     for (const t of this.tensors) [t.buffer, ...t.snapshots].forEach((b) => b.destroy());
     for (const a of this.adapters) [a.dWdown, a.dWup].forEach((b) => b.destroy());
     [this.embeddingTable, this.lossBuffer, this.status].forEach((b) => b.destroy());

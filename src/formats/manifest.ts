@@ -37,6 +37,13 @@ export interface GraphFile<In extends string, Out extends string> {
   outputs: Record<Out, string>;
 }
 
+/**
+ * The vjp graph's GPU-input form (tools/adalink/vjp.py): a float32 prompt mask and int32 ids and labels, so
+ * that no op runs on the CPU and graph capture can replay the step. Absent from the manifest: all int64.
+ */
+export const VJP_GPU_INPUT_TYPES = { text_mask: 'float32', decoder_input_ids: 'int32', labels: 'int32' } as const;
+export type VjpInputTypes = typeof VJP_GPU_INPUT_TYPES;
+
 export interface ModelManifest {
   format: 'adalink-model-package';
   version: 1;
@@ -62,7 +69,7 @@ export interface ModelManifest {
   files: {
     vision: GraphFile<(typeof VISION_INPUT_ROLES)[number], (typeof VISION_OUTPUT_ROLES)[number]>;
     text_embeddings: { path: string; tensor: string };
-    vjp: GraphFile<(typeof VJP_INPUT_ROLES)[number], (typeof VJP_OUTPUT_ROLES)[number]>;
+    vjp: GraphFile<(typeof VJP_INPUT_ROLES)[number], (typeof VJP_OUTPUT_ROLES)[number]> & { input_types?: VjpInputTypes };
     /** Generation (evaluation, playground): present together or not at all. */
     encoder?: GraphFile<(typeof ENCODER_INPUT_ROLES)[number], (typeof ENCODER_OUTPUT_ROLES)[number]>;
     decoder_init?: GraphFile<(typeof DECODER_INIT_INPUT_ROLES)[number], (typeof DECODER_INIT_OUTPUT_ROLES)[number]>;
@@ -143,6 +150,15 @@ export function parseManifest(input: string | Uint8Array, where: string): ModelM
   };
   graph('vision', VISION_INPUT_ROLES, VISION_OUTPUT_ROLES);
   graph('vjp', VJP_INPUT_ROLES, VJP_OUTPUT_ROLES);
+  const inputTypes = m.files.vjp.input_types;
+  if (inputTypes !== undefined) {
+    const expected = JSON.stringify(VJP_GPU_INPUT_TYPES);
+    const sorted = typeof inputTypes === 'object' && inputTypes !== null
+      ? JSON.stringify(Object.fromEntries(Object.keys(VJP_GPU_INPUT_TYPES).map((k) => [k, inputTypes[k]]))) : '';
+    if (sorted !== expected || Object.keys(inputTypes).length !== Object.keys(VJP_GPU_INPUT_TYPES).length) {
+      throw fail(`"files.vjp.input_types" is ${shorten(JSON.stringify(inputTypes) ?? String(inputTypes))}; this studio reads ${expected} or no such field (int64 inputs)`);
+    }
+  }
   const generation = GENERATION_GRAPHS.filter((key) => m.files[key] !== undefined);
   if (generation.length > 0 && generation.length < GENERATION_GRAPHS.length) {
     const missing = GENERATION_GRAPHS.filter((key) => !generation.includes(key));

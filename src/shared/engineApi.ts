@@ -5,6 +5,7 @@
  * losses as numbers; datasets and models never come to the UI thread.
  */
 import type { TrainConfig } from '../engine/config.ts';
+import type { VjpCounts } from '../engine/frozenVjp.ts';
 import type { CaptionScores } from '../eval/metrics.ts';
 import type { ReadableError } from './errors.ts';
 import type { StudioSettings } from './settings.ts';
@@ -128,6 +129,8 @@ export interface TrainOutcome {
   losses: number[];
   /** Steps the run was asked to reach. */
   totalSteps?: number;
+  /** How the frozen model's vjp ran, in steps (engine/frozenVjp.ts): the harness's check that the fast path runs. */
+  vjpSteps?: VjpCounts;
   /** Set when training stopped on its own (e.g. a non-finite loss); the adapter of `step` is kept. */
   error?: { name: string; message: string };
 }

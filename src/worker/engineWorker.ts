@@ -83,7 +83,8 @@ function requireGenerator(): CaptionGenerator {
 
 function endRun(): void {
   if (!run) return;
-  run.trainer.destroy();
+  // Its buffers go now; its captured vjp sessions are released in the background (nothing waits on them).
+  run.trainer.destroy().catch((e) => console.warn(`releasing the run's vjp sessions: ${(e as Error).message}`));
   if (run.prepared !== prepared) releasePrepared(run.prepared);
   run = undefined;
 }
@@ -242,7 +243,7 @@ const api: EngineApi = {
       error = { name: (e as Error).name, message: (e as Error).message };
     }
     const state = await trainer.exportState();
-    return { step: state.step, losses: state.losses, error };
+    return { step: state.step, losses: state.losses, error, vjpSteps: { ...trainer.vjp.counts } };
   },
 
   pause(): void {

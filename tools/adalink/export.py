@@ -13,6 +13,12 @@ mismatch raises. The PyTorch weights are saved outside the package (--checkpoint
 
     cd tools && python3 -m adalink.export --tokenizer tok.json --out ../public/models/x --checkpoint ../x.ckpt
 
+Replace only vjp.onnx of an existing package by the GPU-input form (float32 mask, int32 ids and labels;
+vjp.py), leaving every other file as it is (the manifest gains `files.vjp.input_types`):
+
+    cd tools && python3 -m adalink.export --vjp-only --float16-weights --out ../public/models/pali-scenes-default \
+        --checkpoint checkpoints/pali-scenes-default
+
 Add (or refresh) only the generation graphs of an existing package, from its saved weights, leaving every
 other file as it is (the manifest gains the three `files` entries):
 
@@ -73,8 +79,18 @@ def verify_vision(model, path, batches=(1, 2, 5, 16), tol=1e-5):
     return worst
 
 
+def vjp_manifest_entry(gpu_inputs=True):
+    """files.vjp; `input_types` only for the GPU-input form (without it the engine feeds int64)."""
+    entry = {"path": "vjp.onnx", "inputs": {n: n for n in vjp_graph.INPUT_NAMES},
+             "outputs": {n: n for n in vjp_graph.OUTPUT_NAMES}}
+    if gpu_inputs:
+        entry["input_types"] = dict(vjp_graph.GPU_INPUT_TYPES)
+    return entry
+
+
 def manifest(cfg: ModelConfig, model_id, name, max_prompt_tokens, max_target_tokens, default_prompt,
-             with_generation=True, architecture="pali-bart", image_mean=IMAGE_MEAN, image_std=IMAGE_STD, add_bos=False):
+             with_generation=True, architecture="pali-bart", image_mean=IMAGE_MEAN, image_std=IMAGE_STD, add_bos=False,
+             vjp_gpu_inputs=True):
     """add_bos: prompt and target ids start with bos_id (ENGINE.md §2; Florence-2). Written only when true."""
     m = {
         "format": "adalink-model-package",
@@ -96,9 +112,7 @@ def manifest(cfg: ModelConfig, model_id, name, max_prompt_tokens, max_target_tok
                        "inputs": {"pixel_values": "pixel_values"},
                        "outputs": {"image_embeds": "image_embeds"}},
             "text_embeddings": {"path": "text_embeddings.safetensors", "tensor": "embed_tokens"},
-            "vjp": {"path": "vjp.onnx",
-                    "inputs": {n: n for n in vjp_graph.INPUT_NAMES},
-                    "outputs": {n: n for n in vjp_graph.OUTPUT_NAMES}},
+            "vjp": vjp_manifest_entry(vjp_gpu_inputs),
         },
     }
     if add_bos:
@@ -140,6 +154,39 @@ def add_generation(model, out, max_new=None):
         json.dump(m, f, indent=2)
         f.write("\n")
     print(f"[export] {path}: files {list(m['files'])}")
+    return errors
+
+
+def export_vjp(model, out, float16_weights=False, strip_metadata=False, gpu_inputs=True, check=None):
+    """Writes, shrinks and verifies <out>/vjp.onnx. Returns vjp.verify's errors (through `check` if given)."""
+    import time
+    t0 = time.time()
+    path = os.path.join(out, "vjp.onnx")
+    print(f"[export] vjp.onnx (make_fx + torch.onnx.export, dynamic B, Nt, Nd, {'GPU' if gpu_inputs else 'int64'} inputs)")
+    vjp_graph.export(model, path, gpu_inputs=gpu_inputs)
+    if float16_weights:
+        print(f"  vjp.onnx: {store_float16(path)} initializers stored as float16")
+    if strip_metadata:
+        strip_node_metadata(path)
+    errors = (check or (lambda fn, *a, **k: fn(*a, **k)))(vjp_graph.verify, model, path, gpu_inputs=gpu_inputs)
+    ops, functions, opset = vjp_graph.onnx_ops(path)
+    print(f"  vjp.onnx: {sum(ops.values())} nodes, opset {opset}, local functions {functions} ({time.time() - t0:.0f} s)")
+    print(f"  ops: {dict(sorted(ops.items()))}")
+    return errors
+
+
+def replace_vjp(model, out, float16_weights=False):
+    """Rewrites an existing package's vjp.onnx in the GPU-input form and its manifest's files.vjp entry;
+    every other file and key stays as it was."""
+    path = os.path.join(out, "manifest.json")
+    with open(path) as f:
+        m = json.load(f)
+    assert m["d_model"] == model.cfg.d_model and m["text"]["vocab_size"] == model.cfg.vocab_size
+    errors = export_vjp(model.cpu().float().eval(), out, float16_weights, strip_metadata=True)
+    m["files"]["vjp"] = vjp_manifest_entry(True)
+    with open(path, "w") as f:
+        json.dump(m, f, indent=2)
+        f.write("\n")
     return errors
 
 
@@ -207,6 +254,9 @@ def write_onnx_case(package, model, path):
     import onnxruntime as ort
     model = model.cpu().float()
     inputs = vjp_graph.example_inputs(model, 3, 6, 9, torch.Generator().manual_seed(5))
+    with open(os.path.join(package, "manifest.json")) as f:
+        if "input_types" in json.load(f)["files"]["vjp"]:
+            inputs = vjp_graph.to_gpu_inputs(inputs)
     feeds = {n: x.detach().numpy() for n, x in zip(vjp_graph.INPUT_NAMES, inputs)}
     outs = ort.InferenceSession(os.path.join(package, "vjp.onnx"), providers=["CPUExecutionProvider"]).run(
         vjp_graph.OUTPUT_NAMES, feeds)
@@ -271,7 +321,7 @@ def write_package(model, out, tokenizer_path, model_id, name, max_prompt_tokens=
     already be float16 values (model.round_to_float16), so every graph still computes exactly in float32.
     strict=False: a failed check is printed as a WARNING instead of raised (the package is written anyway).
     strip_metadata: strip_node_metadata on every graph (before its checks).
-    manifest_fields: architecture, image_mean, image_std, add_bos (see manifest)."""
+    manifest_fields: architecture, image_mean, image_std, add_bos, vjp_gpu_inputs (see manifest)."""
 
     def check(fn, *a, **k):
         try:
@@ -297,16 +347,7 @@ def write_package(model, out, tokenizer_path, model_id, name, max_prompt_tokens=
         strip_node_metadata(os.path.join(out, "vision.onnx"))
     vision_err = check(verify_vision, model, os.path.join(out, "vision.onnx"))
 
-    print(f"[export] {time.time() - t0:.0f} s; vjp.onnx (make_fx + torch.onnx.export, dynamic B, Nt, Nd)")
-    vjp_graph.export(model, os.path.join(out, "vjp.onnx"))
-    if float16_weights:
-        print(f"  vjp.onnx: {store_float16(os.path.join(out, 'vjp.onnx'))} initializers stored as float16")
-    if strip_metadata:
-        strip_node_metadata(os.path.join(out, "vjp.onnx"))
-    vjp_err = check(vjp_graph.verify, model, os.path.join(out, "vjp.onnx"))
-    ops, functions, opset = vjp_graph.onnx_ops(os.path.join(out, "vjp.onnx"))
-    print(f"  vjp.onnx: {sum(ops.values())} nodes, opset {opset}, local functions {functions}")
-    print(f"  ops: {dict(sorted(ops.items()))}")
+    vjp_err = export_vjp(model, out, float16_weights, strip_metadata, manifest_fields.get("vjp_gpu_inputs", True), check)
     for f in ("vision.onnx", "vjp.onnx"):
         ins, outs = describe_graph(os.path.join(out, f))
         print(f"  {f} inputs {ins} outputs {outs}")
@@ -352,6 +393,8 @@ def main():
     p.add_argument("--load", action="store_true", help="load the weights from --checkpoint instead of a random init")
     p.add_argument("--generation-only", action="store_true",
                    help="add the generation graphs to the existing package --out (weights from --checkpoint)")
+    p.add_argument("--vjp-only", action="store_true",
+                   help="replace vjp.onnx of the existing package --out by the GPU-input form (weights from --checkpoint)")
     p.add_argument("--seed", type=int, default=0, help="torch seed of the random initialisation")
     p.add_argument("--id", default="tiny-pali-test")
     p.add_argument("--name", default="Tiny PaLI-style test model (random weights)")
@@ -369,6 +412,9 @@ def main():
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.vjp_only:
+        print("EXPORT_ERRORS " + json.dumps(replace_vjp(load_checkpoint(args.checkpoint), args.out, args.float16_weights)))
+        return
     if args.generation_only:
         add_generation(load_checkpoint(args.checkpoint), args.out)
         return

@@ -115,12 +115,20 @@ def cross_entropy(logits, labels):
     """Mean cross-entropy over the labels != -100, as torch's CrossEntropyLoss computes it, but written with
     plain ops: onnxruntime-web's WebGPU provider has no LogSoftmax kernel (it would run on the CPU, with the
     logits copied off the GPU and back every step); max, exp, sum, log and a gather all run on the GPU.
-    The max is detached: the log-sum-exp does not depend on it, so the gradient is exact either way."""
+    The max is detached: the log-sum-exp does not depend on it, so the gradient is exact either way.
+
+    int32 labels (the vjp graph's GPU-input form, vjp.GPU_INPUT_TYPES) pick the target log-probabilities with a
+    one-hot product: torch's gather needs int64 indices, and onnxruntime-web runs int64 arithmetic on the CPU."""
     valid = labels != -100
     shifted = logits - logits.amax(dim=-1, keepdim=True).detach()
     log_probs = shifted - shifted.exp().sum(dim=-1, keepdim=True).log()
-    picked = log_probs.gather(-1, torch.where(valid, labels, 0).unsqueeze(-1)).squeeze(-1)  # [B, Nd]
-    return -(picked * valid.to(picked.dtype)).sum() / valid.sum().to(picked.dtype)
+    if labels.dtype == torch.int64:
+        picked = log_probs.gather(-1, torch.where(valid, labels, 0).unsqueeze(-1)).squeeze(-1)  # [B, Nd]
+    else:
+        vocab = torch.arange(logits.shape[-1], dtype=labels.dtype, device=labels.device)
+        picked = (log_probs * (labels[..., None] == vocab).to(log_probs.dtype)).sum(-1)
+    weight = valid.to(picked.dtype)
+    return -(picked * weight).sum() / weight.sum()
 
 
 def seq2seq_loss(seq2seq, image_embeds, text_embeds, text_mask, decoder_input_ids, labels):

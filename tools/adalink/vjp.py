@@ -9,6 +9,12 @@ calls `torch.autograd.grad` inside; `make_fx` with the core ATen decompositions 
 backward into one graph of plain ATen ops (symbolic shapes), and `torch.onnx.export(dynamo=True)` turns
 that into standard ONNX with dynamic batch B, prompt length Nt and decoder length Nd. The frozen weights
 become initializers embedded in the file.
+
+Two forms of the inputs: the first packages took `text_mask`, `decoder_input_ids` and `labels` as int64.
+onnxruntime-web's WebGPU provider runs the int64 ops built from them (the label mask, the token count, the
+gather index) on the CPU — a GPU→CPU round trip inside every step, and no graph capture. The GPU-input form
+(`gpu_inputs=True`, the default for new packages) takes a float32 mask and int32 ids and labels
+(GPU_INPUT_TYPES, written to the manifest as `files.vjp.input_types`), so every op runs on the GPU.
 """
 import numpy as np
 import torch
@@ -19,12 +25,23 @@ from torch.fx.experimental.proxy_tensor import make_fx
 INPUT_NAMES = ["image_embeds", "text_embeds", "text_mask", "decoder_input_ids", "labels"]
 OUTPUT_NAMES = ["loss", "grad_image_embeds", "grad_text_embeds"]
 OPSET = 18
+# The GPU-input form's input types (manifest `files.vjp.input_types`); without that field they are int64.
+GPU_INPUT_TYPES = {"text_mask": "float32", "decoder_input_ids": "int32", "labels": "int32"}
+
+
+def to_gpu_inputs(inputs):
+    """example_inputs (int64 mask, ids, labels) in the GPU-input form's types."""
+    image, text, mask, ids, labels = inputs
+    return image, text, mask.float(), ids.int(), labels.int()
 
 
 def vjp_function(model, hf=False):
+    """int64 or GPU-form inputs alike: the decoder's embedding lookup takes int64 ids (a cast on the GPU), the
+    loss picks by the labels' dtype (model.cross_entropy)."""
     loss_fn = model.loss_from_embeds_hf if hf else model.loss_from_embeds
 
     def f(image_embeds, text_embeds, text_mask, decoder_input_ids, labels):
+        decoder_input_ids = decoder_input_ids.long()
         with torch.enable_grad():
             image_embeds = image_embeds.detach().requires_grad_(True)
             text_embeds = text_embeds.detach().requires_grad_(True)
@@ -60,28 +77,38 @@ def example_inputs(model, B, Nt, Nd, generator, pad_prompts=True, pad_targets=Tr
     return (image.float(), text.float(), text_mask.to(dev), decoder_input_ids.to(dev), labels.to(dev))
 
 
-def trace(model):
-    """make_fx of the vjp function over symbolic shapes (DESIGN.md §2)."""
-    inputs = example_inputs(model, 2, 5, 7, torch.Generator().manual_seed(0))
+def trace(model, gpu_inputs=True, shape=(2, 5, 7), symbolic=True):
+    """make_fx of the vjp function (DESIGN.md §2), over symbolic shapes or the fixed `shape` (B, Nt, Nd)."""
+    inputs = example_inputs(model, *shape, torch.Generator().manual_seed(0))
+    if gpu_inputs:
+        inputs = to_gpu_inputs(inputs)
     return make_fx(vjp_function(model), decomposition_table=core_aten_decompositions(),
-                   tracing_mode="symbolic", _allow_non_fake_inputs=True)(*inputs), inputs
+                   tracing_mode="symbolic" if symbolic else "real", _allow_non_fake_inputs=True)(*inputs), inputs
 
 
-def export(model, path):
-    """Traces and writes vjp.onnx (one file, initializers embedded). The model must be on the CPU, float32."""
-    gm, inputs = trace(model)
-    B, Nt, Nd = Dim("batch", min=1, max=4096), Dim("prompt_len", min=1, max=4096), Dim("target_len", min=1, max=4096)
-    dynamic_shapes = ({0: B}, {0: B, 1: Nt}, {0: B, 1: Nt}, {0: B, 1: Nd}, {0: B, 1: Nd})
+def export(model, path, gpu_inputs=True, fixed_shape=None):
+    """Traces and writes vjp.onnx (one file, initializers embedded). The model must be on the CPU, float32.
+    Shapes are symbolic (batch, prompt_len, target_len; a session fixes them with onnxruntime's
+    freeDimensionOverrides) unless `fixed_shape` = (B, Nt, Nd) is given."""
+    if fixed_shape:
+        gm, inputs = trace(model, gpu_inputs, fixed_shape, symbolic=False)
+        dynamic_shapes = None
+    else:
+        gm, inputs = trace(model, gpu_inputs)
+        B, Nt, Nd = Dim("batch", min=1, max=4096), Dim("prompt_len", min=1, max=4096), Dim("target_len", min=1, max=4096)
+        dynamic_shapes = ({0: B}, {0: B, 1: Nt}, {0: B, 1: Nt}, {0: B, 1: Nd}, {0: B, 1: Nd})
     program = torch.onnx.export(gm, inputs, dynamo=True, input_names=INPUT_NAMES, output_names=OUTPUT_NAMES,
                                 dynamic_shapes=dynamic_shapes, opset_version=OPSET, external_data=False)
+    program.optimize()
     program.save(path, external_data=False)
     return path
 
 
-def verify(model, path, cases=((1, 3, 4), (2, 5, 7), (4, 10, 24), (3, 16, 12), (8, 1, 1), (5, 7, 9)), tol=2e-5):
+def verify(model, path, cases=((1, 3, 4), (2, 5, 7), (4, 10, 24), (3, 16, 12), (8, 1, 1), (5, 7, 9)), tol=2e-5,
+           gpu_inputs=True):
     """Runs vjp.onnx in onnxruntime (CPU) and compares loss and gradients with PyTorch autograd on the
-    eager model, float32 and float64. Raises if they differ by more than `tol` (relative to the largest
-    gradient entry). Returns the max errors."""
+    eager model (int64 inputs, gather cross-entropy), float32 and float64. Raises if they differ by more than
+    `tol` (relative to the largest gradient entry). Returns the max errors."""
     import copy
 
     import onnxruntime as ort
@@ -93,7 +120,7 @@ def verify(model, path, cases=((1, 3, 4), (2, 5, 7), (4, 10, 24), (3, 16, 12), (
     g = torch.Generator().manual_seed(1)
     for B, Nt, Nd in cases:
         inputs = example_inputs(model, B, Nt, Nd, g)
-        feeds = {name: x.detach().cpu().numpy() for name, x in zip(INPUT_NAMES, inputs)}
+        feeds = {name: x.detach().cpu().numpy() for name, x in zip(INPUT_NAMES, to_gpu_inputs(inputs) if gpu_inputs else inputs)}
         onnx_out = session.run(OUTPUT_NAMES, feeds)
         torch_out = [x.detach().cpu().numpy() for x in f32(*inputs)]
         inputs64 = [x.double() if x.is_floating_point() else x for x in inputs]

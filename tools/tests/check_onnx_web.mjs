@@ -36,9 +36,11 @@ ort.env.wasm.numThreads = 1;
 ort.env.logLevel = verbose ? 'verbose' : 'warning';
 const manifest = JSON.parse(fs.readFileSync(path.join(pkg, 'manifest.json'), 'utf8'));
 const testCase = JSON.parse(fs.readFileSync(casePath, 'utf8'));
-const toTensor = ({ dtype, dims, data }) => dtype === 'int64'
-  ? new ort.Tensor('int64', BigInt64Array.from(data.map(BigInt)), dims)
-  : new ort.Tensor('float32', Float32Array.from(data), dims);
+const toTensor = ({ dtype, dims, data }) => {
+  if (dtype === 'int64') return new ort.Tensor('int64', BigInt64Array.from(data.map(BigInt)), dims);
+  if (dtype === 'int32') return new ort.Tensor('int32', Int32Array.from(data), dims);
+  return new ort.Tensor('float32', Float32Array.from(data), dims);
+};
 
 const genCasePath = casePath.replace(/onnx-case\.json$/, 'generation-case.json');
 if (manifest.files.encoder && genCasePath !== casePath && fs.existsSync(genCasePath)) {

@@ -65,9 +65,13 @@ def replay(fixture_path, package="public/models/tiny-pali-test", dataset="e2e/fi
         valid = {"image": np.ones(len(E["image"]), F), "text": mask.reshape(-1).astype(F)}
         H = {m: E[m] @ P["wdown_" + m] for m in E}  # dropout 0
         At = {m: E[m] + H[m] @ P["wup_" + m] for m in E}
+        # The manifest's input types (GPU-input form: float32 mask, int32 ids and labels), else int64.
+        types = man["files"]["vjp"].get("input_types", {})
         loss, gi, gt = vjp.run(None, {"image_embeds": At["image"].reshape(len(idx), -1, d),
-                                      "text_embeds": At["text"].reshape(len(idx), Nt, d), "text_mask": mask,
-                                      "decoder_input_ids": dec, "labels": lab})
+                                      "text_embeds": At["text"].reshape(len(idx), Nt, d),
+                                      "text_mask": mask.astype(types.get("text_mask", "int64")),
+                                      "decoder_input_ids": dec.astype(types.get("decoder_input_ids", "int64")),
+                                      "labels": lab.astype(types.get("labels", "int64"))})
         losses.append(float(loss))
         G = {"image": gi.reshape(-1, d), "text": gt.reshape(-1, d)}
         g = {}

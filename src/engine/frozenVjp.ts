@@ -1,0 +1,237 @@
+/**
+ * The frozen model's part of a train step (docs/ENGINE.md §4): the package's vjp graph run by ONNX Runtime
+ * on the engine's device,
+ *
+ *   (Ẽ_image, Ẽ_text, text_mask, decoder_input_ids, labels) → (loss, dL/dẼ_image, dL/dẼ_text),
+ *
+ * its results left in GPU buffers of ours for the AdaLink backward kernels. Three ways to run it, the
+ * fastest the package allows (docs/BENCHMARKS.md "Graph capture, and the vjp replayed by us"):
+ *
+ *  - `recorded`: each batch shape (B, Nt, Nd) gets a session of its own with that shape fixed
+ *    (freeDimensionOverrides) and graph capture on. Its first run captures; its second — ORT replaying the
+ *    capture — is recorded (commandRecorder.ts); every later step of that shape encodes the recording into the
+ *    step's own command encoder: forward, vjp and update become one submit with no ONNX Runtime work on the CPU.
+ *  - `captured`: the same sessions, ORT replaying its capture every step.
+ *  - `plain`: the package's session, any shape, ORT's per-operator work every step.
+ *
+ * Capture needs every op on the GPU, i.e. the vjp graph's GPU-input form (manifest files.vjp.input_types:
+ * float32 mask, int32 ids and labels); a package with int64 inputs runs plain, ORT uploading those three.
+ */
+import { VJP_GPU_INPUT_TYPES } from '../formats/manifest.ts';
+import type { Batch } from './batch.ts';
+import { encodeRecorded, recordCommands, RecordingError, releaseRecorded, type RecordedCommands } from './commandRecorder.ts';
+import type { BufferPool } from './gpuBuffers.ts';
+import { holdForGraphCapture } from './graphCapture.ts';
+import type { ModelPackage } from './modelPackage.ts';
+import { ort } from './onnxRuntime.ts';
+
+export type VjpReplay = 'plain' | 'captured' | 'recorded';
+
+/**
+ * Batch shapes that get a captured session, first come first served; later shapes run plain. Each holds the
+ * graph's weights and, once recorded, its intermediate buffers on the GPU.
+ */
+export const MAX_CAPTURED_SHAPES = 4;
+
+/** A step's vjp results, in buffers of ours that the next step of the same shape overwrites. */
+export interface VjpResult {
+  loss: GPUBuffer;
+  gradImage: GPUBuffer;
+  gradText: GPUBuffer;
+}
+
+/** The step's adapted embeddings (GPU buffers, B·Ni·d and B·Nt·d floats) and its batch. */
+export interface VjpInputs {
+  image: GPUBuffer;
+  text: GPUBuffer;
+  batch: Batch;
+}
+
+interface CapturedShape {
+  session: ort.InferenceSession;
+  /** Runs so far: the first captures, the second is ORT's replay (recorded when asked). */
+  runs: number;
+  recorded?: RecordedCommands;
+}
+
+/** How many steps ran each way so far (the benchmark prints it). */
+export interface VjpCounts {
+  plain: number;
+  /** ORT's capturing runs (one per captured shape). */
+  capture: number;
+  ortReplay: number;
+  recorded: number;
+}
+
+export class FrozenVjp {
+  /** Whether the graph takes the GPU-input form (then it can be captured). */
+  readonly gpuInputs: boolean;
+  readonly replay: VjpReplay;
+  readonly counts: VjpCounts = { plain: 0, capture: 0, ortReplay: 0, recorded: 0 };
+  private readonly captured = new Map<string, CapturedShape | 'plain'>();
+  private readonly device: GPUDevice;
+  private readonly imageTokens: number;
+  private readonly d: number;
+
+  constructor(private readonly pkg: ModelPackage, private readonly pool: BufferPool, replay: VjpReplay = 'recorded') {
+    this.gpuInputs = pkg.manifest.files.vjp.input_types !== undefined;
+    this.replay = this.gpuInputs ? replay : 'plain';
+    this.device = pkg.device;
+    this.imageTokens = pkg.manifest.image.tokens;
+    this.d = pkg.manifest.d_model;
+  }
+
+  /**
+   * Encodes this step's vjp into `encoder` when its shape has been recorded; else returns undefined and the
+   * step calls `run`.
+   */
+  encode(encoder: GPUCommandEncoder, inputs: VjpInputs): VjpResult | undefined {
+    const shape = this.captured.get(shapeKey(inputs.batch));
+    if (!shape || shape === 'plain' || !shape.recorded) return undefined;
+    const { result } = this.io(inputs);
+    encodeRecorded(encoder, shape.recorded);
+    this.counts.recorded++;
+    return result;
+  }
+
+  /**
+   * Whether the next `run` of this batch's shape will be recorded: nothing else may encode GPU work or map a
+   * buffer until it resolves (the recorder sees every WebGPU call of this thread).
+   */
+  willRecord(batch: Batch): boolean {
+    const shape = this.captured.get(shapeKey(batch));
+    return this.replay === 'recorded' && shape !== undefined && shape !== 'plain' && shape.runs === 1;
+  }
+
+  /** Runs this step's vjp through ONNX Runtime (submitting its work) and says where the results are. */
+  async run(inputs: VjpInputs): Promise<VjpResult> {
+    const { feeds, fetches, result } = this.io(inputs);
+    const shape = await this.capturedShape(inputs.batch, [...Object.values(feeds), ...Object.values(fetches)]);
+    if (!shape) {
+      await this.pkg.vjp.run(feeds, fetches);
+      this.counts.plain++;
+      return result;
+    }
+    const run = () => shape.session.run(feeds, fetches);
+    if (shape.runs === 0) {
+      try {
+        await run();
+      } catch (e) {
+        // ORT refuses to capture a graph with a node on the CPU: this shape runs plain from now on.
+        console.warn(`vjp graph capture failed for shape ${shapeKey(inputs.batch)}, running it without: ${(e as Error).message}`);
+        this.captured.set(shapeKey(inputs.batch), 'plain');
+        await shape.session.release();
+        await this.pkg.vjp.run(feeds, fetches);
+        this.counts.plain++;
+        return result;
+      }
+      this.counts.capture++;
+    } else if (shape.runs === 1 && this.replay === 'recorded') {
+      try {
+        shape.recorded = (await recordCommands(this.device, run)).recorded;
+      } catch (e) {
+        if (!(e instanceof RecordingError)) throw e;
+        // The run itself went through: its results stand, and ORT keeps replaying this shape.
+        console.warn(`vjp recording refused for shape ${shapeKey(inputs.batch)}, ORT replays it: ${e.message}`);
+      }
+      this.counts.ortReplay++;
+    } else {
+      await run();
+      this.counts.ortReplay++;
+    }
+    shape.runs++;
+    return result;
+  }
+
+  /** The captured session of this shape, created (and its buffers held) on its first step; undefined: run plain. */
+  private async capturedShape(batch: Batch, tensors: ort.Tensor[]): Promise<CapturedShape | undefined> {
+    if (this.replay === 'plain') return undefined;
+    const key = shapeKey(batch);
+    const known = this.captured.get(key);
+    if (known) return known === 'plain' ? undefined : known;
+    if (this.captured.size >= MAX_CAPTURED_SHAPES) {
+      this.captured.set(key, 'plain');
+      return undefined;
+    }
+    const vjp = this.pkg.manifest.files.vjp;
+    const bytes = await this.pkg.source.read(vjp.path);
+    const session = await ort.InferenceSession.create(bytes, {
+      executionProviders: ['webgpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3, enableGraphCapture: true,
+      freeDimensionOverrides: this.dimensionNames(batch),
+    });
+    // The replay binds the buffers of the capturing run: keep their registrations (graphCapture.ts).
+    await holdForGraphCapture(tensors.map((t) => t.gpuBuffer as GPUBuffer));
+    const shape: CapturedShape = { session, runs: 0 };
+    this.captured.set(key, shape);
+    return shape;
+  }
+
+  /** The graph's names of B, Nt and Nd (symbolic dims of text_mask and labels) → this batch's values. */
+  private dimensionNames(batch: Batch): Record<string, number> {
+    const { inputs } = this.pkg.manifest.files.vjp;
+    const dims = (name: string) => {
+      const meta = this.pkg.vjp.inputMetadata.find((m) => m.name === name);
+      return meta?.isTensor ? meta.shape : [];
+    };
+    const [b, nt] = dims(inputs.text_mask);
+    const [, nd] = dims(inputs.labels);
+    const overrides: Record<string, number> = {};
+    for (const [dim, value] of [[b, batch.size], [nt, batch.promptLength], [nd, batch.targetLength]] as const) {
+      if (typeof dim === 'string') overrides[dim] = value;
+    }
+    return overrides;
+  }
+
+  /** The run's feeds and fetches: our buffers (pooled by size, so a shape gets the same ones every step). */
+  private io({ image, text, batch }: VjpInputs) {
+    const { device, pool, d } = this;
+    const { inputs, outputs } = this.pkg.manifest.files.vjp;
+    const B = batch.size, Nt = batch.promptLength, Nd = batch.targetLength, Ni = this.imageTokens;
+    const floats = (buffer: GPUBuffer, dims: number[]) => ort.Tensor.fromGpuBuffer(buffer, { dataType: 'float32', dims });
+    const result: VjpResult = {
+      loss: pool.get('vjp loss', 4),
+      gradImage: pool.get('vjp grad image', B * Ni * d * 4),
+      gradText: pool.get('vjp grad text', B * Nt * d * 4),
+    };
+    const feeds: Record<string, ort.Tensor> = {
+      [inputs.image_embeds]: floats(image, [B, Ni, d]),
+      [inputs.text_embeds]: floats(text, [B, Nt, d]),
+    };
+    if (this.gpuInputs) {
+      const upload = (label: string, data: Float32Array<ArrayBuffer> | Int32Array<ArrayBuffer>) => {
+        const buffer = pool.get(label, data.byteLength);
+        device.queue.writeBuffer(buffer, 0, data);
+        return buffer;
+      };
+      const ints = (buffer: GPUBuffer, dims: number[]) => ort.Tensor.fromGpuBuffer(buffer, { dataType: VJP_GPU_INPUT_TYPES.labels, dims });
+      feeds[inputs.text_mask] = floats(upload('vjp text_mask', Float32Array.from(batch.promptValid)), [B, Nt]);
+      feeds[inputs.decoder_input_ids] = ints(upload('vjp decoder_input_ids', batch.decoderInputIds), [B, Nd]);
+      feeds[inputs.labels] = ints(upload('vjp labels', batch.labels), [B, Nd]);
+    } else {
+      const int64 = (values: Int32Array | Uint32Array, dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), dims);
+      feeds[inputs.text_mask] = int64(batch.promptValid, [B, Nt]);
+      feeds[inputs.decoder_input_ids] = int64(batch.decoderInputIds, [B, Nd]);
+      feeds[inputs.labels] = int64(batch.labels, [B, Nd]);
+    }
+    const fetches: Record<string, ort.Tensor> = {
+      [outputs.loss]: floats(result.loss, []),
+      [outputs.grad_image_embeds]: floats(result.gradImage, [B, Ni, d]),
+      [outputs.grad_text_embeds]: floats(result.gradText, [B, Nt, d]),
+    };
+    return { feeds, fetches, result };
+  }
+
+  /** Releases the captured sessions and recordings (the package's own session stays). */
+  async release(): Promise<void> {
+    for (const shape of this.captured.values()) {
+      if (shape === 'plain') continue;
+      if (shape.recorded) releaseRecorded(shape.recorded);
+      await shape.session.release();
+    }
+    this.captured.clear();
+  }
+}
+
+function shapeKey(batch: Batch): string {
+  return `${batch.size}×${batch.promptLength}×${batch.targetLength}`;
+}
