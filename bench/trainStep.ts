@@ -3,7 +3,8 @@
  * sets against PyTorch eager on the same GPU (tools/bench_train_step.py):
  *
  *   npm run bench:train -- [--model public/models/pali-scenes-default] [--data public/demo/relational-captions.zip]
- *                          [--batch 32] [--warmup 10] [--steps 60] [--out bench/results/train-step-engine.json]
+ *                          [--batch 32] [--warmup 10] [--steps 60] [--vjp recorded|captured|plain] [--examples N]
+ *                          [--out bench/results/train-step-engine.json]
  *
  * On a bare GPU machine: node bench/gpu-runtime/build.mjs here, then (carry .devcarry) `. .devcarry/setup.sh &&
  * $NODE --liftoff-only .devcarry/bench-train.mjs …`. It prints the command, the machine and every figure, and
@@ -12,9 +13,12 @@
  *  - train step: median (and quartiles) of the intervals between consecutive steps' losses after `warmup`
  *    steps, with the engine's usual pipelining (≤ 2 steps in flight); examples/s;
  *  - one epoch end to end with cached features (ceil(examples / batch) steps, to the last loss read back);
+ *  - the losses of the measured steps (first, last, mean): the same settings give the same losses whichever
+ *    way the vjp runs, which is how a faster run shows it computes the same thing;
  *  - peak GPU memory: bytes of buffers alive on the device (the engine's and ONNX Runtime's), sampled every step;
- *  - where the host's time goes per step (Trainer.hostMs: encoding the forward, ORT's vjp run, encoding the
- *    update, waiting for read-backs);
+ *  - where the host's time goes per step (Trainer.hostMs: encoding the forward, the vjp — ORT's run, or encoding
+ *    its recording —, encoding the update, waiting for read-backs), and how the vjp ran (engine/frozenVjp.ts:
+ *    `--vjp`, the engine's default `recorded`);
  *  - the AdaLink kernels' share: the adapter's own GPU work of one step (embedding gather, AdaLink forward with
  *    dropout, backward, clipping, Adafactor), timed alone on the same shapes, over the median step.
  */
@@ -30,6 +34,7 @@ import { buildBatch } from '../src/engine/batch.ts';
 import { MODALITIES, withDefaults, type Modality } from '../src/engine/config.ts';
 import { BufferPool, gpuIdle, storageBuffer } from '../src/engine/gpuBuffers.ts';
 import { loadModelPackage, type ModelPackage } from '../src/engine/modelPackage.ts';
+import type { VjpReplay } from '../src/engine/frozenVjp.ts';
 import { encodeExamples, Trainer } from '../src/engine/trainer.ts';
 import type { EncodedExample } from '../src/engine/batch.ts';
 import { adafactor } from '../src/kernels/adafactor.ts';
@@ -103,6 +108,9 @@ async function main(): Promise<void> {
       model: { type: 'string', default: 'public/models/pali-scenes-default' },
       data: { type: 'string', default: 'public/demo/relational-captions.zip' },
       batch: { type: 'string', default: '32' }, warmup: { type: 'string', default: '10' }, steps: { type: 'string', default: '60' },
+      vjp: { type: 'string', default: 'recorded' },
+      // The first N images of the split only (the feature cache holds N · image tokens · d floats on the GPU).
+      examples: { type: 'string' },
       out: { type: 'string', default: 'bench/results/train-step-engine.json' },
     },
   });
@@ -116,7 +124,8 @@ async function main(): Promise<void> {
   const warmup = Number(args.warmup);
   const measured = Number(args.steps);
 
-  const dataset = await readSplit(args.data!, 'train');
+  const split = await readSplit(args.data!, 'train');
+  const dataset = args.examples ? { ...split, images: split.images.slice(0, Number(args.examples)), examples: split.examples.filter((e) => e.imageIndex < Number(args.examples)) } : split;
   let started = performance.now();
   const features = await cacheFeatures(pkg, dataset);
   await gpuIdle(pkg.device);
@@ -124,15 +133,20 @@ async function main(): Promise<void> {
   const examples = encodeExamples(pkg, dataset.examples, features);
   const stepsPerEpoch = Math.ceil(examples.length / batchSize);
 
-  const trainer = new Trainer(pkg, features, examples, withDefaults({ batchSize, steps: warmup + measured + stepsPerEpoch }));
+  const vjpReplay = args.vjp as VjpReplay;
+  if (!['recorded', 'captured', 'plain'].includes(vjpReplay)) throw new Error(`--vjp ${vjpReplay}: expected recorded, captured or plain`);
+  const trainer = new Trainer(pkg, features, examples, withDefaults({ batchSize, steps: warmup + measured + stepsPerEpoch }), undefined, { vjpReplay });
   let peakBytes = 0;
   const stamps: number[] = [];
-  const onStep = () => {
+  const losses: number[] = [];
+  const onStep = ({ loss }: { loss: number }) => {
     stamps.push(performance.now());
+    losses.push(loss);
     peakBytes = Math.max(peakBytes, gpuBytesInUse());
   };
   await trainer.run(warmup, { onStep });
   stamps.length = 0;
+  losses.length = 0;
   const before = { ...trainer.hostMs };
   started = performance.now();
   await trainer.run(measured, { onStep });
@@ -141,10 +155,12 @@ async function main(): Promise<void> {
     .map(([phase, ms]) => [phase, (ms - before[phase as keyof typeof before]) / measured]));
   const intervals = stamps.slice(1).map((t, i) => t - stamps[i]).sort((a, b) => a - b);
   const stepMs = quantile(intervals, 0.5);
+  const measuredLosses = { first: losses[0], last: losses[losses.length - 1], mean: losses.reduce((a, b) => a + b, 0) / losses.length };
 
   started = performance.now();
   await trainer.run(stepsPerEpoch, { onStep });
   const epochSeconds = (performance.now() - started) / 1000;
+  const vjpSteps = { ...trainer.vjp.counts };
   await trainer.destroy();
 
   const kernelMs = await adalinkKernelMs(pkg, features.buffer, examples.slice(0, batchSize), 30);
@@ -155,8 +171,9 @@ async function main(): Promise<void> {
     trainStep: {
       warmup, measured, medianMs: stepMs, p25Ms: quantile(intervals, 0.25), p75Ms: quantile(intervals, 0.75),
       meanMs: (measuredSeconds * 1000) / measured, examplesPerSecond: (batchSize * 1000) / stepMs,
-      hostMsPerStep,
+      hostMsPerStep, losses: measuredLosses,
     },
+    vjp: { replay: trainer.vjp.replay, steps: vjpSteps },
     epoch: { steps: stepsPerEpoch, seconds: epochSeconds },
     peakGpuBytes: peakBytes,
     adalinkKernels: { msPerStep: kernelMs, shareOfStep: kernelMs / stepMs },

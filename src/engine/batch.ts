@@ -37,14 +37,18 @@ export const IGNORE_LABEL = -100;
 /** Target lengths are padded up to a multiple of this (docs/ENGINE.md §2). */
 export const TARGET_BUCKET = 8;
 
-export function targetBucket(longest: number, maxTargetTokens: number, multiple = TARGET_BUCKET): number {
-  return Math.max(longest, Math.min(maxTargetTokens, Math.ceil(longest / multiple) * multiple));
+export function targetBucket(longest: number, maxTargetTokens: number): number {
+  return Math.max(longest, Math.min(maxTargetTokens, Math.ceil(longest / TARGET_BUCKET) * TARGET_BUCKET));
 }
 
-export function buildBatch(examples: EncodedExample[], text: ModelManifest['text'], multiple = TARGET_BUCKET): Batch {
+/**
+ * `targetLength`: pad every batch's targets to this length (at least the longest target's bucket) — one shape
+ * for all batches, as a captured vjp graph wants (frozenVjp.ts); by default the batch's own bucket.
+ */
+export function buildBatch(examples: EncodedExample[], text: ModelManifest['text'], targetLength?: number): Batch {
   const size = examples.length;
   const promptLength = Math.max(...examples.map((e) => e.promptIds.length));
-  const targetLength = targetBucket(Math.max(...examples.map((e) => e.targetIds.length)), text.max_target_tokens, multiple);
+  targetLength = Math.max(targetLength ?? 0, targetBucket(Math.max(...examples.map((e) => e.targetIds.length)), text.max_target_tokens));
   const promptIds = new Uint32Array(size * promptLength).fill(text.pad_id);
   const promptValid = new Uint32Array(size * promptLength);
   const decoderInputIds = new Int32Array(size * targetLength).fill(text.pad_id);

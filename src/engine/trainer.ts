@@ -16,7 +16,7 @@ import { adamw } from '../kernels/adamw.ts';
 import { gradNorm, STEP_STATUS_BYTES } from '../kernels/gradNorm.ts';
 import { dropoutKey, initialWdown } from '../kernels/random.ts';
 import { encodeAdaptedEmbeddings } from './adaptedEmbeddings.ts';
-import { buildBatch, type EncodedExample } from './batch.ts';
+import { buildBatch, targetBucket, type EncodedExample } from './batch.ts';
 import { learningRateAt, validateConfig, type Modality, type TrainConfig } from './config.ts';
 import { DataOrder } from './dataOrder.ts';
 import { ConfigError, TrainingError } from './errors.ts';
@@ -80,6 +80,8 @@ export class Trainer {
   private readonly pool: BufferPool;
   /** The frozen model's loss and gradients, by ONNX Runtime (replayed by us where the package allows). */
   readonly vjp: FrozenVjp;
+  /** Every batch's target length when the vjp is captured, else undefined (each batch its own bucket). */
+  private readonly targetLength?: number;
   private readonly embeddingTable: GPUBuffer;
   private readonly lossBuffer: GPUBuffer;
   private readonly status: GPUBuffer;
@@ -111,6 +113,12 @@ export class Trainer {
     this.order = new DataOrder(config.seed, examples.length, config.batchSize);
     this.pool = new BufferPool(device);
     this.vjp = new FrozenVjp(pkg, this.pool, options.vjpReplay);
+    // A captured vjp holds a session, its weights and its activations per batch shape: one target length for
+    // all batches (the longest target's bucket) keeps it to one shape per prompt length. Padded targets change
+    // neither the loss nor the gradients (batch.ts).
+    if (this.vjp.replay !== 'plain') {
+      this.targetLength = targetBucket(examples.reduce((n, e) => Math.max(n, e.targetIds.length), 0), manifest.text.max_target_tokens);
+    }
     this.embeddingTable = storageBuffer(device, 'text embedding table', pkg.textEmbeddings);
     this.lossBuffer = storageBuffer(device, 'loss', 16);
     this.status = storageBuffer(device, 'step status', STEP_STATUS_BYTES);
@@ -215,7 +223,7 @@ export class Trainer {
       this.hostMs[name] += now - phaseStart;
       phaseStart = now;
     };
-    const batch = buildBatch(this.order.batch(s).map((i) => this.examples[i]), manifest.text);
+    const batch = buildBatch(this.order.batch(s).map((i) => this.examples[i]), manifest.text, this.targetLength);
     const B = batch.size;
     // Forward: gather the embeddings, adapt each modality.
     const forward = device.createCommandEncoder({ label: `step ${s} forward` });
