@@ -10,7 +10,8 @@
  * a resumed run keeps its saved settings, --steps aside), --split (the dataset split to train on; default
  * train). A checkpoint is written to <file>.partial and then renamed over <file>: a process killed while
  * writing leaves the previous checkpoint whole. --data is a folder or a .zip (imagefolder, COCO
- * captions JSON or CSV: src/data/dataset.ts).
+ * captions JSON or CSV: src/data/dataset.ts). --vjp-batch N runs the frozen model's gradient graph on parts of
+ * N examples of each batch (less GPU memory, same updates: docs/ENGINE.md §4); a divisor of the batch size.
  */
 import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
@@ -33,7 +34,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string' }, schedule: { type: 'string' }, 'weight-decay': { type: 'string' }, clip: { type: 'string' },
     dropout: { type: 'string' }, seed: { type: 'string' }, modalities: { type: 'string' },
     rank: { type: 'string' }, 'rank-image': { type: 'string' }, 'rank-text': { type: 'string' },
-    state: { type: 'string' }, 'checkpoint-every': { type: 'string', default: '50' }, split: { type: 'string', default: 'train' },
+    'vjp-batch': { type: 'string' }, state: { type: 'string' }, 'checkpoint-every': { type: 'string', default: '50' }, split: { type: 'string', default: 'train' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -89,7 +90,8 @@ async function main(): Promise<void> {
   // A resumed run keeps its saved settings (anything else would change its numbers); only --steps,
   // the point to train to, may move on.
   const config = saved ? { ...saved.config, steps: args.steps === undefined ? saved.config.steps : Number(args.steps) } : configFromArgs();
-  const trainer = new Trainer(pkg, features, examples, config, saved);
+  const vjpBatch = args['vjp-batch'] === undefined ? undefined : Number(args['vjp-batch']);
+  const trainer = new Trainer(pkg, features, examples, config, saved, { vjpBatch });
   if (saved) console.log(`resuming from step ${saved.step} (${args.state})`);
 
   const started = performance.now();

@@ -16,6 +16,10 @@
  *
  * Capture needs every op on the GPU, i.e. the vjp graph's GPU-input form (manifest files.vjp.input_types:
  * float32 mask, int32 ids and labels); a package with int64 inputs runs plain, ORT uploading those three.
+ *
+ * A run takes a part of the step's batch (rows [start, start + size): the whole batch, or a micro-batch when
+ * the trainer splits it to hold fewer activations at once), copied into the run's own input buffers inside
+ * the step's command encoder, so that parts replayed one after another in one submit each see their rows.
  */
 import { VJP_GPU_INPUT_TYPES } from '../formats/manifest.ts';
 import type { Batch } from './batch.ts';
@@ -33,18 +37,23 @@ export type VjpReplay = 'plain' | 'captured' | 'recorded';
  */
 export const MAX_CAPTURED_SHAPES = 4;
 
-/** A step's vjp results, in buffers of ours that the next step of the same shape overwrites. */
+/** A vjp run's results, in buffers of ours that the next run of the same shape overwrites. */
 export interface VjpResult {
   loss: GPUBuffer;
   gradImage: GPUBuffer;
   gradText: GPUBuffer;
 }
 
-/** The step's adapted embeddings (GPU buffers, B·Ni·d and B·Nt·d floats) and its batch. */
-export interface VjpInputs {
+/**
+ * One vjp run's share of a step: rows [start, start + size) of the batch (all of it, or one micro-batch), read
+ * from the step's adapted embeddings (GPU buffers of B·Ni·d and B·Nt·d floats) and the batch.
+ */
+export interface VjpPart {
+  batch: Batch;
   image: GPUBuffer;
   text: GPUBuffer;
-  batch: Batch;
+  start: number;
+  size: number;
 }
 
 interface CapturedShape {
@@ -72,6 +81,8 @@ export class FrozenVjp {
   private readonly device: GPUDevice;
   private readonly imageTokens: number;
   private readonly d: number;
+  /** The step's mask, ids and labels on the GPU (uploadBatch). */
+  private batchInputs?: { mask: GPUBuffer; ids: GPUBuffer; labels: GPUBuffer };
 
   constructor(private readonly pkg: ModelPackage, private readonly pool: BufferPool, replay: VjpReplay = 'recorded') {
     this.gpuInputs = pkg.manifest.files.vjp.input_types !== undefined;
@@ -82,31 +93,43 @@ export class FrozenVjp {
   }
 
   /**
-   * Encodes this step's vjp into `encoder` when its shape has been recorded; else returns undefined and the
-   * step calls `run`.
+   * Uploads the batch's mask, ids and labels (the GPU-input form) once per step, before its parts: each part
+   * copies its rows from them inside the step's command encoder, in order with the other parts.
    */
-  encode(encoder: GPUCommandEncoder, inputs: VjpInputs): VjpResult | undefined {
-    const shape = this.captured.get(shapeKey(inputs.batch));
+  uploadBatch(batch: Batch): void {
+    if (!this.gpuInputs) return;
+    const upload = (label: string, data: Float32Array<ArrayBuffer> | Int32Array<ArrayBuffer>) => {
+      const buffer = this.pool.get(label, data.byteLength);
+      this.device.queue.writeBuffer(buffer, 0, data);
+      return buffer;
+    };
+    this.batchInputs = {
+      mask: upload('batch text_mask', Float32Array.from(batch.promptValid)),
+      ids: upload('batch decoder_input_ids', batch.decoderInputIds),
+      labels: upload('batch labels', batch.labels),
+    };
+  }
+
+  /** Encodes this part's vjp into `encoder` when its shape has been recorded; else returns undefined and the step calls `run`. */
+  encode(encoder: GPUCommandEncoder, part: VjpPart): VjpResult | undefined {
+    const shape = this.captured.get(shapeKey(part));
     if (!shape || shape === 'plain' || !shape.recorded) return undefined;
-    const { result } = this.io(inputs);
+    const { result } = this.io(part, encoder);
     encodeRecorded(encoder, shape.recorded);
     this.counts.recorded++;
     return result;
   }
 
   /**
-   * Whether the next `run` of this batch's shape will be recorded: nothing else may encode GPU work or map a
-   * buffer until it resolves (the recorder sees every WebGPU call of this thread).
+   * Runs this part's vjp through ONNX Runtime: its input copies go into `encoder`, which is submitted (with
+   * whatever the step encoded before), then ORT runs. `beforeRecording` is awaited before a recorded run: after
+   * it, nothing else may encode GPU work or map a buffer until the run resolves (the recorder sees every
+   * WebGPU call of this thread).
    */
-  willRecord(batch: Batch): boolean {
-    const shape = this.captured.get(shapeKey(batch));
-    return this.replay === 'recorded' && shape !== undefined && shape !== 'plain' && shape.runs === 1;
-  }
-
-  /** Runs this step's vjp through ONNX Runtime (submitting its work) and says where the results are. */
-  async run(inputs: VjpInputs): Promise<VjpResult> {
-    const { feeds, fetches, result } = this.io(inputs);
-    const shape = await this.capturedShape(inputs.batch, [...Object.values(feeds), ...Object.values(fetches)]);
+  async run(part: VjpPart, encoder: GPUCommandEncoder, beforeRecording: () => Promise<void>): Promise<VjpResult> {
+    const { feeds, fetches, result } = this.io(part, encoder);
+    this.device.queue.submit([encoder.finish()]);
+    const shape = await this.capturedShape(part, [...Object.values(feeds), ...Object.values(fetches)]);
     if (!shape) {
       await this.pkg.vjp.run(feeds, fetches);
       this.counts.plain++;
@@ -118,8 +141,8 @@ export class FrozenVjp {
         await run();
       } catch (e) {
         // ORT refuses to capture a graph with a node on the CPU: this shape runs plain from now on.
-        console.warn(`vjp graph capture failed for shape ${shapeKey(inputs.batch)}, running it without: ${(e as Error).message}`);
-        this.captured.set(shapeKey(inputs.batch), 'plain');
+        console.warn(`vjp graph capture failed for shape ${shapeKey(part)}, running it without: ${(e as Error).message}`);
+        this.captured.set(shapeKey(part), 'plain');
         await shape.session.release();
         await this.pkg.vjp.run(feeds, fetches);
         this.counts.plain++;
@@ -127,12 +150,13 @@ export class FrozenVjp {
       }
       this.counts.capture++;
     } else if (shape.runs === 1 && this.replay === 'recorded') {
+      await beforeRecording();
       try {
         shape.recorded = (await recordCommands(this.device, run)).recorded;
       } catch (e) {
         if (!(e instanceof RecordingError)) throw e;
         // The run itself went through: its results stand, and ORT keeps replaying this shape.
-        console.warn(`vjp recording refused for shape ${shapeKey(inputs.batch)}, ORT replays it: ${e.message}`);
+        console.warn(`vjp recording refused for shape ${shapeKey(part)}, ORT replays it: ${e.message}`);
       }
       this.counts.ortReplay++;
     } else {
@@ -143,10 +167,10 @@ export class FrozenVjp {
     return result;
   }
 
-  /** The captured session of this shape, created (and its buffers held) on its first step; undefined: run plain. */
-  private async capturedShape(batch: Batch, tensors: ort.Tensor[]): Promise<CapturedShape | undefined> {
+  /** The captured session of this shape, created (and its buffers held) on its first run; undefined: run plain. */
+  private async capturedShape(part: VjpPart, tensors: ort.Tensor[]): Promise<CapturedShape | undefined> {
     if (this.replay === 'plain') return undefined;
-    const key = shapeKey(batch);
+    const key = shapeKey(part);
     const known = this.captured.get(key);
     if (known) return known === 'plain' ? undefined : known;
     if (this.captured.size >= MAX_CAPTURED_SHAPES) {
@@ -157,7 +181,7 @@ export class FrozenVjp {
     const bytes = await this.pkg.source.read(vjp.path);
     const session = await ort.InferenceSession.create(bytes, {
       executionProviders: ['webgpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3, enableGraphCapture: true,
-      freeDimensionOverrides: this.dimensionNames(batch),
+      freeDimensionOverrides: this.dimensionOverrides(part),
     });
     // The replay binds the buffers of the capturing run: keep their registrations (graphCapture.ts).
     await holdForGraphCapture(tensors.map((t) => t.gpuBuffer as GPUBuffer));
@@ -166,8 +190,8 @@ export class FrozenVjp {
     return shape;
   }
 
-  /** The graph's names of B, Nt and Nd (symbolic dims of text_mask and labels) → this batch's values. */
-  private dimensionNames(batch: Batch): Record<string, number> {
+  /** The graph's names of B, Nt and Nd (symbolic dims of text_mask and labels) → this part's values. */
+  private dimensionOverrides({ batch, size }: VjpPart): Record<string, number> {
     const { inputs } = this.pkg.manifest.files.vjp;
     const dims = (name: string) => {
       const meta = this.pkg.vjp.inputMetadata.find((m) => m.name === name);
@@ -176,47 +200,52 @@ export class FrozenVjp {
     const [b, nt] = dims(inputs.text_mask);
     const [, nd] = dims(inputs.labels);
     const overrides: Record<string, number> = {};
-    for (const [dim, value] of [[b, batch.size], [nt, batch.promptLength], [nd, batch.targetLength]] as const) {
+    for (const [dim, value] of [[b, size], [nt, batch.promptLength], [nd, batch.targetLength]] as const) {
       if (typeof dim === 'string') overrides[dim] = value;
     }
     return overrides;
   }
 
-  /** The run's feeds and fetches: our buffers (pooled by size, so a shape gets the same ones every step). */
-  private io({ image, text, batch }: VjpInputs) {
-    const { device, pool, d } = this;
+  /**
+   * The run's feeds and fetches on buffers of ours, pooled by size so that a shape gets the same ones every
+   * run; the part's rows are copied into them in `encoder`.
+   */
+  private io({ batch, image, text, start, size }: VjpPart, encoder: GPUCommandEncoder) {
+    const { pool, d } = this;
     const { inputs, outputs } = this.pkg.manifest.files.vjp;
-    const B = batch.size, Nt = batch.promptLength, Nd = batch.targetLength, Ni = this.imageTokens;
+    const Nt = batch.promptLength, Nd = batch.targetLength, Ni = this.imageTokens;
+    const rows = (source: GPUBuffer, label: string, floatsPerRow: number) => {
+      const target = pool.get(label, size * floatsPerRow * 4);
+      encoder.copyBufferToBuffer(source, start * floatsPerRow * 4, target, 0, size * floatsPerRow * 4);
+      return target;
+    };
     const floats = (buffer: GPUBuffer, dims: number[]) => ort.Tensor.fromGpuBuffer(buffer, { dataType: 'float32', dims });
     const result: VjpResult = {
       loss: pool.get('vjp loss', 4),
-      gradImage: pool.get('vjp grad image', B * Ni * d * 4),
-      gradText: pool.get('vjp grad text', B * Nt * d * 4),
+      gradImage: pool.get('vjp grad image', size * Ni * d * 4),
+      gradText: pool.get('vjp grad text', size * Nt * d * 4),
     };
     const feeds: Record<string, ort.Tensor> = {
-      [inputs.image_embeds]: floats(image, [B, Ni, d]),
-      [inputs.text_embeds]: floats(text, [B, Nt, d]),
+      [inputs.image_embeds]: floats(rows(image, 'vjp image_embeds', Ni * d), [size, Ni, d]),
+      [inputs.text_embeds]: floats(rows(text, 'vjp text_embeds', Nt * d), [size, Nt, d]),
     };
     if (this.gpuInputs) {
-      const upload = (label: string, data: Float32Array<ArrayBuffer> | Int32Array<ArrayBuffer>) => {
-        const buffer = pool.get(label, data.byteLength);
-        device.queue.writeBuffer(buffer, 0, data);
-        return buffer;
-      };
+      const uploaded = this.batchInputs!;
       const ints = (buffer: GPUBuffer, dims: number[]) => ort.Tensor.fromGpuBuffer(buffer, { dataType: VJP_GPU_INPUT_TYPES.labels, dims });
-      feeds[inputs.text_mask] = floats(upload('vjp text_mask', Float32Array.from(batch.promptValid)), [B, Nt]);
-      feeds[inputs.decoder_input_ids] = ints(upload('vjp decoder_input_ids', batch.decoderInputIds), [B, Nd]);
-      feeds[inputs.labels] = ints(upload('vjp labels', batch.labels), [B, Nd]);
+      feeds[inputs.text_mask] = floats(rows(uploaded.mask, 'vjp text_mask', Nt), [size, Nt]);
+      feeds[inputs.decoder_input_ids] = ints(rows(uploaded.ids, 'vjp decoder_input_ids', Nd), [size, Nd]);
+      feeds[inputs.labels] = ints(rows(uploaded.labels, 'vjp labels', Nd), [size, Nd]);
     } else {
-      const int64 = (values: Int32Array | Uint32Array, dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), dims);
-      feeds[inputs.text_mask] = int64(batch.promptValid, [B, Nt]);
-      feeds[inputs.decoder_input_ids] = int64(batch.decoderInputIds, [B, Nd]);
-      feeds[inputs.labels] = int64(batch.labels, [B, Nd]);
+      const int64 = (values: Int32Array | Uint32Array, perRow: number) =>
+        new ort.Tensor('int64', BigInt64Array.from(values.subarray(start * perRow, (start + size) * perRow), (v) => BigInt(v)), [size, perRow]);
+      feeds[inputs.text_mask] = int64(batch.promptValid, Nt);
+      feeds[inputs.decoder_input_ids] = int64(batch.decoderInputIds, Nd);
+      feeds[inputs.labels] = int64(batch.labels, Nd);
     }
     const fetches: Record<string, ort.Tensor> = {
       [outputs.loss]: floats(result.loss, []),
-      [outputs.grad_image_embeds]: floats(result.gradImage, [B, Ni, d]),
-      [outputs.grad_text_embeds]: floats(result.gradText, [B, Nt, d]),
+      [outputs.grad_image_embeds]: floats(result.gradImage, [size, Ni, d]),
+      [outputs.grad_text_embeds]: floats(result.gradText, [size, Nt, d]),
     };
     return { feeds, fetches, result };
   }
@@ -232,6 +261,6 @@ export class FrozenVjp {
   }
 }
 
-function shapeKey(batch: Batch): string {
-  return `${batch.size}×${batch.promptLength}×${batch.targetLength}`;
+function shapeKey({ batch, size }: VjpPart): string {
+  return `${size}×${batch.promptLength}×${batch.targetLength}`;
 }

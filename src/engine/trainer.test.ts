@@ -11,7 +11,7 @@ import { TrainingError } from './errors.ts';
 import { decodeTrainingState, encodeTrainingState } from './state.ts';
 import { fixtureConfig, loadTiny, readFixture, type TinySetup } from './testing/tinySetup.ts';
 import type { VjpReplay } from './frozenVjp.ts';
-import { Trainer } from './trainer.ts';
+import { Trainer, type TrainerOptions } from './trainer.ts';
 
 let tiny: TinySetup;
 beforeAll(async () => {
@@ -24,8 +24,8 @@ function maxRelativeError(actual: ArrayLike<number>, expected: ArrayLike<number>
   return worst;
 }
 
-async function train(config = fixtureConfig(readFixture('adamw')), steps = config.steps, state?: ReturnType<typeof decodeTrainingState>, vjpReplay?: VjpReplay) {
-  const trainer = new Trainer(tiny.pkg, tiny.features, tiny.examples, config, state, { vjpReplay });
+async function train(config = fixtureConfig(readFixture('adamw')), steps = config.steps, state?: ReturnType<typeof decodeTrainingState>, options: TrainerOptions = {}) {
+  const trainer = new Trainer(tiny.pkg, tiny.features, tiny.examples, config, state, options);
   const losses: number[] = [];
   try {
     await trainer.run(steps, { onStep: (r) => losses.push(r.loss) });
@@ -57,17 +57,23 @@ describe('the same inputs as the PyTorch reference', () => {
   });
 });
 
-// The vjp three ways (frozenVjp.ts): recorded replay (the default), ORT's graph-capture replay, ORT plain.
-describe.each([['adamw', 'recorded'], ['adafactor', 'recorded'], ['adamw', 'captured'], ['adamw', 'plain']] as const)('%s, vjp %s: 50 steps match the PyTorch reference', (optimizer, vjpReplay) => {
+// The vjp three ways (frozenVjp.ts): recorded replay (the default), ORT's graph-capture replay, ORT plain; and
+// the batch of 4 run as vjp parts of 3 + 1 examples (TrainerOptions.vjpBatch: two shapes, unequal shares of the
+// target tokens), whose gradients must add up to the whole batch's.
+describe.each([
+  ['adamw', 'recorded', undefined], ['adafactor', 'recorded', undefined], ['adamw', 'captured', undefined], ['adamw', 'plain', undefined],
+  ['adamw', 'recorded', 3],
+] as const)('%s, vjp %s, vjp batch %s: 50 steps match the PyTorch reference', (optimizer, vjpReplay, vjpBatch) => {
   it('per-step losses within 1e-4 relative, final weights close', async () => {
     const fixture = readFixture(optimizer);
-    const { losses, state, vjpCounts } = await train(fixtureConfig(fixture), undefined, undefined, vjpReplay);
+    const { losses, state, vjpCounts } = await train(fixtureConfig(fixture), undefined, undefined, { vjpReplay, vjpBatch });
     expect(losses).toHaveLength(fixture.losses.length);
     const lossError = maxRelativeError(losses, fixture.losses);
-    console.log(`${optimizer}, vjp ${vjpReplay} (steps run ${JSON.stringify(vjpCounts)}): loss ${losses[0].toFixed(5)} → ${losses.at(-1)!.toFixed(5)}, max relative error vs PyTorch ${lossError.toExponential(2)}`);
-    // Each way ran: a shape's first step captures, its second is ORT's replay (recorded), the rest replay.
+    console.log(`${optimizer}, vjp ${vjpReplay}, vjp batch ${vjpBatch ?? 'whole'} (runs ${JSON.stringify(vjpCounts)}): loss ${losses[0].toFixed(5)} → ${losses.at(-1)!.toFixed(5)}, max relative error vs PyTorch ${lossError.toExponential(2)}`);
+    // Each way ran: a shape's first run captures, its second is ORT's replay (recorded), the rest replay.
     const { plain, capture, ortReplay, recorded } = vjpCounts;
-    expect(plain + capture + ortReplay + recorded).toBe(losses.length);
+    const runsPerStep = vjpBatch ? Math.ceil(fixture.config.batch_size / vjpBatch) : 1;
+    expect(plain + capture + ortReplay + recorded).toBe(losses.length * runsPerStep);
     if (vjpReplay === 'plain') expect(plain).toBe(losses.length);
     else expect(capture).toBeGreaterThan(0);
     if (vjpReplay === 'recorded') expect(recorded).toBeGreaterThan(losses.length / 2);

@@ -14,9 +14,10 @@ import { adafactor } from '../kernels/adafactor.ts';
 import { adalinkBackward } from '../kernels/adalinkBackward.ts';
 import { adamw } from '../kernels/adamw.ts';
 import { gradNorm, STEP_STATUS_BYTES } from '../kernels/gradNorm.ts';
+import { scaleRange } from '../kernels/scaleRange.ts';
 import { dropoutKey, initialWdown } from '../kernels/random.ts';
 import { encodeAdaptedEmbeddings } from './adaptedEmbeddings.ts';
-import { buildBatch, targetBucket, type EncodedExample } from './batch.ts';
+import { buildBatch, IGNORE_LABEL, targetBucket, type Batch, type EncodedExample } from './batch.ts';
 import { learningRateAt, validateConfig, type Modality, type TrainConfig } from './config.ts';
 import { DataOrder } from './dataOrder.ts';
 import { ConfigError, TrainingError } from './errors.ts';
@@ -70,6 +71,19 @@ export function encodeExamples(pkg: ModelPackage, examples: Array<{ imageIndex: 
     }));
 }
 
+/** How the engine runs a step; none of these changes what it computes (beyond float rounding). */
+export interface TrainerOptions {
+  /** How the frozen model's vjp runs (frozenVjp.ts); by default recorded where the package allows. */
+  vjpReplay?: VjpReplay;
+  /**
+   * Examples per vjp run (default: the whole batch). Fewer hold fewer activations of the frozen model on the
+   * GPU at once — the memory a step needs beyond the weights falls about in proportion — for a few more runs
+   * per step; the gradients are the same (each part weighted by its share of the batch's target tokens).
+   * A divisor of the batch size keeps every part one shape (one captured session).
+   */
+  vjpBatch?: number;
+}
+
 export class Trainer {
   readonly config: TrainConfig;
   private readonly device: GPUDevice;
@@ -80,10 +94,11 @@ export class Trainer {
   private readonly pool: BufferPool;
   /** The frozen model's loss and gradients, by ONNX Runtime (replayed by us where the package allows). */
   readonly vjp: FrozenVjp;
+  /** Examples per vjp run: the batch, or a part of it (TrainerOptions.vjpBatch). */
+  private readonly vjpBatch: number;
   /** Every batch's target length when the vjp is captured, else undefined (each batch its own bucket). */
   private readonly targetLength?: number;
   private readonly embeddingTable: GPUBuffer;
-  private readonly lossBuffer: GPUBuffer;
   private readonly status: GPUBuffer;
   private completed = 0;
   private submitted = 0;
@@ -103,7 +118,7 @@ export class Trainer {
     private readonly examples: EncodedExample[],
     config: TrainConfig,
     state?: TrainingState,
-    options: { vjpReplay?: VjpReplay } = {},
+    options: TrainerOptions = {},
   ) {
     const { manifest, device } = pkg;
     this.config = validateConfig(config, manifest.d_model);
@@ -113,6 +128,11 @@ export class Trainer {
     this.order = new DataOrder(config.seed, examples.length, config.batchSize);
     this.pool = new BufferPool(device);
     this.vjp = new FrozenVjp(pkg, this.pool, options.vjpReplay);
+    this.vjpBatch = options.vjpBatch ?? this.config.batchSize;
+    if (!Number.isSafeInteger(this.vjpBatch) || this.vjpBatch < 1 || this.vjpBatch > this.config.batchSize) {
+      throw new ConfigError(`the vjp batch is ${this.vjpBatch}, not a whole number from 1 to the batch size ${this.config.batchSize}`,
+        'engine option vjpBatch', 'Pick a divisor of the batch size (e.g. half of it), or leave it unset to run the whole batch at once.');
+    }
     // A captured vjp holds a session, its weights and its activations per batch shape: one target length for
     // all batches (the longest target's bucket) keeps it to one shape per prompt length. Padded targets change
     // neither the loss nor the gradients (batch.ts).
@@ -120,7 +140,6 @@ export class Trainer {
       this.targetLength = targetBucket(examples.reduce((n, e) => Math.max(n, e.targetIds.length), 0), manifest.text.max_target_tokens);
     }
     this.embeddingTable = storageBuffer(device, 'text embedding table', pkg.textEmbeddings);
-    this.lossBuffer = storageBuffer(device, 'loss', 16);
     this.status = storageBuffer(device, 'step status', STEP_STATUS_BYTES);
     this.adapters = config.modalities.map((m) => this.createAdapter(m, config.rank[m]));
     if (state) this.restore(state);
@@ -165,14 +184,13 @@ export class Trainer {
    * state back to the last finite loss and rejects with a TrainingError.
    */
   async run(count: number, options: { onStep?: (result: StepResult) => void; signal?: AbortSignal } = {}): Promise<void> {
-    const inFlight: Array<Promise<{ step: number; values: Float32Array }>> = [];
+    const inFlight: Array<Promise<{ step: number; loss: number; norm: number; skip: number }>> = [];
     const end = this.completed + count;
     let bad: { step: number; loss: number; norm: number } | undefined;
     const settle = async () => {
       const waiting = performance.now();
-      const { step, values } = await inFlight.shift()!;
+      const { step, loss, norm, skip } = await inFlight.shift()!;
       this.hostMs.readbackWait += performance.now() - waiting;
-      const [loss, , norm, , skip] = [values[0], values[1], values[2], values[3], new Uint32Array(values.buffer)[4]];
       if (bad) return;
       if (skip !== 0 || !Number.isFinite(loss)) {
         bad = { step, loss, norm };
@@ -214,7 +232,7 @@ export class Trainer {
    * Encodes and submits step s — one submit when its vjp is recorded, else the forward, ONNX Runtime's run
    * and the update — and returns the promise of its read-back scalars.
    */
-  private async submitStep(s: number, drain: () => Promise<void>): Promise<{ readback: Promise<{ step: number; values: Float32Array }> }> {
+  private async submitStep(s: number, drain: () => Promise<void>): Promise<{ readback: Promise<{ step: number; loss: number; norm: number; skip: number }> }> {
     const { device, pkg, d, config } = this;
     const { manifest } = pkg;
     let phaseStart = performance.now();
@@ -238,18 +256,35 @@ export class Trainer {
     device.queue.writeBuffer(valid.image, 0, new Uint32Array(tokens.image).fill(1));
     phase('forward');
 
-    // The frozen model's loss and dL/dẼ on the same device: its recording encoded after the forward kernels,
-    // or the forward submitted and ONNX Runtime run.
-    const vjpInputs = { image: adapted.image, text: adapted.text, batch };
+    // The frozen model's loss and dL/dẼ on the same device, in parts of vjpBatch examples (one part unless
+    // memory asks for fewer at a time): a part's recording is encoded into the step's encoder, or the encoder
+    // is submitted and ONNX Runtime runs the part. A part's loss is the mean over its own target tokens, so
+    // part k's dL/dẼ is scaled by its share n_k / N of the batch's target tokens, and the step's loss is
+    // Σ (n_k / N) · loss_k (summed on the CPU from the parts' losses read back).
+    const parts = this.partsOf(batch);
+    const lossParts = this.pool.get('vjp losses', parts.length * 4);
+    const Ni = manifest.image.tokens;
+    const rowFloats: Record<Modality, number> = { image: Ni * d, text: batch.promptLength * d };
+    const grads: Record<Modality, GPUBuffer> = {
+      image: this.pool.get('dL/dẼ image', B * rowFloats.image * 4),
+      text: this.pool.get('dL/dẼ text', B * rowFloats.text * 4),
+    };
+    this.vjp.uploadBatch(batch);
     let update = forward;
-    let vjp: VjpResult | undefined = this.vjp.encode(forward, vjpInputs);
-    if (!vjp) {
-      device.queue.submit([forward.finish()]);
-      if (this.vjp.willRecord(batch)) await drain();
-      vjp = await this.vjp.run(vjpInputs);
-      update = device.createCommandEncoder({ label: `step ${s} update` });
+    for (const [k, { start, size, share }] of parts.entries()) {
+      const part = { batch, image: adapted.image, text: adapted.text, start, size };
+      let vjp: VjpResult | undefined = this.vjp.encode(update, part);
+      if (!vjp) {
+        vjp = await this.vjp.run(part, update, drain);
+        update = device.createCommandEncoder({ label: `step ${s} update` });
+      }
+      update.copyBufferToBuffer(vjp.loss, 0, lossParts, k * 4, 4);
+      for (const [modality, source] of [['image', vjp.gradImage], ['text', vjp.gradText]] as const) {
+        const [offset, count] = [start * rowFloats[modality], size * rowFloats[modality]];
+        update.copyBufferToBuffer(source, 0, grads[modality], offset * 4, count * 4);
+        if (parts.length > 1) scaleRange(device, update, { x: grads[modality], offset, count, scale: share });
+      }
     }
-    const grads: Record<Modality, GPUBuffer> = { image: vjp.gradImage, text: vjp.gradText };
     phase('vjp');
 
     // Backward, clipping and the update.
@@ -260,10 +295,10 @@ export class Trainer {
         N: tokens[a.modality], d, r: a.r, p: config.dropout, key: dropoutKey(config.seed, s, a.modality),
       });
     }
-    update.copyBufferToBuffer(vjp.loss, 0, this.lossBuffer, 0, 4);
+    // The loss check covers part 0's loss; a non-finite loss of another part is caught on the CPU (roll-back).
     gradNorm(device, update, {
       grads: this.adapters.flatMap((a) => [{ buffer: a.dWdown, count: d * a.r }, { buffer: a.dWup, count: a.r * d }]),
-      loss: this.lossBuffer, lossOffset: 0, clip: config.clipNorm, status: this.status,
+      loss: lossParts, lossOffset: 0, clip: config.clipNorm, status: this.status,
     });
     for (const t of this.tensors) update.copyBufferToBuffer(t.buffer, 0, t.snapshots[s % SNAPSHOTS], 0, t.floats * 4);
     const t = s + 1;
@@ -281,18 +316,41 @@ export class Trainer {
         }
       }
     }
-    // Read back { loss, sumSquares, norm, clipScale, skip }.
-    const readback = device.createBuffer({ label: `step ${s} scalars`, size: 32, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    update.copyBufferToBuffer(this.lossBuffer, 0, readback, 0, 4);
-    update.copyBufferToBuffer(this.status, 0, readback, 4, STEP_STATUS_BYTES);
+    // Read back the status { sumSquares, norm, clipScale, skip } and the parts' losses.
+    const bytes = STEP_STATUS_BYTES + parts.length * 4;
+    const readback = device.createBuffer({ label: `step ${s} scalars`, size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    update.copyBufferToBuffer(this.status, 0, readback, 0, STEP_STATUS_BYTES);
+    update.copyBufferToBuffer(lossParts, 0, readback, STEP_STATUS_BYTES, parts.length * 4);
     device.queue.submit([update.finish()]);
     phase('update');
 
     return { readback: readback.mapAsync(GPUMapMode.READ).then(() => {
-      const values = new Float32Array(readback.getMappedRange().slice(0, 20));
+      const values = new Float32Array(readback.getMappedRange().slice(0, bytes));
       readback.destroy();
-      return { step: s, values };
+      const losses = values.subarray(STEP_STATUS_BYTES / 4);
+      // One part: its loss as it is; more: Σ (n_k / N) · loss_k.
+      const loss = parts.length === 1 ? losses[0] : parts.reduce((sum, part, k) => sum + part.share * losses[k], 0);
+      return { step: s, loss, norm: values[1], skip: new Uint32Array(values.buffer)[3] };
     }) };
+  }
+
+  /**
+   * The batch's parts of at most vjpBatch examples (rows [start, start + size)) and each one's share of the
+   * batch's target tokens (labels ≠ −100), n_k / N.
+   */
+  private partsOf(batch: Batch): Array<{ start: number; size: number; share: number }> {
+    const tokens = (from: number, to: number) => {
+      let n = 0;
+      for (let i = from * batch.targetLength; i < to * batch.targetLength; i++) n += batch.labels[i] === IGNORE_LABEL ? 0 : 1;
+      return n;
+    };
+    const total = tokens(0, batch.size);
+    const parts = [];
+    for (let start = 0; start < batch.size; start += this.vjpBatch) {
+      const size = Math.min(this.vjpBatch, batch.size - start);
+      parts.push({ start, size, share: tokens(start, start + size) / total });
+    }
+    return parts;
   }
 
   /** Names of the trainable state's tensors: `<modality>.wdown`, `<modality>.wup` and their optimizer moments. */
@@ -345,7 +403,7 @@ export class Trainer {
     await this.vjp.release();
     for (const t of this.tensors) [t.buffer, ...t.snapshots].forEach((b) => b.destroy());
     for (const a of this.adapters) [a.dWdown, a.dWup].forEach((b) => b.destroy());
-    [this.embeddingTable, this.lossBuffer, this.status].forEach((b) => b.destroy());
+    [this.embeddingTable, this.status].forEach((b) => b.destroy());
     this.pool.destroy();
   }
 }

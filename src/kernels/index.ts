@@ -23,6 +23,7 @@ export {
   type GradNormParams,
 } from './gradNorm.ts';
 export { adamw, ADAMW_DEFAULTS, type AdamwParams } from './adamw.ts';
+export { scaleRange, type ScaleRangeParams } from './scaleRange.ts';
 export { adafactor, adafactorBeta2, ADAFACTOR_BLOCK, type AdafactorParams } from './adafactor.ts';
 export * from './random.ts';
 export type { PassTarget } from './common.ts';

@@ -278,3 +278,10 @@ export function refAdafactorStep(
     state.updAbs[e] += o.lr * (Math.abs(u[e]) / denom + o.weightDecay * Math.abs(p));
   }
 }
+
+/** scaleRange: x with x[offset + i] = fround(fround(scale) · x[offset + i]) for i < count (one f32 product, exact in float64 before rounding). */
+export function refScaleRange(x: F32, offset: number, count: number, scale: number): Float64Array {
+  const out = Float64Array.from(x);
+  for (let i = offset; i < offset + count; i++) out[i] = Math.fround(Math.fround(scale) * x[i]);
+  return out;
+}
