@@ -15,13 +15,19 @@ export function storageBuffer(device: GPUDevice, label: string, data: Float32Arr
 }
 
 /**
- * Resolves once the GPU has finished everything submitted so far: a buffer can only be mapped after all
- * earlier submissions (queue.onSubmittedWorkDone hung once in Dawn for Node; mapping never has).
+ * Resolves once the GPU has finished everything submitted so far: a probe buffer written by a copy submitted
+ * after that work can be mapped only once the queue has reached it (queue.onSubmittedWorkDone hung once in Dawn
+ * for Node). Mapping a buffer that no submission uses does not wait at all: Dawn maps it at once.
  */
 export async function gpuIdle(device: GPUDevice): Promise<void> {
+  const source = device.createBuffer({ size: 4, usage: GPUBufferUsage.COPY_SRC });
   const probe = device.createBuffer({ size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const encoder = device.createCommandEncoder({ label: 'gpuIdle probe' });
+  encoder.copyBufferToBuffer(source, 0, probe, 0, 4);
+  device.queue.submit([encoder.finish()]);
   await probe.mapAsync(GPUMapMode.READ);
   probe.destroy();
+  source.destroy();
 }
 
 /** Copies `floats` f32 values from the start of `buffer` back to the CPU. */
