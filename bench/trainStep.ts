@@ -3,7 +3,7 @@
  * sets against PyTorch eager on the same GPU (tools/bench_train_step.py):
  *
  *   npm run bench:train -- [--model public/models/pali-scenes-default] [--data public/demo/relational-captions.zip]
- *                          [--batch 32] [--warmup 10] [--steps 60] [--vjp recorded|captured|plain] [--examples N]
+ *                          [--batch 32] [--warmup 10] [--steps 60] [--vjp recorded|captured|plain] [--vjp-batch N] [--examples N]
  *                          [--out bench/results/train-step-engine.json]
  *
  * On a bare GPU machine: node bench/gpu-runtime/build.mjs here, then (carry .devcarry) `. .devcarry/setup.sh &&
@@ -15,7 +15,8 @@
  *  - one epoch end to end with cached features (ceil(examples / batch) steps, to the last loss read back);
  *  - the losses of the measured steps (first, last, mean): the same settings give the same losses whichever
  *    way the vjp runs, which is how a faster run shows it computes the same thing;
- *  - peak GPU memory: bytes of buffers alive on the device (the engine's and ONNX Runtime's), sampled every step;
+ *  - peak GPU memory: the most bytes of buffers alive on the device at once (the engine's and ONNX Runtime's) from
+ *    the trainer's creation to the end of the measured steps (as PyTorch's max_memory_allocated);
  *  - where the host's time goes per step (Trainer.hostMs: encoding the forward, the vjp — ORT's run, or encoding
  *    its recording —, encoding the update, waiting for read-backs), and how the vjp ran (engine/frozenVjp.ts:
  *    `--vjp`, the engine's default `recorded`);
@@ -41,16 +42,17 @@ import { adafactor } from '../src/kernels/adafactor.ts';
 import { adalinkBackward } from '../src/kernels/adalinkBackward.ts';
 import { gradNorm, STEP_STATUS_BYTES } from '../src/kernels/gradNorm.ts';
 import { dropoutKey, initialWdown } from '../src/kernels/random.ts';
-import { gpuBytesInUse, trackGpuMemory } from '../src/engine/gpuMemory.ts';
+import { gpuPeakBytes, resetGpuPeak, trackGpuMemory } from '../src/engine/gpuMemory.ts';
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
 /**
  * The adapter's share of a step: the same kernels the trainer encodes around the vjp (ENGINE.md §4–5), on the
  * shapes of one batch, with a stand-in dL/dẼ (the kernels' cost does not depend on its values). Milliseconds per
- * step, median of `repeats`.
+ * step: `perGroup` steps' kernels encoded first, then submitted together and waited for (so the submit and the
+ * wait are spread over them), median over `groups`.
  */
-async function adalinkKernelMs(pkg: ModelPackage, features: GPUBuffer, batchExamples: EncodedExample[], repeats: number): Promise<number> {
+async function adalinkKernelMs(pkg: ModelPackage, features: GPUBuffer, batchExamples: EncodedExample[], groups = 5, perGroup = 20): Promise<number> {
   const { device, manifest } = pkg;
   const d = manifest.d_model;
   const config = withDefaults({});
@@ -68,9 +70,7 @@ async function adalinkKernelMs(pkg: ModelPackage, features: GPUBuffer, batchExam
       moments: [[weights(d, 1), weights(r, 1)], [weights(r, 1), weights(d, 1)]] as const,
     };
   });
-  const times: number[] = [];
-  for (let i = 0; i < repeats; i++) {
-    const started = performance.now();
+  const encodeStep = (i: number): GPUCommandBuffer => {
     const encoder = device.createCommandEncoder();
     const { tokens, embeds, hidden } = encodeAdaptedEmbeddings(device, encoder, pool, manifest,
       { features, imageIndices: batch.imageIndices, promptIds: batch.promptIds, promptLength: batch.promptLength, embeddingTable: table },
@@ -94,9 +94,15 @@ async function adalinkKernelMs(pkg: ModelPackage, features: GPUBuffer, batchExam
         adafactor(device, encoder, { param: w, grad, row, col, status, rows, cols, lr: 1e-3, step: i + 1, weightDecay: 0 });
       }
     }
-    device.queue.submit([encoder.finish()]);
+    return encoder.finish();
+  };
+  const times: number[] = [];
+  for (let g = -1; g < groups; g++) {
+    const commands = Array.from({ length: perGroup }, (_, i) => encodeStep((g + 1) * perGroup + i));
+    const started = performance.now();
+    device.queue.submit(commands);
     await gpuIdle(device);
-    times.push(performance.now() - started);
+    if (g >= 0) times.push((performance.now() - started) / perGroup); // group −1 warms up
   }
   pool.destroy();
   return quantile(times.sort((a, b) => a - b), 0.5);
@@ -109,6 +115,8 @@ async function main(): Promise<void> {
       data: { type: 'string', default: 'public/demo/relational-captions.zip' },
       batch: { type: 'string', default: '32' }, warmup: { type: 'string', default: '10' }, steps: { type: 'string', default: '60' },
       vjp: { type: 'string', default: 'recorded' },
+      // Examples per vjp run (TrainerOptions.vjpBatch): the whole batch unless given.
+      'vjp-batch': { type: 'string' },
       // The first N images of the split only (the feature cache holds N · image tokens · d floats on the GPU).
       examples: { type: 'string' },
       out: { type: 'string', default: 'bench/results/train-step-engine.json' },
@@ -135,14 +143,14 @@ async function main(): Promise<void> {
 
   const vjpReplay = args.vjp as VjpReplay;
   if (!['recorded', 'captured', 'plain'].includes(vjpReplay)) throw new Error(`--vjp ${vjpReplay}: expected recorded, captured or plain`);
-  const trainer = new Trainer(pkg, features, examples, withDefaults({ batchSize, steps: warmup + measured + stepsPerEpoch }), undefined, { vjpReplay });
-  let peakBytes = 0;
+  const vjpBatch = args['vjp-batch'] === undefined ? batchSize : Number(args['vjp-batch']);
+  resetGpuPeak();
+  const trainer = new Trainer(pkg, features, examples, withDefaults({ batchSize, steps: warmup + measured + stepsPerEpoch }), undefined, { vjpReplay, vjpBatch });
   const stamps: number[] = [];
   const losses: number[] = [];
   const onStep = ({ loss }: { loss: number }) => {
     stamps.push(performance.now());
     losses.push(loss);
-    peakBytes = Math.max(peakBytes, gpuBytesInUse());
   };
   await trainer.run(warmup, { onStep });
   stamps.length = 0;
@@ -156,6 +164,7 @@ async function main(): Promise<void> {
   const intervals = stamps.slice(1).map((t, i) => t - stamps[i]).sort((a, b) => a - b);
   const stepMs = quantile(intervals, 0.5);
   const measuredLosses = { first: losses[0], last: losses[losses.length - 1], mean: losses.reduce((a, b) => a + b, 0) / losses.length };
+  const peakBytes = gpuPeakBytes();
 
   started = performance.now();
   await trainer.run(stepsPerEpoch, { onStep });
@@ -163,7 +172,7 @@ async function main(): Promise<void> {
   const vjpSteps = { ...trainer.vjp.counts };
   await trainer.destroy();
 
-  const kernelMs = await adalinkKernelMs(pkg, features.buffer, examples.slice(0, batchSize), 30);
+  const kernelMs = await adalinkKernelMs(pkg, features.buffer, examples.slice(0, batchSize));
   const result = {
     command: `npm run bench:train -- ${process.argv.slice(2).join(' ')}`.trim(),
     gpu, node: process.version, cpus: cpus().length, model: pkg.manifest.id, data: args.data, examples: examples.length, batchSize,
@@ -173,7 +182,7 @@ async function main(): Promise<void> {
       meanMs: (measuredSeconds * 1000) / measured, examplesPerSecond: (batchSize * 1000) / stepMs,
       hostMsPerStep, losses: measuredLosses,
     },
-    vjp: { replay: trainer.vjp.replay, steps: vjpSteps },
+    vjp: { replay: trainer.vjp.replay, examplesPerRun: vjpBatch, runs: vjpSteps },
     epoch: { steps: stepsPerEpoch, seconds: epochSeconds },
     peakGpuBytes: peakBytes,
     adalinkKernels: { msPerStep: kernelMs, shareOfStep: kernelMs / stepMs },

@@ -4,10 +4,16 @@ model, torch.optim.Adafactor (lr 0.03, linear warm-up 100 then inverse-sqrt), gr
 `loss.item()` every step as a training loop logs it.
 
     PYTHONUNBUFFERED=1 python3 tools/bench_train_step.py --batch 32 --out bench/results/train-step-pytorch.json
+    # Florence-2-base's size (the package of tools/make_florence_base_size.py, the same random weights):
+    python3 tools/bench_train_step.py --florence-base-size --package /tmp/florence-2-base-size --batch 8 --examples 64
 
 Figures (as the engine's): time to cache image features (the ViT over the train split), train-step time (median
 of the steps after `--warmup`), examples/s, one epoch with cached features, one epoch that recomputes the ViT for
-each batch (what a plain training loop does), peak GPU memory (torch.cuda.max_memory_allocated).
+each batch (what a plain training loop does), peak GPU memory while training on cached features
+(torch.cuda.max_memory_allocated; the pixels stay in host memory, as the engine's do).
+
+The default model's checkpoint is rebuilt from its package by tools/checkpoint_from_package.py when it is missing
+(it is not in git). Images are resized (bilinear) to the model's image size where they differ from it.
 """
 import argparse
 import json
@@ -27,6 +33,9 @@ def main():
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--examples", type=int, help="the first N examples of the train split only")
+    p.add_argument("--florence-base-size", action="store_true",
+                   help="the model of tools/make_florence_base_size.py (same seed), not --checkpoint")
     p.add_argument("--out", default="bench/results/train-step-pytorch.json")
     args = p.parse_args()
 
@@ -34,7 +43,6 @@ def main():
     import torch.nn.functional as F
 
     from adalink import random as R
-    from adalink.model import load_checkpoint
     from adalink.reference_train import load_examples, make_batch
     from tokenizers import Tokenizer
 
@@ -44,22 +52,31 @@ def main():
         manifest = json.load(f)
     tokenizer = Tokenizer.from_file(os.path.join(args.package, manifest["tokenizer"]))
     text_cfg, d = manifest["text"], manifest["d_model"]
-    examples = load_examples(demo, tokenizer, text_cfg, manifest["image"], "train")
-    model = load_checkpoint(args.checkpoint).to(device).eval()
+    examples = load_examples(demo, tokenizer, text_cfg, manifest["image"], "train")[:args.examples]
+    model = frozen_model(args).to(device).eval()
     model.requires_grad_(False)
-    pixels = torch.tensor(np.stack([e["pixels"] for e in examples]), device=device)
+    # Host memory, as the engine keeps its images; batches go to the GPU when the ViT runs.
+    pixels = torch.tensor(np.stack([e["pixels"] for e in examples]))
+    size = manifest["image"]["size"]
     embed_tokens = model.embed_tokens.detach()
+
+    def vit(indices):
+        x = pixels[indices].to(device)
+        if x.shape[-1] != size:
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        return model.image_embeds(x)
 
     def sync():
         if device == "cuda":
             torch.cuda.synchronize()
 
     # caching image features: the ViT once over the train split
+    chunk = 64 if size <= 224 else 8
     with torch.no_grad():
-        model.image_embeds(pixels[:8])
+        vit(torch.arange(min(chunk, len(pixels))))
         sync()
         t0 = time.perf_counter()
-        features = torch.cat([model.image_embeds(pixels[i:i + 64]) for i in range(0, len(pixels), 64)])
+        features = torch.cat([vit(torch.arange(i, min(i + chunk, len(pixels)))) for i in range(0, len(pixels), chunk)])
         sync()
         cache_seconds = time.perf_counter() - t0
 
@@ -81,7 +98,7 @@ def main():
     def step(indices, recompute_vit):
         if recompute_vit:
             with torch.no_grad():
-                image = model.image_embeds(pixels[torch.tensor(indices, device=device)])
+                image = vit(torch.tensor(indices))
         E_img, E_txt, mask, dec, labels = make_batch(examples, indices, features, embed_tokens, text_cfg, device)
         if recompute_vit:
             E_img = image
@@ -98,11 +115,12 @@ def main():
     it = iter(batches)
     for _ in range(args.warmup):
         step(next(it), False)
-    times = []
+    times, losses = [], []
     for _ in range(args.steps):
         t0 = time.perf_counter()
-        step(next(it), False)
+        losses.append(step(next(it), False))
         times.append(time.perf_counter() - t0)
+    peak_bytes = torch.cuda.max_memory_allocated() if device == "cuda" else None
     steps_per_epoch = math.ceil(len(examples) / args.batch)
     epochs = {}
     for recompute in (False, True):
@@ -120,15 +138,33 @@ def main():
         "cacheFeatures": {"images": len(examples), "seconds": cache_seconds, "imagesPerSecond": len(examples) / cache_seconds},
         "trainStep": {"warmup": args.warmup, "measured": args.steps, "medianMs": 1000 * median,
                       "p25Ms": 1000 * times[len(times) // 4], "p75Ms": 1000 * times[3 * len(times) // 4],
-                      "meanMs": 1000 * sum(times) / len(times), "examplesPerSecond": args.batch / median},
+                      "meanMs": 1000 * sum(times) / len(times), "examplesPerSecond": args.batch / median,
+                      "losses": {"first": losses[0], "last": losses[-1], "mean": sum(losses) / len(losses)}},
         "epoch": {"steps": steps_per_epoch, "seconds": epochs["cached_features"],
                   "secondsRecomputingVit": epochs["recomputes_vit"]},
-        "peakGpuBytes": torch.cuda.max_memory_allocated() if device == "cuda" else None,
+        "peakGpuBytes": peak_bytes,
     }
     print(json.dumps(result, indent=1))
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
+
+
+def frozen_model(args):
+    """The frozen model in PyTorch: Florence-2-base's size as make_florence_base_size.py builds it, or a checkpoint
+    (the default model's rebuilt from its package when missing)."""
+    if args.florence_base_size:
+        import make_florence_base_size as FB
+        from adalink import florence as FL
+        with open(os.path.join(args.package, "tokenizer.json")) as f:
+            image_token_id = next(a["id"] for a in json.load(f)["added_tokens"] if a["content"] == "<image>")
+        return FL.tiny_florence(FB.BASE_VOCAB, image_token_id, FB.SEED, FB.INIT_STD, FB.BASE_IMAGE_SIZE, FB.BASE_TEXT,
+                                FB.BASE_VISION)
+    from adalink.model import load_checkpoint
+    if not os.path.exists(os.path.join(args.checkpoint, "model.safetensors")):
+        import checkpoint_from_package
+        checkpoint_from_package.write(args.package, args.checkpoint)
+    return load_checkpoint(args.checkpoint)
 
 
 if __name__ == "__main__":

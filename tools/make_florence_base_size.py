@@ -30,14 +30,16 @@ BASE_TEXT = dict(d_model=768, encoder_layers=6, decoder_layers=6, encoder_attent
                  scale_embedding=False)
 BASE_IMAGE_SIZE = 768
 BASE_VOCAB = 51289
+SEED = 0
+INIT_STD = 0.02
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="package folder to write")
     p.add_argument("--tokenizer", default="public/models/tiny-florence-test/tokenizer.json")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--init-std", type=float, default=0.02)
+    p.add_argument("--seed", type=int, default=SEED)
+    p.add_argument("--init-std", type=float, default=INIT_STD)
     p.add_argument("--max-prompt-tokens", type=int, default=32)
     p.add_argument("--max-target-tokens", type=int, default=64)
     args = p.parse_args()

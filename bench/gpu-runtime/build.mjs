@@ -15,6 +15,7 @@ const ENTRIES = {
   train: 'src/cli/train.ts',
   evaluate: 'src/cli/evaluate.ts',
   report: 'src/cli/report.ts',
+  'bench-gpu': 'bench/sideBySide.ts',
   'bench-train': 'bench/trainStep.ts',
   'bench-vjp': 'bench/vjpRun.ts',
   'bench-dispatch': 'bench/dispatchCost.ts',

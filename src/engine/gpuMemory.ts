@@ -5,6 +5,8 @@
  * the first device exists.
  */
 let liveBytes = 0;
+/** The most `liveBytes` has been since install or resetGpuPeak (as PyTorch's max_memory_allocated). */
+let peakBytes = 0;
 const sizes = new WeakMap<GPUBuffer, number>();
 let installed = false;
 
@@ -16,6 +18,7 @@ export function trackGpuMemory(): void {
     const buffer = create.call(this, descriptor);
     sizes.set(buffer, descriptor.size);
     liveBytes += descriptor.size;
+    peakBytes = Math.max(peakBytes, liveBytes);
     return buffer;
   };
   const destroy = GPUBuffer.prototype.destroy;
@@ -31,4 +34,13 @@ export function trackGpuMemory(): void {
 
 export function gpuBytesInUse(): number {
   return liveBytes;
+}
+
+/** The most bytes in use at any moment since trackGpuMemory or the last resetGpuPeak. */
+export function gpuPeakBytes(): number {
+  return peakBytes;
+}
+
+export function resetGpuPeak(): void {
+  peakBytes = liveBytes;
 }

@@ -1,0 +1,185 @@
+/**
+ * The engine against PyTorch eager on one GPU, in one run (issue 5): the table of docs/BENCHMARKS.md.
+ *
+ *   npm run bench:gpu -- [--out bench/results/side-by-side] [--python python3] [--batch 32] [--warmup 10] [--steps 60]
+ *                        [--examples N] [--florence /tmp/florence-2-base-size] [--florence-vjp-batches 8,2]
+ *
+ * One after another, each in a process of its own (so that each starts with an empty GPU and its peak memory
+ * is its own):
+ *  1. the engine's train step on the default model at batch 32 (bench/trainStep.ts, Node over Dawn);
+ *  2. PyTorch eager on the same GPU, same package, same data, same batches (tools/bench_train_step.py; the
+ *     default model's checkpoint is rebuilt from the package where it is missing);
+ *  3. with --florence: a model of Florence-2-base's size (577 image tokens, d 768, 6 + 6 layers; made by
+ *     tools/make_florence_base_size.py into that folder first if it holds no package) at batch 8 on 64 images,
+ *     the engine once per --florence-vjp-batches value (examples per vjp run: less memory), and PyTorch.
+ * It prints the command, the machine and each program's output, and writes every program's JSON, all of
+ * them in `<out>/side-by-side.json`, and the tables in `<out>/side-by-side.md`. `--tables-only` writes the tables
+ * again from the JSON files already in `<out>`, running nothing.
+ *
+ * On a bare GPU machine: `node bench/gpu-runtime/build.mjs` here, then (carry .devcarry)
+ * `. .devcarry/setup.sh && $NODE .devcarry/bench-gpu.mjs …` from the repository root.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const { values: args } = parseArgs({
+  options: {
+    out: { type: 'string', default: 'bench/results/side-by-side' },
+    python: { type: 'string', default: 'python3' },
+    florence: { type: 'string' },
+    'florence-vjp-batches': { type: 'string', default: '8,2' },
+    // The default model's runs (a smaller run, e.g. on SwiftShader, only to try the runner).
+    batch: { type: 'string', default: '32' }, warmup: { type: 'string', default: '10' }, steps: { type: 'string', default: '60' },
+    examples: { type: 'string' },
+    'tables-only': { type: 'boolean', default: false },
+  },
+});
+
+/** What bench/trainStep.ts and tools/bench_train_step.py write (the fields read here). */
+interface StepResult {
+  command: string;
+  gpu: string;
+  examples: number;
+  batchSize: number;
+  cacheFeatures: { images: number; seconds: number };
+  trainStep: { warmup: number; measured: number; medianMs: number; p25Ms: number; p75Ms: number; examplesPerSecond: number; losses?: { first: number; last: number; mean: number } };
+  epoch: { steps: number; seconds: number; secondsRecomputingVit?: number };
+  peakGpuBytes: number | null;
+  adalinkKernels?: { msPerStep: number; shareOfStep: number };
+  vjp?: { replay: string; examplesPerRun: number };
+}
+
+interface Run {
+  name: string;
+  argv: string[];
+  json: string;
+  result?: StepResult;
+  error?: string;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** The engine's benchmark: the bundle beside this one on a GPU machine (bench/gpu-runtime), else the source. */
+const engine = existsSync(join(here, 'bench-train.mjs'))
+  ? [process.execPath, '--liftoff-only', join(here, 'bench-train.mjs')]
+  : [process.execPath, '--liftoff-only', '--import', 'tsx', '--import', './src/cli/rawImports.mjs', 'bench/trainStep.ts'];
+
+function execute(argv: string[]): number {
+  console.log(`\n$ ${argv.join(' ')}`);
+  const child = spawnSync(argv[0], argv.slice(1), { stdio: 'inherit', env: { ...process.env, PYTHONUNBUFFERED: '1' } });
+  return child.status ?? 1;
+}
+
+function measure(run: Run): Run {
+  const status = args['tables-only'] ? 0 : execute(run.argv);
+  if (status !== 0 || !existsSync(run.json)) return { ...run, error: existsSync(run.json) ? `exit status ${status}` : `no ${run.json}` };
+  return { ...run, result: JSON.parse(readFileSync(run.json, 'utf8')) as StepResult };
+}
+
+function machine(): string {
+  const smi = spawnSync('nvidia-smi', ['--query-gpu=name,driver_version,memory.total', '--format=csv,noheader'], { encoding: 'utf8' });
+  const gpu = smi.status === 0 ? smi.stdout.trim() : 'no nvidia-smi';
+  return `${gpu}; ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}; Node ${process.version}`;
+}
+
+// ---- the tables -------------------------------------------------------------------------------------------
+
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+const seconds = (x: number) => `${x.toFixed(2)} s`;
+const bytes = (x: number | null) => (x === null ? '—' : `${(x / 1e6).toFixed(0)} MB`);
+const ratio = (a: number, b: number) => (a / b).toFixed(2);
+
+function stepCell(r: StepResult): string {
+  const t = r.trainStep;
+  return `${ms(t.medianMs)} (p25 ${t.p25Ms.toFixed(1)}, p75 ${t.p75Ms.toFixed(1)})`;
+}
+
+function defaultTable(engineRun: StepResult, torch: StepResult): string {
+  const [e, p] = [engineRun, torch];
+  const rows = [
+    `| batch ${e.batchSize}, ${e.examples} examples | engine (WebGPU) | PyTorch eager (CUDA) | engine ÷ PyTorch |`,
+    '|---|---:|---:|---:|',
+    `| train step, median of ${e.trainStep.measured} after ${e.trainStep.warmup} warm-up | ${stepCell(e)} | ${stepCell(p)} | **${ratio(e.trainStep.medianMs, p.trainStep.medianMs)}** |`,
+    `| examples/s | ${e.trainStep.examplesPerSecond.toFixed(0)} | ${p.trainStep.examplesPerSecond.toFixed(0)} | ${ratio(e.trainStep.examplesPerSecond, p.trainStep.examplesPerSecond)} |`,
+    `| one epoch, cached image features (${e.epoch.steps} steps) | ${seconds(e.epoch.seconds)} | ${seconds(p.epoch.seconds)} | ${ratio(e.epoch.seconds, p.epoch.seconds)} |`,
+    `| engine's epoch (cached features) against PyTorch's epoch that recomputes the ViT each step | ${seconds(e.epoch.seconds)} | ${p.epoch.secondsRecomputingVit === undefined ? '—' : seconds(p.epoch.secondsRecomputingVit)} | ${p.epoch.secondsRecomputingVit === undefined ? '—' : ratio(e.epoch.seconds, p.epoch.secondsRecomputingVit)} |`,
+    `| caching image features, ${e.cacheFeatures.images} images | ${seconds(e.cacheFeatures.seconds)} (PNG decode + resize in JS, ViT in ORT) | ${seconds(p.cacheFeatures.seconds)} (ViT only, pixels decoded before) | — |`,
+    `| peak GPU memory | ${bytes(e.peakGpuBytes)} (buffers alive, ORT's included) | ${bytes(p.peakGpuBytes)} (max_memory_allocated) | ${e.peakGpuBytes && p.peakGpuBytes ? ratio(e.peakGpuBytes, p.peakGpuBytes) : '—'} |`,
+    `| AdaLink kernels (gather, forward, backward, clip, Adafactor) | ${e.adalinkKernels ? `${ms(e.adalinkKernels.msPerStep)} = ${(100 * e.adalinkKernels.shareOfStep).toFixed(1)} % of the step` : '—'} | — | — |`,
+    `| loss over the measured steps (first → last, mean) | ${losses(e)} | ${losses(p)} | — |`,
+  ];
+  return rows.join('\n');
+}
+
+function losses(r: StepResult): string {
+  const l = r.trainStep.losses;
+  return l ? `${l.first.toFixed(3)} → ${l.last.toFixed(3)}, ${l.mean.toFixed(3)}` : '—';
+}
+
+function florenceTable(engines: StepResult[], torch?: StepResult): string {
+  const columns = [...engines.map((e) => `engine, vjp on ${e.vjp?.examplesPerRun === e.batchSize ? 'the whole batch' : `parts of ${e.vjp?.examplesPerRun}`}`), ...(torch ? ['PyTorch eager'] : [])];
+  const all = [...engines, ...(torch ? [torch] : [])];
+  const first = all[0];
+  const row = (label: string, cell: (r: StepResult) => string) => `| ${label} | ${all.map(cell).join(' | ')} |`;
+  return [
+    `| Florence-2-base size, batch ${first.batchSize}, ${first.examples} examples | ${columns.join(' | ')} |`,
+    `|---|${all.map(() => '---:').join('|')}|`,
+    row(`train step, median of ${first.trainStep.measured} after ${first.trainStep.warmup}`, stepCell),
+    row('examples/s', (r) => r.trainStep.examplesPerSecond.toFixed(1)),
+    row('**peak GPU memory**', (r) => `**${bytes(r.peakGpuBytes)}**`),
+    row(`one epoch, cached image features (${first.epoch.steps} steps)`, (r) => seconds(r.epoch.seconds)),
+    row(`caching image features, ${first.cacheFeatures.images} images`, (r) => seconds(r.cacheFeatures.seconds)),
+    row('AdaLink kernels, share of the step', (r) => (r.adalinkKernels ? `${(100 * r.adalinkKernels.shareOfStep).toFixed(1)} %` : '—')),
+  ].join('\n');
+}
+
+// ---- the run ----------------------------------------------------------------------------------------------
+
+function main(): number {
+  const command = `npm run bench:gpu -- ${process.argv.slice(2).join(' ')}`.trim();
+  const out = args.out!;
+  mkdirSync(out, { recursive: true });
+  const where = machine();
+  console.log(`command: ${command}\nmachine: ${where}`);
+  const python = args.python!;
+  const shared = ['--batch', args.batch!, '--warmup', args.warmup!, '--steps', args.steps!, ...(args.examples ? ['--examples', args.examples] : [])];
+  const runs: Run[] = [
+    { name: 'engine-default', argv: [...engine, ...shared, '--out', join(out, 'engine-default.json')], json: join(out, 'engine-default.json') },
+    { name: 'pytorch-default', argv: [python, 'tools/bench_train_step.py', ...shared, '--out', join(out, 'pytorch-default.json')], json: join(out, 'pytorch-default.json') },
+  ];
+  const florence = args.florence;
+  if (florence) {
+    const common = ['--model', florence, '--batch', '8', '--examples', '64', '--warmup', '3', '--steps', '20'];
+    for (const parts of args['florence-vjp-batches']!.split(',')) {
+      const json = join(out, `engine-florence-vjp${parts}.json`);
+      runs.push({ name: `engine-florence-vjp${parts}`, argv: [...engine, ...common, '--vjp-batch', parts, '--out', json], json });
+    }
+    const json = join(out, 'pytorch-florence.json');
+    runs.push({ name: 'pytorch-florence', argv: [python, 'tools/bench_train_step.py', '--florence-base-size', '--package', florence, '--batch', '8', '--examples', '64', '--warmup', '3', '--steps', '20', '--out', json], json });
+  }
+
+  if (florence && !args['tables-only'] && !existsSync(join(florence, 'manifest.json'))) {
+    const status = execute([python, 'tools/make_florence_base_size.py', '--out', florence]);
+    if (status !== 0) throw new Error(`tools/make_florence_base_size.py failed (exit status ${status})`);
+  }
+  const done = runs.map(measure);
+  const byName = new Map(done.map((r) => [r.name, r]));
+
+  const sections = [`Command: \`${command}\`\n\nMachine: ${where}`];
+  const [e, p] = [byName.get('engine-default')?.result, byName.get('pytorch-default')?.result];
+  if (e && p) sections.push(`Default model (\`${e.command}\`; \`${p.command}\`):\n\n${defaultTable(e, p)}`);
+  const florenceEngines = done.filter((r) => r.name.startsWith('engine-florence') && r.result).map((r) => r.result!);
+  if (florenceEngines.length) sections.push(`Florence-2-base size:\n\n${florenceTable(florenceEngines, byName.get('pytorch-florence')?.result)}`);
+  const failed = done.filter((r) => r.error);
+  if (failed.length) sections.push(`Failed: ${failed.map((r) => `${r.name} (${r.error})`).join(', ')}`);
+  const markdown = `${sections.join('\n\n')}\n`;
+  writeFileSync(join(out, 'side-by-side.md'), markdown);
+  writeFileSync(join(out, 'side-by-side.json'), `${JSON.stringify({ command, machine: where, runs: done }, null, 1)}\n`);
+  console.log(`\n${markdown}`);
+  return failed.length ? 1 : 0;
+}
+
+process.exitCode = main();
