@@ -2,7 +2,8 @@
  * The engine against PyTorch eager on one GPU, in one run (issue 5): the table of docs/BENCHMARKS.md.
  *
  *   npm run bench:gpu -- [--out bench/results/side-by-side] [--python python3] [--batch 32] [--warmup 10] [--steps 60]
- *                        [--examples N] [--florence /tmp/florence-2-base-size] [--florence-vjp-batches 8,2]
+ *                        [--examples N] [--no-default] [--florence /tmp/florence-2-base-size]
+ *                        [--florence-runs recorded:8,recorded:2,plain:4]
  *
  * One after another, each in a process of its own (so that each starts with an empty GPU and its peak memory
  * is its own):
@@ -11,7 +12,8 @@
  *     default model's checkpoint is rebuilt from the package where it is missing);
  *  3. with --florence: a model of Florence-2-base's size (577 image tokens, d 768, 6 + 6 layers; made by
  *     tools/make_florence_base_size.py into that folder first if it holds no package) at batch 8 on 64 images,
- *     the engine once per --florence-vjp-batches value (examples per vjp run: less memory), and PyTorch.
+ *     the engine once per --florence-runs entry (how the vjp runs : examples per vjp run — fewer, less memory;
+ *     the ViT's session released once the features are cached, as the CLI trainer does), and PyTorch.
  * It prints the command, the machine and each program's output, and writes every program's JSON, all of
  * them in `<out>/side-by-side.json`, and the tables in `<out>/side-by-side.md`. `--tables-only` writes the tables
  * again from the JSON files already in `<out>`, running nothing.
@@ -31,7 +33,8 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: 'bench/results/side-by-side' },
     python: { type: 'string', default: 'python3' },
     florence: { type: 'string' },
-    'florence-vjp-batches': { type: 'string', default: '8,2' },
+    'florence-runs': { type: 'string', default: 'recorded:8,recorded:2,plain:4' },
+    'no-default': { type: 'boolean', default: false },
     // The default model's runs (a smaller run, e.g. on SwiftShader, only to try the runner).
     batch: { type: 'string', default: '32' }, warmup: { type: 'string', default: '10' }, steps: { type: 'string', default: '60' },
     examples: { type: 'string' },
@@ -120,7 +123,7 @@ function losses(r: StepResult): string {
 }
 
 function florenceTable(engines: StepResult[], torch?: StepResult): string {
-  const columns = [...engines.map((e) => `engine, vjp on ${e.vjp?.examplesPerRun === e.batchSize ? 'the whole batch' : `parts of ${e.vjp?.examplesPerRun}`}`), ...(torch ? ['PyTorch eager'] : [])];
+  const columns = [...engines.map((e) => `engine, vjp ${e.vjp?.replay} on ${e.vjp?.examplesPerRun === e.batchSize ? 'the whole batch' : `parts of ${e.vjp?.examplesPerRun}`}`), ...(torch ? ['PyTorch eager'] : [])];
   const all = [...engines, ...(torch ? [torch] : [])];
   const first = all[0];
   const row = (label: string, cell: (r: StepResult) => string) => `| ${label} | ${all.map(cell).join(' | ')} |`;
@@ -146,16 +149,17 @@ function main(): number {
   console.log(`command: ${command}\nmachine: ${where}`);
   const python = args.python!;
   const shared = ['--batch', args.batch!, '--warmup', args.warmup!, '--steps', args.steps!, ...(args.examples ? ['--examples', args.examples] : [])];
-  const runs: Run[] = [
+  const runs: Run[] = args['no-default'] ? [] : [
     { name: 'engine-default', argv: [...engine, ...shared, '--out', join(out, 'engine-default.json')], json: join(out, 'engine-default.json') },
     { name: 'pytorch-default', argv: [python, 'tools/bench_train_step.py', ...shared, '--out', join(out, 'pytorch-default.json')], json: join(out, 'pytorch-default.json') },
   ];
   const florence = args.florence;
   if (florence) {
     const common = ['--model', florence, '--batch', '8', '--examples', '64', '--warmup', '3', '--steps', '20'];
-    for (const parts of args['florence-vjp-batches']!.split(',')) {
-      const json = join(out, `engine-florence-vjp${parts}.json`);
-      runs.push({ name: `engine-florence-vjp${parts}`, argv: [...engine, ...common, '--vjp-batch', parts, '--out', json], json });
+    for (const entry of args['florence-runs']!.split(',')) {
+      const [replay, parts] = entry.split(':');
+      const json = join(out, `engine-florence-${replay}${parts}.json`);
+      runs.push({ name: `engine-florence-${replay}${parts}`, argv: [...engine, ...common, '--vjp', replay, '--vjp-batch', parts, '--release-vision', '--out', json], json });
     }
     const json = join(out, 'pytorch-florence.json');
     runs.push({ name: 'pytorch-florence', argv: [python, 'tools/bench_train_step.py', '--florence-base-size', '--package', florence, '--batch', '8', '--examples', '64', '--warmup', '3', '--steps', '20', '--out', json], json });

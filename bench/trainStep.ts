@@ -4,6 +4,7 @@
  *
  *   npm run bench:train -- [--model public/models/pali-scenes-default] [--data public/demo/relational-captions.zip]
  *                          [--batch 32] [--warmup 10] [--steps 60] [--vjp recorded|captured|plain] [--vjp-batch N] [--examples N]
+ *                          [--release-vision]
  *                          [--out bench/results/train-step-engine.json]
  *
  * On a bare GPU machine: node bench/gpu-runtime/build.mjs here, then (carry .devcarry) `. .devcarry/setup.sh &&
@@ -117,6 +118,9 @@ async function main(): Promise<void> {
       vjp: { type: 'string', default: 'recorded' },
       // Examples per vjp run (TrainerOptions.vjpBatch): the whole batch unless given.
       'vjp-batch': { type: 'string' },
+      // Release the frozen ViT's session once the features are cached (training does not use it; the CLI trainer
+      // does the same): its weights and ORT's buffers leave the GPU before the peak memory is taken.
+      'release-vision': { type: 'boolean', default: false },
       // The first N images of the split only (the feature cache holds N · image tokens · d floats on the GPU).
       examples: { type: 'string' },
       out: { type: 'string', default: 'bench/results/train-step-engine.json' },
@@ -138,6 +142,7 @@ async function main(): Promise<void> {
   const features = await cacheFeatures(pkg, dataset);
   await gpuIdle(pkg.device);
   const cacheSeconds = (performance.now() - started) / 1000;
+  if (args['release-vision']) await pkg.vision.release();
   const examples = encodeExamples(pkg, dataset.examples, features);
   const stepsPerEpoch = Math.ceil(examples.length / batchSize);
 
@@ -183,6 +188,7 @@ async function main(): Promise<void> {
       hostMsPerStep, losses: measuredLosses,
     },
     vjp: { replay: trainer.vjp.replay, examplesPerRun: vjpBatch, runs: vjpSteps },
+    visionReleased: args['release-vision'],
     epoch: { steps: stepsPerEpoch, seconds: epochSeconds },
     peakGpuBytes: peakBytes,
     adalinkKernels: { msPerStep: kernelMs, shareOfStep: kernelMs / stepMs },

@@ -83,6 +83,8 @@ async function main(): Promise<void> {
   console.log(`model: ${pkg.manifest.name} (d_model ${pkg.manifest.d_model}, ${pkg.manifest.image.tokens} image tokens)`);
   const dataset = await readSplit(args.data, args.split!);
   const features = await cacheFeatures(pkg, dataset);
+  // Training reads the cached features only: the ViT's weights and buffers leave the GPU.
+  await pkg.vision.release();
   const examples = encodeExamples(pkg, dataset.examples, features);
   console.log(`${examples.length} examples from ${features.ok.filter(Boolean).length} images`);
 
