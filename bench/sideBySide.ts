@@ -3,7 +3,7 @@
  *
  *   npm run bench:gpu -- [--out bench/results/side-by-side] [--python python3] [--batch 32] [--warmup 10] [--steps 60]
  *                        [--examples N] [--no-default] [--florence /tmp/florence-2-base-size]
- *                        [--florence-runs recorded:8,recorded:2,plain:4]
+ *                        [--florence-runs recorded:8,recorded:2,plain:4] [--ort-cache bucket|lazyRelease|simple]
  *
  * One after another, each in a process of its own (so that each starts with an empty GPU and its peak memory
  * is its own):
@@ -35,6 +35,8 @@ const { values: args } = parseArgs({
     florence: { type: 'string' },
     'florence-runs': { type: 'string', default: 'recorded:8,recorded:2,plain:4' },
     'no-default': { type: 'boolean', default: false },
+    // ORT's cache of freed buffers in every engine run (bench/trainStep.ts --ort-cache).
+    'ort-cache': { type: 'string', default: 'bucket' },
     // The default model's runs (a smaller run, e.g. on SwiftShader, only to try the runner).
     batch: { type: 'string', default: '32' }, warmup: { type: 'string', default: '10' }, steps: { type: 'string', default: '60' },
     examples: { type: 'string' },
@@ -148,9 +150,10 @@ function main(): number {
   const where = machine();
   console.log(`command: ${command}\nmachine: ${where}`);
   const python = args.python!;
+  const ortCache = ['--ort-cache', args['ort-cache']!];
   const shared = ['--batch', args.batch!, '--warmup', args.warmup!, '--steps', args.steps!, ...(args.examples ? ['--examples', args.examples] : [])];
   const runs: Run[] = args['no-default'] ? [] : [
-    { name: 'engine-default', argv: [...engine, ...shared, '--out', join(out, 'engine-default.json')], json: join(out, 'engine-default.json') },
+    { name: 'engine-default', argv: [...engine, ...shared, ...ortCache, '--out', join(out, 'engine-default.json')], json: join(out, 'engine-default.json') },
     { name: 'pytorch-default', argv: [python, 'tools/bench_train_step.py', ...shared, '--out', join(out, 'pytorch-default.json')], json: join(out, 'pytorch-default.json') },
   ];
   const florence = args.florence;
@@ -159,7 +162,7 @@ function main(): number {
     for (const entry of args['florence-runs']!.split(',')) {
       const [replay, parts] = entry.split(':');
       const json = join(out, `engine-florence-${replay}${parts}.json`);
-      runs.push({ name: `engine-florence-${replay}${parts}`, argv: [...engine, ...common, '--vjp', replay, '--vjp-batch', parts, '--release-vision', '--out', json], json });
+      runs.push({ name: `engine-florence-${replay}${parts}`, argv: [...engine, ...common, ...ortCache, '--vjp', replay, '--vjp-batch', parts, '--release-vision', '--out', json], json });
     }
     const json = join(out, 'pytorch-florence.json');
     runs.push({ name: 'pytorch-florence', argv: [python, 'tools/bench_train_step.py', '--florence-base-size', '--package', florence, '--batch', '8', '--examples', '64', '--warmup', '3', '--steps', '20', '--out', json], json });

@@ -4,7 +4,7 @@
  *
  *   npm run bench:train -- [--model public/models/pali-scenes-default] [--data public/demo/relational-captions.zip]
  *                          [--batch 32] [--warmup 10] [--steps 60] [--vjp recorded|captured|plain] [--vjp-batch N] [--examples N]
- *                          [--release-vision]
+ *                          [--release-vision] [--ort-cache bucket|lazyRelease|simple]
  *                          [--out bench/results/train-step-engine.json]
  *
  * On a bare GPU machine: node bench/gpu-runtime/build.mjs here, then (carry .devcarry) `. .devcarry/setup.sh &&
@@ -44,6 +44,7 @@ import { adalinkBackward } from '../src/kernels/adalinkBackward.ts';
 import { gradNorm, STEP_STATUS_BYTES } from '../src/kernels/gradNorm.ts';
 import { dropoutKey, initialWdown } from '../src/kernels/random.ts';
 import { gpuPeakBytes, resetGpuPeak, trackGpuMemory } from '../src/engine/gpuMemory.ts';
+import { ORT_BUFFER_CACHES, setOrtBufferCache, type OrtBufferCache } from '../src/engine/onnxRuntime.ts';
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
@@ -121,12 +122,17 @@ async function main(): Promise<void> {
       // Release the frozen ViT's session once the features are cached (training does not use it; the CLI trainer
       // does the same): its weights and ORT's buffers leave the GPU before the peak memory is taken.
       'release-vision': { type: 'boolean', default: false },
+      // ORT's cache of freed buffers (src/engine/onnxRuntime.ts OrtBufferCache): memory held between runs.
+      'ort-cache': { type: 'string', default: 'bucket' },
       // The first N images of the split only (the feature cache holds N · image tokens · d floats on the GPU).
       examples: { type: 'string' },
       out: { type: 'string', default: 'bench/results/train-step-engine.json' },
     },
   });
   console.log(`command: ${process.argv.slice(1).join(' ')}`);
+  const ortCache = args['ort-cache'] as OrtBufferCache;
+  if (!ORT_BUFFER_CACHES.includes(ortCache)) throw new Error(`--ort-cache ${ortCache}: expected one of ${ORT_BUFFER_CACHES.join(', ')}`);
+  setOrtBufferCache(ortCache);
   const gpu = await announceGpu();
   trackGpuMemory(); // after Node's WebGPU globals exist, before the package creates its device
   console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}`);
@@ -188,7 +194,7 @@ async function main(): Promise<void> {
       hostMsPerStep, losses: measuredLosses,
     },
     vjp: { replay: trainer.vjp.replay, examplesPerRun: vjpBatch, runs: vjpSteps },
-    visionReleased: args['release-vision'],
+    visionReleased: args['release-vision'], ortBufferCache: ortCache,
     epoch: { steps: stepsPerEpoch, seconds: epochSeconds },
     peakGpuBytes: peakBytes,
     adalinkKernels: { msPerStep: kernelMs, shareOfStep: kernelMs / stepMs },

@@ -132,7 +132,8 @@ def main():
     times.sort()
     median = times[len(times) // 2]
     result = {
-        "command": "python3 tools/bench_train_step.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
+        "command": "python3 tools/bench_train_step.py " + " ".join(
+            f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in vars(args).items() if v not in (None, False)),
         "gpu": torch.cuda.get_device_name() if device == "cuda" else "cpu", "torch": torch.__version__, "python": platform.python_version(),
         "cpus": os.cpu_count(), "model": manifest["id"], "examples": len(examples), "batchSize": args.batch,
         "cacheFeatures": {"images": len(examples), "seconds": cache_seconds, "imagesPerSecond": len(examples) / cache_seconds},

@@ -27,7 +27,7 @@ import { encodeRecorded, recordCommands, RecordingError, releaseRecorded, type R
 import type { BufferPool } from './gpuBuffers.ts';
 import { holdForGraphCapture } from './graphCapture.ts';
 import type { ModelPackage } from './modelPackage.ts';
-import { ort } from './onnxRuntime.ts';
+import { ort, webgpuProvider } from './onnxRuntime.ts';
 
 export type VjpReplay = 'plain' | 'captured' | 'recorded';
 
@@ -180,7 +180,7 @@ export class FrozenVjp {
     const vjp = this.pkg.manifest.files.vjp;
     const bytes = await this.pkg.source.read(vjp.path);
     const session = await ort.InferenceSession.create(bytes, {
-      executionProviders: ['webgpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3, enableGraphCapture: true,
+      executionProviders: [webgpuProvider()], graphOptimizationLevel: 'all', logSeverityLevel: 3, enableGraphCapture: true,
       freeDimensionOverrides: this.dimensionOverrides(part),
     });
     // The replay binds the buffers of the capturing run: keep their registrations (graphCapture.ts).
