@@ -110,6 +110,8 @@ async function stepAtLeast(p: Page, atLeast: number): Promise<number> {
 async function lossTable(p: Page): Promise<Array<{ step: number; train?: string; validation?: string }>> {
   const table = p.getByTestId('loss-table');
   if (!(await table.evaluate((d) => (d as HTMLDetailsElement).open))) await table.locator('summary').click();
+  // The rows are rendered once the table is open (a React update after the toggle event): wait for them.
+  await table.locator('tr[data-step]').first().waitFor();
   return table.locator('tr[data-step]').evaluateAll((rows) => rows.map((r) => {
     const { step, trainLoss, validationLoss } = (r as HTMLElement).dataset;
     return { step: Number(step), train: trainLoss, validation: validationLoss };
