@@ -79,11 +79,14 @@ export function shorten(text: string, max = 80): string {
  */
 export function shown(value: unknown, max = 60): string {
   let text: string;
+  // One level only, and never JSON.stringify of a container: its recursion overflows the stack on deep values.
+  const item = (v: unknown) => (Array.isArray(v) ? '[…]' : typeof v === 'object' && v !== null ? '{…}' : shown(v, 20));
   if (Array.isArray(value)) {
-    const items = value.slice(0, 8).map((v) => (Array.isArray(v) ? '[…]' : typeof v === 'object' && v !== null ? '{…}' : shown(v, 20)));
-    text = `[${items.join(', ')}${value.length > 8 ? ', …' : ''}]`;
+    text = `[${value.slice(0, 8).map(item).join(', ')}${value.length > 8 ? ', …' : ''}]`;
   } else if (typeof value === 'object' && value !== null) {
-    text = '{…}';
+    const keys = Object.keys(value);
+    const entries = keys.slice(0, 8).map((k) => `${shown(k, 20)}: ${item((value as Record<string, unknown>)[k])}`);
+    text = `{${entries.join(', ')}${keys.length > 8 ? ', …' : ''}}`;
   } else {
     text = typeof value === 'string' ? JSON.stringify(value) : typeof value === 'bigint' ? `${value}n` : String(value);
   }

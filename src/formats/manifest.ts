@@ -150,13 +150,15 @@ export function parseManifest(input: string | Uint8Array, where: string): ModelM
   };
   graph('vision', VISION_INPUT_ROLES, VISION_OUTPUT_ROLES);
   graph('vjp', VJP_INPUT_ROLES, VJP_OUTPUT_ROLES);
-  const inputTypes = m.files.vjp.input_types;
+  const inputTypes: unknown = m.files.vjp.input_types;
   if (inputTypes !== undefined) {
-    const expected = JSON.stringify(VJP_GPU_INPUT_TYPES);
-    const sorted = typeof inputTypes === 'object' && inputTypes !== null
-      ? JSON.stringify(Object.fromEntries(Object.keys(VJP_GPU_INPUT_TYPES).map((k) => [k, inputTypes[k]]))) : '';
-    if (sorted !== expected || Object.keys(inputTypes).length !== Object.keys(VJP_GPU_INPUT_TYPES).length) {
-      throw fail(`"files.vjp.input_types" is ${shorten(JSON.stringify(inputTypes) ?? String(inputTypes))}; this studio reads ${expected} or no such field (int64 inputs)`);
+    const expected = VJP_GPU_INPUT_TYPES as Record<string, string>;
+    const matches = typeof inputTypes === 'object' && inputTypes !== null && !Array.isArray(inputTypes)
+      && Object.keys(inputTypes).length === Object.keys(expected).length
+      && Object.keys(expected).every((k) => (inputTypes as Record<string, unknown>)[k] === expected[k]);
+    if (!matches) {
+      throw fail(`"files.vjp.input_types" is ${shown(inputTypes, 120)}; this studio reads ${shown(expected, 120)} or no such field (int64 inputs)`,
+        'Re-export the vjp graph with tools/ (export --vjp-only), which writes the GPU input types, or remove the field.');
     }
   }
   const generation = GENERATION_GRAPHS.filter((key) => m.files[key] !== undefined);
