@@ -50,10 +50,19 @@ export interface VjpResult {
  */
 export interface VjpPart {
   batch: Batch;
+  /** The batch's mask, ids and labels on the GPU (uploadBatch), for a graph of the GPU-input form; else absent. */
+  uploaded?: BatchInputs;
   image: GPUBuffer;
   text: GPUBuffer;
   start: number;
   size: number;
+}
+
+/** A batch's mask, ids and labels in the vjp graph's GPU-input form (float32, int32, int32). */
+export interface BatchInputs {
+  mask: GPUBuffer;
+  ids: GPUBuffer;
+  labels: GPUBuffer;
 }
 
 interface CapturedShape {
@@ -81,8 +90,6 @@ export class FrozenVjp {
   private readonly device: GPUDevice;
   private readonly imageTokens: number;
   private readonly d: number;
-  /** The step's mask, ids and labels on the GPU (uploadBatch). */
-  private batchInputs?: { mask: GPUBuffer; ids: GPUBuffer; labels: GPUBuffer };
 
   constructor(private readonly pkg: ModelPackage, private readonly pool: BufferPool, replay: VjpReplay = 'recorded') {
     this.gpuInputs = pkg.manifest.files.vjp.input_types !== undefined;
@@ -94,16 +101,17 @@ export class FrozenVjp {
 
   /**
    * Uploads the batch's mask, ids and labels (the GPU-input form) once per step, before its parts: each part
-   * copies its rows from them inside the step's command encoder, in order with the other parts.
+   * copies its rows from them inside the step's command encoder, in order with the other parts. Undefined for a
+   * graph of int64 inputs (ORT uploads each part's).
    */
-  uploadBatch(batch: Batch): void {
-    if (!this.gpuInputs) return;
+  uploadBatch(batch: Batch): BatchInputs | undefined {
+    if (!this.gpuInputs) return undefined;
     const upload = (label: string, data: Float32Array<ArrayBuffer> | Int32Array<ArrayBuffer>) => {
       const buffer = this.pool.get(label, data.byteLength);
       this.device.queue.writeBuffer(buffer, 0, data);
       return buffer;
     };
-    this.batchInputs = {
+    return {
       mask: upload('batch text_mask', Float32Array.from(batch.promptValid)),
       ids: upload('batch decoder_input_ids', batch.decoderInputIds),
       labels: upload('batch labels', batch.labels),
@@ -210,7 +218,7 @@ export class FrozenVjp {
    * The run's feeds and fetches on buffers of ours, pooled by size so that a shape gets the same ones every
    * run; the part's rows are copied into them in `encoder`.
    */
-  private io({ batch, image, text, start, size }: VjpPart, encoder: GPUCommandEncoder) {
+  private io({ batch, uploaded, image, text, start, size }: VjpPart, encoder: GPUCommandEncoder) {
     const { pool, d } = this;
     const { inputs, outputs } = this.pkg.manifest.files.vjp;
     const Nt = batch.promptLength, Nd = batch.targetLength, Ni = this.imageTokens;
@@ -229,8 +237,7 @@ export class FrozenVjp {
       [inputs.image_embeds]: floats(rows(image, 'vjp image_embeds', Ni * d), [size, Ni, d]),
       [inputs.text_embeds]: floats(rows(text, 'vjp text_embeds', Nt * d), [size, Nt, d]),
     };
-    if (this.gpuInputs) {
-      const uploaded = this.batchInputs!;
+    if (uploaded) {
       const ints = (buffer: GPUBuffer, dims: number[]) => ort.Tensor.fromGpuBuffer(buffer, { dataType: VJP_GPU_INPUT_TYPES.labels, dims });
       feeds[inputs.text_mask] = floats(rows(uploaded.mask, 'vjp text_mask', Nt), [size, Nt]);
       feeds[inputs.decoder_input_ids] = ints(rows(uploaded.ids, 'vjp decoder_input_ids', Nd), [size, Nd]);

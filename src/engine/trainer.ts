@@ -201,7 +201,7 @@ export class Trainer {
       options.onStep?.({ step, loss, gradNorm: norm, learningRate: learningRateAt(this.config, step + 1) });
     };
     this.submitted = this.runStart = this.completed;
-    // Before a step whose vjp is recorded: nothing of ours may touch the GPU meanwhile (FrozenVjp.willRecord).
+    // Before a vjp run that is recorded: nothing of ours may touch the GPU meanwhile (FrozenVjp.run awaits it).
     const drain = async () => {
       while (inFlight.length > 0) await settle();
     };
@@ -269,10 +269,10 @@ export class Trainer {
       image: this.pool.get('dL/dẼ image', B * rowFloats.image * 4),
       text: this.pool.get('dL/dẼ text', B * rowFloats.text * 4),
     };
-    this.vjp.uploadBatch(batch);
+    const uploaded = this.vjp.uploadBatch(batch);
     let update = forward;
     for (const [k, { start, size, share }] of parts.entries()) {
-      const part = { batch, image: adapted.image, text: adapted.text, start, size };
+      const part = { batch, uploaded, image: adapted.image, text: adapted.text, start, size };
       let vjp: VjpResult | undefined = this.vjp.encode(update, part);
       if (!vjp) {
         vjp = await this.vjp.run(part, update, drain);
