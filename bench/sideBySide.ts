@@ -158,14 +158,15 @@ function main(): number {
   ];
   const florence = args.florence;
   if (florence) {
-    const common = ['--model', florence, '--batch', '8', '--examples', '64', '--warmup', '3', '--steps', '20'];
+    // The same batches for the engine and PyTorch: the premise of the side-by-side.
+    const shape = ['--batch', '8', '--examples', '64', '--warmup', '3', '--steps', '20'];
     for (const entry of args['florence-runs']!.split(',')) {
       const [replay, parts] = entry.split(':');
       const json = join(out, `engine-florence-${replay}${parts}.json`);
-      runs.push({ name: `engine-florence-${replay}${parts}`, argv: [...engine, ...common, ...ortCache, '--vjp', replay, '--vjp-batch', parts, '--release-vision', '--out', json], json });
+      runs.push({ name: `engine-florence-${replay}${parts}`, argv: [...engine, '--model', florence, ...shape, ...ortCache, '--vjp', replay, '--vjp-batch', parts, '--release-vision', '--out', json], json });
     }
     const json = join(out, 'pytorch-florence.json');
-    runs.push({ name: 'pytorch-florence', argv: [python, 'tools/bench_train_step.py', '--florence-base-size', '--package', florence, '--batch', '8', '--examples', '64', '--warmup', '3', '--steps', '20', '--out', json], json });
+    runs.push({ name: 'pytorch-florence', argv: [python, 'tools/bench_train_step.py', '--florence-base-size', '--package', florence, ...shape, '--out', json], json });
   }
 
   if (florence && !args['tables-only'] && !existsSync(join(florence, 'manifest.json'))) {
