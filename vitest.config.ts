@@ -9,6 +9,8 @@ export default defineConfig({
     // onnxruntime-web's wasm takes V8's optimising compiler ~40 s on its first run in Node; the baseline
     // compiler is enough, as the work is on the GPU.
     execArgv: ['--liftoff-only'],
+    // Images other than PNG decode in Node through sharp, as in the command-line programs.
+    setupFiles: ['src/cli/testSetup.ts'],
     testTimeout: 180_000,
     hookTimeout: 300_000,
     env: {

@@ -1,6 +1,6 @@
 /**
  * A new user, in headless Chromium with real WebGPU (SwiftShader on CI): loads the page, loads the
- * default model, tries the demo dataset, trains a short run, sees the loss fall and the metrics table
+ * default model, tries the photo demo (JPEG photos of 240–512 px, some progressive, some EXIF-rotated), trains a short run, sees the loss fall and the metrics table
  * appear, downloads the adapter, reloads the page, finds the adapter listed, imports the downloaded
  * file again and gets the same captions. Along the way: no main-thread task over 50 ms while training,
  * and a screenshot of every panel at 1280×800 and at 390×844 (e2e/screenshots/, not committed).
@@ -47,7 +47,7 @@ afterAll(async () => {
 
 async function openDemo(p: Page): Promise<void> {
   await tab(p, 'Dataset');
-  await p.getByRole('button', { name: 'Try the demo dataset' }).click();
+  await p.getByRole('button', { name: 'Try the photo demo (JPEG)' }).click();
   await p.getByTestId('dataset-summary').waitFor({ timeout: 2 * MINUTE });
   await setNumber(p, 'Training images to use (0 = all)', 8);
   await setNumber(p, 'Validation images to use (0 = all)', 4);
@@ -97,11 +97,12 @@ describe('studio, a new user on the default model', () => {
     console.log(`default model loaded in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }, 5 * MINUTE);
 
-  it('tries the demo dataset: preview, counts, its own train/validation split', async () => {
+  it('tries the photo demo: preview, counts, its own train/validation split', async () => {
     await openDemo(page);
     const summary = await page.getByTestId('dataset-summary').innerText();
-    expect(summary).toMatch(/Images\s+350/);
-    expect(summary).toMatch(/train: 250 images · validation: 100 images/);
+    expect(summary).toMatch(/relational-photos\.zip/);
+    expect(summary).toMatch(/Images\s+260/);
+    expect(summary).toMatch(/train: 200 images · validation: 60 images/);
     expect(await page.getByTestId('preview-grid').locator('img').count()).toBeGreaterThanOrEqual(12);
     expect(await page.getByTestId('skipped-report').innerText()).toMatch(/Every row and image was read/);
   }, 3 * MINUTE);

@@ -4,11 +4,11 @@
 //   echo /.devcarry/ >> .git/info/exclude   # once
 //   node bench/gpu-runtime/build.mjs
 // then through the device tool (carry [".devcarry"]):
-//   . .devcarry/setup.sh && $NODE --liftoff-only .devcarry/report.mjs --steps 1000
+//   . .devcarry/setup.sh && $NODE --require .devcarry/threadPool.cjs --liftoff-only .devcarry/report.mjs --steps 1000
 // Each bundle takes the same arguments as its `npm run` script (package.json).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { esbuild, packGpuRuntime, packOnnxRuntimeWeb, rawImports, root, SETUP_SH } from './runtime.mjs';
+import { esbuild, packGpuRuntime, packOnnxRuntimeWeb, packSharp, rawImports, root, SETUP_SH } from './runtime.mjs';
 
 /** Bundle name → entry point. */
 const ENTRIES = {
@@ -21,6 +21,7 @@ const ENTRIES = {
   'bench-dispatch': 'bench/dispatchCost.ts',
   'bench-kernels': 'bench/kernelRoofline.ts',
   'bench-kernel-tiles': 'bench/kernelTiles.ts',
+  'bench-images': 'bench/imageCache.ts',
 };
 
 const out = join(root, '.devcarry');
@@ -35,8 +36,8 @@ for (const [name, entry] of Object.entries(ENTRIES)) {
     format: 'esm',
     target: 'node20',
     outfile: join(out, `${name}.mjs`),
-    // Both load native code or wasm relative to their own files: they stay packages (packed below).
-    external: ['webgpu', 'onnxruntime-web', 'onnxruntime-web/*'],
+    // These load native code or wasm relative to their own files: they stay packages (packed below).
+    external: ['webgpu', 'onnxruntime-web', 'onnxruntime-web/*', 'sharp'],
     // CommonJS dependencies (cli-progress) call require(): give the bundle one.
     banner: { js: "import { createRequire as __adalinkRequire } from 'node:module'; const require = __adalinkRequire(import.meta.url);" },
     plugins: [rawImports],
@@ -45,5 +46,7 @@ for (const [name, entry] of Object.entries(ENTRIES)) {
 }
 packGpuRuntime(out);
 packOnnxRuntimeWeb(out);
+packSharp(out);
 writeFileSync(join(out, 'setup.sh'), SETUP_SH);
+copyFileSync(join(root, 'src/cli/threadPool.cjs'), join(out, 'threadPool.cjs'));
 console.log(`built ${out}: ${Object.keys(ENTRIES).join(', ')} + runtime`);

@@ -4,7 +4,7 @@
 // Large files are xz-compressed here and unpacked by setup.sh there. Used by build.mjs here and by
 // bench/kernels-on-gpu/build.mjs.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,6 +56,25 @@ export function packOnnxRuntimeWeb(out) {
   copyFileSync(join(from, 'package.json'), join(to, 'package.json'));
   for (const f of ['ort.webgpu.bundle.min.mjs', 'ort-wasm-simd-threaded.asyncify.mjs']) copyFileSync(join(from, 'dist', f), join(to, 'dist', f));
   xz(join(from, 'dist/ort-wasm-simd-threaded.asyncify.wasm'), join(to, 'dist/ort-wasm-simd-threaded.asyncify.wasm.xz'));
+}
+
+/**
+ * sharp (the Node image decoder, src/cli/nodeImageDecoder.ts) with its prebuilt libvips for linux-x64 and its
+ * three small dependencies; the native libraries xz-packed (setup.sh unpacks every *.xz under node_modules).
+ */
+export function packSharp(out) {
+  for (const name of ['sharp', '@img/colour', '@img/sharp-linux-x64', '@img/sharp-libvips-linux-x64', 'detect-libc', 'semver']) {
+    const to = join(out, 'node_modules', name);
+    rmSync(to, { recursive: true, force: true });
+    cpSync(join(root, 'node_modules', name), to, { recursive: true, filter: (f) => !/\/(src|docs|test)$/.test(f) });
+  }
+  const walk = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
+  for (const file of walk(join(out, 'node_modules/@img'))) {
+    if (/\.(so[.\d]*|node)$/.test(file) && statSync(file).size > 1 << 20) {
+      xz(file, `${file}.xz`);
+      rmSync(file);
+    }
+  }
 }
 
 /** The script that unpacks all of it on the GPU machine; sourced by the run scripts (sets NODE). */

@@ -18,8 +18,11 @@ export async function readSplit(path: string, split: string): Promise<CaptionDat
 
 export async function cacheFeatures(pkg: ModelPackage, dataset: CaptionDataset): Promise<FeatureCache> {
   const bar = progress('caching image features', dataset.images.length);
-  const features = await cacheImageFeatures(pkg, dataset, (done) => bar.update(done));
+  const started = performance.now();
+  const rate = (done: number) => done / Math.max(1e-3, (performance.now() - started) / 1000);
+  const features = await cacheImageFeatures(pkg, dataset, (done) => bar.update(done, `${rate(done).toFixed(1)} images/s`));
   bar.stop();
+  console.log(`cached the features of ${dataset.images.length} images in ${((performance.now() - started) / 1000).toFixed(1)} s (${rate(dataset.images.length).toFixed(1)} images/s)`);
   for (const row of [...dataset.skipped, ...features.skipped]) console.log(`skipped ${row.where}: ${row.reason}`);
   return features;
 }

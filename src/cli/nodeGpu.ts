@@ -6,7 +6,7 @@
  * Used by the command-line trainer, the Node tests and the benchmarks; the browser needs none of it.
  */
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { GpuError } from '../engine/errors.ts';
 
 let installed = false;
@@ -38,7 +38,8 @@ export function installNodeWebGpu(): void {
     return adapter;
   };
   keepAlive.push(gpu);
-  Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
+  // hardwareConcurrency as the browser's: how many images the feature cache decodes at once.
+  Object.defineProperty(globalThis, 'navigator', { value: { gpu, hardwareConcurrency: availableParallelism() }, configurable: true, writable: true });
 
   const writeBuffer = GPUQueue.prototype.writeBuffer;
   GPUQueue.prototype.writeBuffer = function (this: GPUQueue, buffer, offset, data, dataOffset, size) {

@@ -5,6 +5,7 @@
  */
 import { AdaLinkError } from '../engine/errors.ts';
 import { gpuIdle } from '../engine/gpuBuffers.ts';
+import { installNodeImageDecoder } from './nodeImageDecoder.ts';
 import { checkNodeAdapter } from './nodeGpu.ts';
 
 let device: GPUDevice | undefined;
@@ -29,6 +30,7 @@ async function drainGpu(): Promise<void> {
 }
 
 export function runCli(main: () => Promise<void>): void {
+  installNodeImageDecoder();
   main()
     .then(() => process.exitCode ?? 0, (e: unknown) => {
       console.error(e instanceof AdaLinkError ? `error: ${e.message}` : e);

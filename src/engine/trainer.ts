@@ -223,6 +223,7 @@ export class Trainer {
     this.device.queue.submit([encoder.finish()]);
     this.completed = good;
     this.losses = this.losses.slice(0, good);
+    if (!lossFinite && bad.step === 0) throw nonFiniteBeforeUpdate(`the loss of step 1 is ${bad.loss}`);
     throw new TrainingError(
       `${lossFinite ? 'the gradient norm' : 'the loss'} became ${lossFinite ? bad.norm : bad.loss} at step ${bad.step + 1}`,
       'training', `Training stopped and kept the adapter of step ${good}. Lower the learning rate or turn on gradient clipping, then resume.`);
@@ -406,4 +407,13 @@ export class Trainer {
     [this.embeddingTable, this.status].forEach((b) => b.destroy());
     this.pool.destroy();
   }
+}
+
+/**
+ * A loss that is not finite before any update: the adapter is still the identity, so neither the learning
+ * rate nor clipping is the cause — the data or the model is.
+ */
+export function nonFiniteBeforeUpdate(what: string): TrainingError {
+  return new TrainingError(`${what} before any update, so it comes from the data or the model, not from the learning rate`,
+    'training', 'Check the images the dataset report lists and the model package (re-export it in float32); a learning rate or clipping change will not help.');
 }

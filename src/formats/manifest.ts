@@ -2,6 +2,7 @@
  * The model package's manifest.json (docs/ENGINE.md §1): what the engine needs to know about a frozen
  * model, checked field by field when it is read so that a bad package fails at load, not mid-training.
  */
+import { RESAMPLE_FILTERS, type ResampleFilter } from '../data/resample.ts';
 import { PackageError, shorten, shown } from '../engine/errors.ts';
 
 /**
@@ -52,7 +53,14 @@ export interface ModelManifest {
   license: string;
   architecture: string;
   d_model: number;
-  image: { size: number; mean: [number, number, number]; std: [number, number, number]; tokens: number };
+  image: {
+    size: number; mean: [number, number, number]; std: [number, number, number]; tokens: number;
+    /**
+     * Pillow's filter of the processor's resize to size×size (docs/IMAGES.md). Absent from the file:
+     * DEFAULT_RESAMPLE, filled in by parseManifest.
+     */
+    resample: ResampleFilter;
+  };
   text: {
     vocab_size: number;
     pad_id: number;
@@ -76,6 +84,9 @@ export interface ModelManifest {
     decoder_step?: GraphFile<(typeof DECODER_STEP_INPUT_ROLES)[number], (typeof DECODER_STEP_OUTPUT_ROLES)[number]>;
   };
 }
+
+/** The resize filter of a package that names none: bicubic, as the processors of CLIP, SigLIP and Florence-2. */
+export const DEFAULT_RESAMPLE: ResampleFilter = 'bicubic';
 
 /** Parses and checks manifest.json (its bytes, or its text); `where` names the package for the error messages. */
 export function parseManifest(input: string | Uint8Array, where: string): ModelManifest {
@@ -123,6 +134,11 @@ export function parseManifest(input: string | Uint8Array, where: string): ModelM
   triple(m.image.mean, 'image.mean');
   triple(m.image.std, 'image.std');
   if ((m.image.std as number[]).some((s) => s === 0)) throw fail('"image.std" has a zero');
+  if (m.image.resample === undefined) m.image.resample = DEFAULT_RESAMPLE;
+  if (!RESAMPLE_FILTERS.includes(m.image.resample)) {
+    throw fail(`"image.resample" is ${shown(m.image.resample)}; this studio resizes with ${RESAMPLE_FILTERS.map((f) => `"${f}"`).join(', ')}`,
+      'Name the resize filter of the model\'s image processor (Pillow\'s name, lower case), or remove the field for bicubic.');
+  }
   if (typeof m.text !== 'object' || m.text === null || Array.isArray(m.text)) throw fail('"text" is missing');
   positiveInt(m.text.vocab_size, 'text.vocab_size');
   for (const f of ['pad_id', 'bos_id', 'eos_id', 'decoder_start_id'] as const) {

@@ -4,7 +4,9 @@
  * (SHA-256 of its bytes), a preview for the UI, and the train/validation choice the person makes.
  */
 import { readDataset, type CaptionDataset, type CaptionExample } from '../data/dataset.ts';
-import { decodeImage, type RgbImage } from '../data/images.ts';
+import { decodeImage, IMAGE_FORMATS, type RgbImage } from '../data/images.ts';
+import { inOrder } from '../data/inOrder.ts';
+import { resampleRgb } from '../data/resample.ts';
 import { assignValidationSplit } from '../data/splits.ts';
 import { AdaLinkError, DatasetError } from '../engine/errors.ts';
 import type { DatasetInput, DatasetSummary, PreviewItem, Progress, SourceOrigin, SplitOptions, SplitSummary } from '../shared/engineApi.ts';
@@ -12,6 +14,8 @@ import { datasetSource } from './sources.ts';
 
 const PREVIEW_ITEMS = 24;
 const THUMBNAIL_SIDE = 128;
+/** Images being decoded at once while the dataset is checked. */
+const DECODE_AHEAD = 8;
 
 export interface OpenedDataset {
   /** Readable examples only (rows of undecodable images removed). */
@@ -33,24 +37,23 @@ async function sha256Hex(bytes: Uint8Array): Promise<string> {
   return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** A small PNG of an image (longest side THUMBNAIL_SIDE), made off the UI thread. */
+/** A small PNG of an image (longest side THUMBNAIL_SIDE), made off the UI thread from a Pillow-style downscale. */
 export async function thumbnail(image: RgbImage): Promise<Blob | undefined> {
   if (typeof OffscreenCanvas === 'undefined') return undefined;
-  const rgba = new Uint8ClampedArray(image.width * image.height * 4);
-  for (let p = 0; p < image.width * image.height; p++) {
-    rgba[p * 4] = image.rgb[p * 3];
-    rgba[p * 4 + 1] = image.rgb[p * 3 + 1];
-    rgba[p * 4 + 2] = image.rgb[p * 3 + 2];
+  const scale = Math.min(1, THUMBNAIL_SIDE / Math.max(image.width, image.height));
+  const width = Math.max(1, Math.round(image.width * scale));
+  const height = Math.max(1, Math.round(image.height * scale));
+  const rgb = resampleRgb(image.rgb, image.width, image.height, width, height, 'bilinear');
+  const rgba = new Uint8ClampedArray(width * height * 4);
+  for (let p = 0; p < width * height; p++) {
+    rgba[p * 4] = rgb[p * 3];
+    rgba[p * 4 + 1] = rgb[p * 3 + 1];
+    rgba[p * 4 + 2] = rgb[p * 3 + 2];
     rgba[p * 4 + 3] = 255;
   }
-  const full = new OffscreenCanvas(image.width, image.height);
-  full.getContext('2d')!.putImageData(new ImageData(rgba, image.width, image.height), 0, 0);
-  const scale = Math.min(1, THUMBNAIL_SIDE / Math.max(image.width, image.height));
-  const small = new OffscreenCanvas(Math.max(1, Math.round(image.width * scale)), Math.max(1, Math.round(image.height * scale)));
-  const context = small.getContext('2d')!;
-  context.imageSmoothingQuality = 'high';
-  context.drawImage(full, 0, 0, small.width, small.height);
-  return small.convertToBlob({ type: 'image/png' });
+  const canvas = new OffscreenCanvas(width, height);
+  canvas.getContext('2d')!.putImageData(new ImageData(rgba, width, height), 0, 0);
+  return canvas.convertToBlob({ type: 'image/png' });
 }
 
 function words(caption: string): number {
@@ -83,31 +86,41 @@ export async function openDataset(input: DatasetInput, onProgress?: (p: Progress
   const read = await readDataset(source);
   onProgress?.({ phase: 'reading dataset', done: 1, total: 1 });
 
-  // Decode every image once: a damaged one is reported now, for that image alone.
+  // Decode every image once, several at a time: a damaged one is reported now, for that image alone.
   const skipped = [...read.skipped];
   const good = read.images.map(() => false);
   const thumbnails = new Map<string, Blob>();
   const imageDigests = new Map<string, string>();
   const previewImages = new Set(read.examples.slice(0, 4 * PREVIEW_ITEMS).map((e) => e.imageIndex));
-  for (const [index, path] of read.images.entries()) {
+  const checked = inOrder(read.images.length, DECODE_AHEAD, async (index) => {
+    const path = read.images[index];
     try {
       const bytes = await source.read(path);
       const image = await decodeImage(bytes, `${source.label}/${path}`);
+      return { image, digest: await sha256Hex(bytes) };
+    } catch (e) {
+      return { reason: e instanceof AdaLinkError ? e.problem : `cannot be read: ${(e as Error).message}` };
+    }
+  });
+  for (const [index, path] of read.images.entries()) {
+    const result = (await checked.next()).value!;
+    if ('reason' in result) {
+      skipped.push({ where: path, reason: result.reason });
+    } else {
       good[index] = true;
-      imageDigests.set(path, await sha256Hex(bytes));
+      imageDigests.set(path, result.digest);
       if (previewImages.has(index) && thumbnails.size < PREVIEW_ITEMS) {
-        const blob = await thumbnail(image);
+        // A picture for the preview only: an image that decoded stays in the dataset whatever happens here.
+        const blob = await thumbnail(result.image).catch(() => undefined);
         if (blob) thumbnails.set(path, blob);
       }
-    } catch (e) {
-      skipped.push({ where: path, reason: e instanceof AdaLinkError ? e.problem : `cannot be read: ${(e as Error).message}` });
     }
     if (index % 16 === 15 || index === read.images.length - 1) onProgress?.({ phase: 'checking images', done: index + 1, total: read.images.length });
   }
   const dropped = read.examples.filter((e) => !good[e.imageIndex]).length;
   if (dropped === read.examples.length) {
     throw new DatasetError(`none of the ${read.images.length} images could be decoded`, source.label,
-      'Use PNG or JPEG images; the first reason is listed above.');
+      `Use ${IMAGE_FORMATS} images; the first reason is listed above.`);
   }
   const dataset: CaptionDataset = { ...read, examples: read.examples.filter((e) => good[e.imageIndex]), skipped };
 

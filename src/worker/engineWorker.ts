@@ -16,7 +16,7 @@ import { ConfigError, DatasetError, PackageError } from '../engine/errors.ts';
 import { CaptionGenerator } from '../engine/generate.ts';
 import { loadModelPackage, releaseModelPackage, type ModelPackage } from '../engine/modelPackage.ts';
 import { decodeTrainingState, encodeTrainingState } from '../engine/state.ts';
-import { encodeExamples, Trainer } from '../engine/trainer.ts';
+import { encodeExamples, nonFiniteBeforeUpdate, Trainer } from '../engine/trainer.ts';
 import { readAdapterFile, writeAdapterFile, type AdapterWeights } from '../formats/adapterFile.ts';
 import type {
   AdapterSummary, CheckpointSummary, DatasetInfo, DatasetInput, DatasetSummary, EngineApi, EvaluationResult, ModelInfo, ModelInput, PlaygroundResult,
@@ -293,6 +293,7 @@ const api: EngineApi = {
       if (!model.generation || current.prepared.validation.length === 0) return;
       emit({ type: 'progress', progress: { phase: 'validation loss', done: 0, total: 1 } });
       const loss = await validationLoss(model, requireGenerator(), current.prepared, await trainer.adapterWeights());
+      if (trainer.step === 0 && !Number.isFinite(loss)) throw nonFiniteBeforeUpdate(`the validation loss is ${loss}`);
       current.validationLoss = loss;
       current.validation.push({ step: trainer.step, loss });
       emit({ type: 'validation', step: trainer.step, loss });

@@ -3,7 +3,8 @@
  * references), captions of the validation split scored with CIDEr-D / BLEU-4 / ROUGE-L, and one image's
  * caption for the playground. All on the GPU through CaptionGenerator; only text comes back.
  */
-import { decodeImage } from '../data/images.ts';
+import { decodeImage, IMAGE_FORMATS } from '../data/images.ts';
+
 import { AdaLinkError, DatasetError } from '../engine/errors.ts';
 import { evaluateCaptions, evaluationItems } from '../engine/evaluate.ts';
 import { cacheImageFeatures } from '../engine/featureCache.ts';
@@ -14,6 +15,8 @@ import type { EvaluationResult, GalleryItem, PlaygroundResult, Progress } from '
 import { thumbnail } from './datasetSession.ts';
 import type { Prepared } from './prepared.ts';
 import { blobSource } from './sources.ts';
+
+const DROP_AN_IMAGE = `Drop a PNG or JPEG image (${IMAGE_FORMATS} are read).`;
 
 /** Validation examples scored for the loss curve: enough for a steady number, few enough to be quick. */
 const VALIDATION_LOSS_EXAMPLES = 64;
@@ -77,13 +80,13 @@ export async function captionImage(pkg: ModelPackage, generator: CaptionGenerato
   try {
     thumb = await thumbnail(await decodeImage(await source.read('image'), 'the dropped image'));
   } catch (e) {
-    if (e instanceof AdaLinkError) throw new DatasetError(e.problem, 'the dropped image', 'Drop a PNG or JPEG image.');
+    if (e instanceof AdaLinkError) throw new DatasetError(e.problem, 'the dropped image', DROP_AN_IMAGE);
     throw e;
   }
   onProgress?.({ phase: 'captioning', done: 0, total: adapter ? 2 : 1 });
   const features = await cacheImageFeatures(pkg, { label: 'dropped image', source, format: 'imagefolder', images: ['image'], examples: [], splits: [], skipped: [] });
   try {
-    if (!features.ok[0]) throw new DatasetError(features.skipped[0]?.reason ?? 'the image cannot be read', 'the dropped image', 'Drop a PNG or JPEG image.');
+    if (!features.ok[0]) throw new DatasetError(features.skipped[0]?.reason ?? 'the image cannot be read', 'the dropped image', DROP_AN_IMAGE);
     const inputs = { features, imageIndices: [0], promptIds: [pkg.text.promptIds(prompt)] };
     const [frozen] = await generator.generate(inputs);
     onProgress?.({ phase: 'captioning', done: 1, total: adapter ? 2 : 1 });

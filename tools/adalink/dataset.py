@@ -10,7 +10,7 @@ import json
 import os
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
 COLOURS = {
     "red": (220, 40, 40),
@@ -99,9 +99,17 @@ def read_imagefolder(folder):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def load_pixels(folder, row, mean, std):
-    """pixel_values [3, S, S] float32 = (byte/255 - mean[c]) / std[c], RGB (ENGINE.md §1)."""
-    image = Image.open(os.path.join(folder, row["file_name"])).convert("RGB")
+RESAMPLE = {"box": Image.BOX, "bilinear": Image.BILINEAR, "hamming": Image.HAMMING, "bicubic": Image.BICUBIC,
+            "lanczos": Image.LANCZOS}
+
+
+def load_pixels(folder, row, mean, std, size=None, resample="bicubic"):
+    """pixel_values [3, S, S] float32 = (byte/255 - mean[c]) / std[c], RGB (ENGINE.md §1), as the engine reads an
+    image (docs/IMAGES.md): transformers' load_image (EXIF orientation, convert("RGB")), then the processor's
+    resize to size x size with Pillow's filter `resample` (the manifest's image.resample)."""
+    image = ImageOps.exif_transpose(Image.open(os.path.join(folder, row["file_name"]))).convert("RGB")
+    if size is not None and image.size != (size, size):
+        image = image.resize((size, size), RESAMPLE[resample], reducing_gap=None)
     x = np.asarray(image, dtype=np.float32) / np.float32(255.0)
     x = (x - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
     return np.ascontiguousarray(x.transpose(2, 0, 1))

@@ -90,8 +90,9 @@ def vjp_manifest_entry(gpu_inputs=True):
 
 def manifest(cfg: ModelConfig, model_id, name, max_prompt_tokens, max_target_tokens, default_prompt,
              with_generation=True, architecture="pali-bart", image_mean=IMAGE_MEAN, image_std=IMAGE_STD, add_bos=False,
-             vjp_gpu_inputs=True):
-    """add_bos: prompt and target ids start with bos_id (ENGINE.md §2; Florence-2). Written only when true."""
+             vjp_gpu_inputs=True, resample="bilinear"):
+    """add_bos: prompt and target ids start with bos_id (ENGINE.md §2; Florence-2). Written only when true.
+    resample: Pillow's filter of the processor's resize to size x size (docs/IMAGES.md), lower case."""
     m = {
         "format": "adalink-model-package",
         "version": 1,
@@ -100,7 +101,8 @@ def manifest(cfg: ModelConfig, model_id, name, max_prompt_tokens, max_target_tok
         "license": "MIT",
         "architecture": architecture,
         "d_model": cfg.d_model,
-        "image": {"size": cfg.image_size, "mean": list(image_mean), "std": list(image_std), "tokens": cfg.image_tokens},
+        "image": {"size": cfg.image_size, "mean": list(image_mean), "std": list(image_std), "tokens": cfg.image_tokens,
+                  "resample": resample},
         "text": {
             "vocab_size": cfg.vocab_size, "pad_id": cfg.pad_id, "bos_id": cfg.bos_id, "eos_id": cfg.eos_id,
             "decoder_start_id": cfg.decoder_start_id, "max_prompt_tokens": max_prompt_tokens,

@@ -317,7 +317,7 @@ def export_package(model, out, tokenizer_path, model_id, name, image_mean, image
     errors = export.write_package(model, out, tokenizer_path, model_id, name, max_prompt_tokens, max_target_tokens,
                                   default_prompt, float16_weights=float16_weights, license=license, strict=strict,
                                   strip_metadata=True, architecture=ARCHITECTURE, image_mean=image_mean,
-                                  image_std=image_std, add_bos=True)
+                                  image_std=image_std, add_bos=True, resample="bicubic")
     print("[florence] the processor's path (input_ids with image placeholders + pixel_values) vs the package's")
     errors["processor_path"] = check_processor_path(model, os.path.join(out, "tokenizer.json"), [default_prompt],
                                                     max_target_tokens, image_token_id)

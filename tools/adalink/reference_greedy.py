@@ -79,7 +79,8 @@ def reference_greedy(package, checkpoint, dataset, adapter_path, max_target_toke
     prompts = [row.get("prompt", text_cfg["default_prompt"]) for row in rows]
     prompt_ids = [encode_ids(tokenizer, p, text_cfg["eos_id"], text_cfg["max_prompt_tokens"], bos_of(text_cfg))
                   for p in prompts]
-    pixels = torch.tensor(np.stack([load_pixels(dataset, r, image_cfg["mean"], image_cfg["std"]) for r in rows]))
+    pixels = torch.tensor(np.stack([load_pixels(dataset, r, image_cfg["mean"], image_cfg["std"], image_cfg["size"],
+                                   image_cfg.get("resample", "bicubic")) for r in rows]))
     with torch.no_grad():
         image_feats = model.image_embeds(pixels)
     args = (max_new, text_cfg["decoder_start_id"], text_cfg["eos_id"], text_cfg["pad_id"])

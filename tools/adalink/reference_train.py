@@ -85,7 +85,8 @@ def load_examples(dataset, tokenizer, text_cfg, image_cfg, split=None):
                                      bos_of(text_cfg)),
             "target_ids": encode_ids(tokenizer, row["text"], text_cfg["eos_id"], text_cfg["max_target_tokens"],
                                      bos_of(text_cfg)),
-            "pixels": load_pixels(dataset, row, image_cfg["mean"], image_cfg["std"]),
+            "pixels": load_pixels(dataset, row, image_cfg["mean"], image_cfg["std"], image_cfg["size"],
+                                   image_cfg.get("resample", "bicubic")),
         })
     return examples
 

@@ -126,27 +126,35 @@ def background(rng, n):
     return img
 
 
-def render(scene, rng, noise):
-    """RGB uint8 [SIZE, SIZE, 3] of a scene (list of object dicts)."""
-    n = SIZE * SCALE
-    img = background(rng, n)
+def paint_objects(img, scene, f, rng, texture):
+    """Draws each object of `scene` on the square canvas `img` (f canvas pixels per 64-px unit): its shape as a
+    mask, its colour jittered, `texture(o, colour, box, (x0, y0, x1, y1), dark_background)` inside the mask.
+    The random draws come in the same order for every canvas size (the demo's bytes depend on it)."""
+    n = img.shape[0]
     for o in scene:
-        cx, cy, r = o["cx"] * SCALE, o["cy"] * SCALE, o["r"] * SCALE
+        cx, cy, r = o["cx"] * f, o["cy"] * f, o["r"] * f
         x0, y0 = max(0, int(cx - r) - 2), max(0, int(cy - r) - 2)
         x1, y1 = min(n, int(cx + r) + 3), min(n, int(cy + r) + 3)
         mask = Image.new("L", (x1 - x0, y1 - y0), 0)
         draw = ImageDraw.Draw(mask)
-        cx, cy = cx - x0, cy - y0
+        lx, ly = cx - x0, cy - y0
         if o["shape"] == "circle":
-            draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
+            draw.ellipse([lx - r, ly - r, lx + r, ly + r], fill=255)
         else:
-            draw.polygon(shape_polygon(o["shape"], cx, cy, r), fill=255)
+            draw.polygon(shape_polygon(o["shape"], lx, ly, r), fill=255)
         m = np.asarray(mask, np.float32)[..., None] / 255.0
         jitter = rng.integers(-15, 16, size=3)
         colour = np.clip(np.asarray(COLOURS[o["colour"]]) + jitter, 0, 255)
         box = img[y0:y1, x0:x1]
-        layer = texture_layer(o["texture"], colour, box.shape[:2], rng, dark_background=box.mean() < 128)
+        layer = texture(o, colour, box, (x0, y0, x1, y1), box.mean() < 128)
         img[y0:y1, x0:x1] = box * (1 - m) + layer * m
+
+
+def render(scene, rng, noise):
+    """RGB uint8 [SIZE, SIZE, 3] of a scene (list of object dicts)."""
+    img = background(rng, SIZE * SCALE)
+    paint_objects(img, scene, SCALE, rng,
+                  lambda o, colour, box, _, dark: texture_layer(o["texture"], colour, box.shape[:2], rng, dark_background=dark))
     small = img.reshape(SIZE, SCALE, SIZE, SCALE, 3).mean(axis=(1, 3))
     if noise > 0:
         small = small + rng.normal(0.0, noise, size=small.shape)
@@ -344,11 +352,195 @@ def png_bytes(image):
     return buf.getvalue()
 
 
+
+# ---- the demo dataset as camera-like JPEG photos --------------------------------------------------
+
+# Upright photo sizes (width, height) and the weight of each; the scene fills the whole frame (a 4:3 frame
+# stretches it), so resizing the photo to 64x64, as the engine does, gives back the square scene and every
+# relation in the caption stays true. Each is drawn at PHOTO_SUPERSAMPLE x the square side that covers it.
+PHOTO_SIZES = (((256, 256), 4), ((320, 240), 3), ((240, 320), 2), ((384, 288), 2), ((288, 384), 1),
+               ((320, 320), 1), ((512, 384), 1))
+PHOTO_SUPERSAMPLE = 2
+PHOTO_QUALITY = 88          # baseline JPEGs, 4:2:0
+PHOTO_PROGRESSIVE_QUALITY = 85
+PHOTO_ORIENTATIONS = (6, 8, 3)  # EXIF Orientation values used (rotate 90 CW / 90 CCW / 180 to display)
+
+
+def render_photo(scene, rng, width, height, noise):
+    """RGB uint8 [height, width, 3] of a scene, the same picture as `render` would make from the same rng
+    state but drawn at a higher resolution: the same background, colour jitter, stripe / dot phases and
+    tints, with stripes and dots at the same size relative to the scene (so in the same place), and
+    per-pixel sensor noise (sigma `noise`) at the photo's resolution. The square scene is drawn at
+    PHOTO_SUPERSAMPLE x the side k*64 that covers (width, height), box-downsampled, then resized
+    (Lanczos, antialiased) to width x height when that is not k*64 square."""
+    k = -(-max(width, height) // SIZE)  # 64-px units -> photo pixels (before any non-square resize)
+    f = k * PHOTO_SUPERSAMPLE          # 64-px units -> canvas pixels
+    n = SIZE * f
+    unit = f / SCALE                   # canvas pixels per pixel of render()'s 2x canvas
+    img = background(rng, n)
+    paint_objects(img, scene, f, rng,
+                  lambda o, colour, box, bounds, dark: _photo_texture(o, colour, bounds, unit, rng, dark_background=dark))
+    s = PHOTO_SUPERSAMPLE
+    img = img.reshape(SIZE * k, s, SIZE * k, s, 3).mean(axis=(1, 3))
+    if (width, height) != (SIZE * k, SIZE * k):
+        im = Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8), "RGB")
+        img = np.asarray(im.resize((width, height), Image.LANCZOS), np.float32)
+    if noise > 0:
+        img = img + rng.normal(0.0, noise, size=img.shape)
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+def _photo_texture(o, colour, box, unit, rng, dark_background):
+    """`texture_layer` for the box (x0, y0, x1, y1) of a canvas with `unit` pixels per pixel of render()'s
+    2x canvas: the same random draws, the pattern evaluated at each pixel centre in 2x-canvas coordinates."""
+    x0, y0, x1, y1 = box
+    h, w = y1 - y0, x1 - x0
+    base = np.empty((h, w, 3), np.float32)
+    base[:] = colour
+    if o["texture"] == "solid":
+        return base
+    colour = np.asarray(colour, np.float32)
+    tint = 0.45 * colour + 0.55 * 255.0 if dark_background else 0.4 * colour
+    # render() counts pattern coordinates from its own box corner, int(c - r) - 2 in 2x pixels
+    bx = max(0, int(o["cx"] * SCALE - o["r"] * SCALE) - 2)
+    by = max(0, int(o["cy"] * SCALE - o["r"] * SCALE) - 2)
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    yy = (yy + 0.5) / unit - 0.5 - by
+    xx = (xx + 0.5) / unit - 0.5 - bx
+    if o["texture"] == "striped":
+        period = 4 * SCALE
+        orient = rng.integers(3)
+        coord = (yy, xx, xx + yy)[orient] + rng.integers(period)
+        on = ((coord + 0.5) % period) < period // 2
+    else:  # dotted
+        period = 5 * SCALE
+        oy, ox = rng.integers(period, size=2)
+        dy = (yy + oy) % period - period / 2
+        dx = (xx + ox) % period - period / 2
+        on = dy * dy + dx * dx <= (0.24 * period) ** 2
+    base[on] = tint
+    return base
+
+
+def photo_plan(rng, n):
+    """Per image: (width, height) upright, EXIF orientation (1 = none) and progressive or not. Fixed counts,
+    shuffled: n // 13 baseline with an orientation tag (6, 8 and 3 in turn), int(n / 6.5) progressive."""
+    sizes, weights = zip(*PHOTO_SIZES)
+    p = np.asarray(weights, np.float64) / sum(weights)
+    size = [sizes[i] for i in rng.choice(len(sizes), size=n, p=p)]
+    n_exif, n_progressive = n // 13, int(n / 6.5)
+    kind = ["exif"] * n_exif + ["progressive"] * n_progressive + ["baseline"] * (n - n_exif - n_progressive)
+    kind = [kind[i] for i in rng.permutation(n)]
+    plan, e = [], 0
+    for i in range(n):
+        orientation = 1
+        if kind[i] == "exif":
+            orientation, e = PHOTO_ORIENTATIONS[e % len(PHOTO_ORIENTATIONS)], e + 1
+        plan.append({"size": size[i], "orientation": orientation, "progressive": kind[i] == "progressive"})
+    return plan
+
+
+# Stored pixels for each EXIF orientation: the upright image transposed by the inverse of what a viewer
+# (PIL.ImageOps.exif_transpose) applies to display it.
+_STORE_FOR_ORIENTATION = {1: None, 3: Image.ROTATE_180, 6: Image.ROTATE_90, 8: Image.ROTATE_270}
+
+
+def jpeg_bytes(image, orientation=1, progressive=False):
+    """JPEG of an upright RGB uint8 image: baseline (quality PHOTO_QUALITY) or progressive
+    (PHOTO_PROGRESSIVE_QUALITY), 4:2:0; with orientation != 1 the pixels are stored rotated and an EXIF
+    Orientation tag says how to turn them upright."""
+    im = Image.fromarray(image, "RGB")
+    kwargs = {"quality": PHOTO_PROGRESSIVE_QUALITY if progressive else PHOTO_QUALITY, "subsampling": 2}
+    if progressive:
+        kwargs["progressive"] = True
+    if orientation != 1:
+        im = im.transpose(_STORE_FOR_ORIENTATION[orientation])
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        kwargs["exif"] = exif.tobytes()
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", **kwargs)
+    return buf.getvalue()
+
+
+def photo_example(rng, width, height, noise_max=3.0):
+    """(photo uint8 [height, width, 3] upright, 64-px render uint8 [64, 64, 3] without noise, caption) of a
+    relational scene; the render is what `render` makes of the same scene from the same rng state."""
+    scene, caption = relational_scene(rng)
+    noise = float(rng.uniform(0.0, noise_max))
+    state = rng.bit_generator.state
+    reference = render(scene, _rng_at(state), noise=0.0)
+    rng.bit_generator.state = state
+    return render_photo(scene, rng, width, height, noise), reference, caption
+
+
+def _rng_at(state):
+    rng = np.random.default_rng()
+    rng.bit_generator.state = state
+    return rng
+
+
+def write_photos(folder, seed, n_train, n_validation, zip_path=None):
+    """Like `write_demo`, as JPEG photos NNNN.jpg (see `photo_plan`, `render_photo`, `jpeg_bytes`); the zip
+    has fixed timestamps (JPEGs stored, metadata.jsonl deflated), so it is byte-identical on regeneration
+    with the same Pillow / libjpeg. Returns the rows, each also with the plan (not written)."""
+    rng = np.random.default_rng(seed)
+    n = n_train + n_validation
+    plan = photo_plan(rng, n)
+    os.makedirs(folder, exist_ok=True)
+    rows, files = [], {}
+    for i in range(n):
+        (w, h), orientation, progressive = plan[i]["size"], plan[i]["orientation"], plan[i]["progressive"]
+        photo, _, caption = photo_example(rng, w, h)
+        file_name = f"{i:04d}.jpg"
+        files[file_name] = jpeg_bytes(photo, orientation, progressive)
+        with open(os.path.join(folder, file_name), "wb") as f:
+            f.write(files[file_name])
+        rows.append({"file_name": file_name, "text": caption, "split": "train" if i < n_train else "validation"})
+    metadata = "".join(json.dumps(row) + "\n" for row in rows).encode()
+    with open(os.path.join(folder, "metadata.jsonl"), "wb") as f:
+        f.write(metadata)
+    if zip_path:
+        with zipfile.ZipFile(zip_path, "w") as z:
+            for name_, data in [("metadata.jsonl", metadata)] + list(files.items()):
+                info = zipfile.ZipInfo(name_, date_time=(2024, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED if name_.endswith(".jsonl") else zipfile.ZIP_STORED
+                z.writestr(info, data)
+    return [dict(row, **plan[i]) for i, row in enumerate(rows)]
+
+
+def main_photos():
+    """Writes the photo demo dataset (JPEG; deterministic: same seed and Pillow, same bytes).
+
+        cd tools && /usr/bin/python3 -m adalink.scenes --photos --zip ../public/demo/relational-photos.zip
+    """
+    import argparse
+    p = argparse.ArgumentParser(description=main_photos.__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--photos", action="store_true", required=True)
+    p.add_argument("--folder", default="/tmp/relational-photos", help="the imagefolder to write")
+    p.add_argument("--zip", default=None, help="also write this .zip of the folder")
+    p.add_argument("--seed", type=int, default=2025)
+    p.add_argument("--train", type=int, default=200)
+    p.add_argument("--validation", type=int, default=60)
+    args = p.parse_args()
+    rows = write_photos(args.folder, args.seed, args.train, args.validation, args.zip)
+    tagged = sum(r["orientation"] != 1 for r in rows)
+    progressive = sum(r["progressive"] for r in rows)
+    print(f"{len(rows)} rows -> {args.folder}" + (f", {args.zip} ({os.path.getsize(args.zip)} bytes)" if args.zip else "")
+          + f"; {tagged} with an EXIF orientation, {progressive} progressive")
+
 def main():
     """Writes the demo dataset (deterministic: the same seed gives the same PNG bytes) and a preview grid.
 
         cd tools && python3 -m adalink.scenes --zip ../public/demo/relational-captions.zip
+
+    With --photos: the JPEG photo version instead (see main_photos; --photos --help for its options).
     """
+    import sys
+    if "--photos" in sys.argv[1:]:
+        return main_photos()
     import argparse
     p = argparse.ArgumentParser(description=main.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--folder", default="/tmp/relational-captions", help="the imagefolder to write")

@@ -30,6 +30,11 @@ const PHASE_LABELS: Record<Progress['phase'], string> = {
   captioning: 'Captioning',
 };
 
+/** What an item of a phase is, where its rate is worth showing ("12 images/s"). */
+const PHASE_ITEMS: Partial<Record<Progress['phase'], string>> = {
+  'checking images': 'images', 'caching image features': 'images', training: 'steps',
+};
+
 /**
  * A progress bar for a long phase: what is happening, how far (bytes or items), and an ETA from the
  * rate since the phase began.
@@ -46,11 +51,13 @@ export function ProgressBar({ progress }: { progress: Progress | undefined }) {
   const rate = (done - started.current.done) / Math.max(elapsed, 1e-3);
   const eta = total > 0 && rate > 0 && elapsed > 1 ? (total - done) / rate : NaN;
   const amount = unit === 'bytes' ? `${formatBytes(done)}${total ? ` of ${formatBytes(total)}` : ''}` : `${done} of ${total}`;
+  const noun = PHASE_ITEMS[progress.phase];
+  const speed = noun && rate > 0 && elapsed > 1 && done < total ? ` · ${rate < 10 ? rate.toFixed(1) : Math.round(rate)} ${noun}/s` : '';
   return (
     <div className="progress" role="progressbar" aria-label={PHASE_LABELS[progress.phase]} aria-valuemin={0} aria-valuemax={total || undefined} aria-valuenow={done}>
       <div className="progress-text">
         <span>{PHASE_LABELS[progress.phase]}</span>
-        <span className="muted">{amount}{Number.isFinite(eta) && done < total ? ` · about ${formatDuration(eta)} left` : ''}</span>
+        <span className="muted">{amount}{speed}{Number.isFinite(eta) && done < total ? ` · about ${formatDuration(eta)} left` : ''}</span>
       </div>
       <div className="progress-track"><div className="progress-fill" style={{ transform: `scaleX(${fraction.toFixed(3)})` }} /></div>
     </div>

@@ -12,6 +12,8 @@ import { DropZone } from '../components/DropZone.tsx';
 import { ErrorBox, Field, ProgressBar, Thumb } from '../components/common.tsx';
 
 export const DEMO_DATASET = { url: '/demo/relational-captions.zip', label: 'relational-captions.zip' };
+/** The same kind of scenes as camera JPEGs (sizes up to 512 px, some progressive, some EXIF-rotated): tools/README.md. */
+export const PHOTO_DEMO_DATASET = { url: '/demo/relational-photos.zip', label: 'relational-photos.zip' };
 
 export function DatasetPanel({ studio, busy }: { studio: Studio; busy: boolean }) {
   const { bridge, dataset, split } = studio;
@@ -51,9 +53,10 @@ export function DatasetPanel({ studio, busy }: { studio: Studio; busy: boolean }
     <section>
       <h2>Bring your images and captions</h2>
       <DropZone testId="dataset-drop" title="Drop a dataset folder, a .zip, or files"
-        hint="A metadata.jsonl (imagefolder), a COCO captions .json or a .csv, with the images. Several captions per image and a prompt column are fine."
+        hint="A metadata.jsonl (imagefolder), a COCO captions .json or a .csv, with the images (JPEG, PNG, WebP, AVIF, GIF, BMP). Several captions per image and a prompt column are fine."
         folder disabled={loading || busy} onFiles={(files, label) => void open({ label, files })}>
         <button type="button" className="primary" disabled={loading || busy} onClick={() => void open(DEMO_DATASET)}>Try the demo dataset</button>
+        <button type="button" disabled={loading || busy} onClick={() => void open(PHOTO_DEMO_DATASET)}>Try the photo demo (JPEG)</button>
       </DropZone>
       {busy && <p className="muted">A training run is in progress: pause or stop it to open another dataset.</p>}
       <ProgressBar progress={progress} />

@@ -35,7 +35,7 @@ export function PlaygroundPanel({ studio }: { studio: Studio }) {
       {!model && <p className="notice">Load a model in step 1 first.</p>}
       <div className="grid-2">
         <div className="card">
-          <DropZone testId="playground-drop" title="Drop an image" hint="Any PNG or JPEG; it is resized to the model's image size." accept="image/*" multiple={false}
+          <DropZone testId="playground-drop" title="Drop an image" hint="A photo (JPEG, PNG, WebP, AVIF, GIF, BMP); it is resized to the model's image size." accept="image/*" multiple={false}
             disabled={!model || busy} onFiles={(files) => { setImage(files[0]); setResult(undefined); void caption(files[0]); }} />
           <div className="row wrap">
             <label htmlFor="pg-prompt">Prompt</label>

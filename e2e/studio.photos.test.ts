@@ -1,0 +1,90 @@
+/**
+ * Photos as a new user brings them (issue 12), in headless Chromium with real WebGPU: a zip of mixed formats —
+ * baseline, progressive, grey, CMYK, YCCK and EXIF-rotated JPEGs, WebP (one in a subfolder), AVIF, GIF, BMP,
+ * PNG of every kind, a 1×1 PNG — listed by a metadata.jsonl with a BOM and CRLF line ends, plus three files
+ * that are not images. The studio uses every image, reports the three bad files and leaves them out of the
+ * counts, trains without NaN and downloads an adapter; `npm run train` on the same zip reads the same
+ * examples (src/cli/photos.test.ts). The production build, as people get it.
+ */
+import { readFileSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { mixedPhotoZip, photoFixtures } from '../src/data/testing/photoFixtures.ts';
+import { launchChromium, lowerGpuProcessPriority } from './support/browser.ts';
+import { expectOnlyOwnOrigin } from './support/requests.ts';
+import { file, openStudio, screenshot, setNumber, startProductionServer, tab } from './support/studio.ts';
+
+const MINUTE = 60_000;
+const fixtures = photoFixtures();
+const good = fixtures.filter((f) => !f.bad);
+const bad = fixtures.filter((f) => f.bad);
+
+let server: { url: string; close(): Promise<void> };
+let browser: Browser;
+let page: Page;
+
+beforeAll(async () => {
+  server = await startProductionServer();
+  browser = await launchChromium();
+  page = await openStudio(browser, server.url);
+});
+
+afterEach(() => {
+  if (page) expectOnlyOwnOrigin(page);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+describe('studio, a zip of photos in every format', () => {
+  it('uses every image, reports the bad files and leaves them out of the counts', async () => {
+    await tab(page, 'Model');
+    await page.getByRole('button', { name: 'Load the default model' }).click();
+    await page.getByTestId('model-card').waitFor({ timeout: 4 * MINUTE });
+    await tab(page, 'Dataset');
+    await page.getByTestId('dataset-drop-files').setInputFiles([file('mixed-photos.zip', mixedPhotoZip(), 'application/zip')]);
+    await page.getByTestId('dataset-summary').waitFor({ timeout: 3 * MINUTE });
+    expect(await page.getByTestId('dataset-images').innerText()).toBe(String(good.length));
+    const report = await page.getByTestId('skipped-report').innerText();
+    for (const f of bad) expect(report, `${f.file} reported`).toContain(f.file);
+    for (const f of good) expect(report, `${f.file} not reported`).not.toContain(f.file);
+    // Every readable image is in the split, for training or validation.
+    const split = (await page.getByTestId('split-summary').innerText()).replace(/\s+/g, ' ');
+    console.log(`split: ${split}`);
+    const [, train, validation] = split.match(/Training: (\d+) images.*Validation: (\d+) images/) ?? [];
+    expect(Number(train) + Number(validation)).toBe(good.length);
+    await screenshot(page, 'dataset-mixed-photos');
+  }, 8 * MINUTE);
+
+  it('trains without NaN and downloads the adapter', async () => {
+    await tab(page, 'Train');
+    await setNumber(page, 'Batch size', 2);
+    await setNumber(page, 'Length', 3);
+    await setNumber(page, 'Warm-up steps', 1);
+    await page.getByText('More settings').click();
+    await setNumber(page, 'Validate every (steps)', 0);
+    await page.getByLabel('Adapter name').fill('mixed photos');
+    const restorePriority = lowerGpuProcessPriority();
+    try {
+      await page.getByRole('button', { name: 'Start training' }).click();
+      await expect.poll(() => page.getByTestId('run-status').innerText(), { timeout: 10 * MINUTE, interval: 2000 }).toMatch(/Evaluating|Done|Stopped/);
+    } finally {
+      restorePriority();
+    }
+    expect(await page.getByRole('alert').allInnerTexts(), 'no error').toEqual([]);
+    await expect.poll(() => page.getByTestId('run-status').innerText(), { timeout: 10 * MINUTE, interval: 2000 }).toBe('Done');
+    const trainLoss = (await page.getByTestId('train-loss').innerText()).split(' → ').map(Number);
+    console.log(`train loss ${trainLoss.join(' → ')}`);
+    expect(trainLoss.every(Number.isFinite)).toBe(true);
+    await screenshot(page, 'train-mixed-photos');
+
+    const download = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Download adapter (.safetensors)' }).click();
+    const bytes = readFileSync(await (await download).path());
+    const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8'));
+    expect(header.__metadata__.base_model).toBe('pali-scenes-default');
+    expect(header['image.wup'].shape).toEqual([64, 256]);
+  }, 14 * MINUTE);
+});
