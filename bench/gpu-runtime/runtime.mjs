@@ -1,4 +1,4 @@
-// What a bare GPU machine lacks to run the engine in Node over Dawn (DESIGN §6), packed into a folder that
+// What a bare GPU machine lacks to run the engine in Node over Dawn (docs/TESTING.md), packed into a folder that
 // the device tool can carry (≤ 64 MiB): the node binary, the `webgpu` package's dawn.node, onnxruntime-web's
 // WebGPU build with its wasm, and Debian's Vulkan loader + glvnd .debs (the NVIDIA ICD needs both).
 // Large files are xz-compressed here and unpacked by setup.sh there. Used by build.mjs here and by

@@ -1,5 +1,5 @@
 /**
- * Headless Chromium with real WebGPU (SwiftShader on machines without a GPU, DESIGN §6) against the
+ * Headless Chromium with real WebGPU (SwiftShader on machines without a GPU, docs/TESTING.md) against the
  * studio served by Vite on localhost — WebGPU needs a secure context.
  */
 import { execFileSync } from 'node:child_process';

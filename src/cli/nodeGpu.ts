@@ -1,6 +1,6 @@
 /**
  * WebGPU for Node (the `webgpu` package, Dawn), set up so that onnxruntime-web's WebGPU provider runs on
- * it (DESIGN §6): `navigator.gpu` is Dawn's, and `GPUQueue.writeBuffer` copies views of a
+ * it (docs/TESTING.md): `navigator.gpu` is Dawn's, and `GPUQueue.writeBuffer` copies views of a
  * SharedArrayBuffer (ORT's wasm memory) into a plain buffer, which Dawn's bindings require.
  *
  * Used by the command-line trainer, the Node tests and the benchmarks; the browser needs none of it.

@@ -1,5 +1,5 @@
 /**
- * COCO captions JSON (DESIGN §5): `images: [{id, file_name}]` and `annotations: [{image_id, caption}]`,
+ * COCO captions JSON (docs/FORMATS.md): `images: [{id, file_name}]` and `annotations: [{image_id, caption}]`,
  * several annotations per image. The split comes from the file's name (captions_train2017.json → train,
  * captions_val2017.json → validation), and images are looked for where COCO keeps them: beside the
  * JSON, in images/, or in the folder the name suggests (train2017/).

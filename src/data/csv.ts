@@ -1,5 +1,5 @@
 /**
- * A CSV of captions (DESIGN §5): a header row naming an image column (file_name, image, file, filename
+ * A CSV of captions (docs/FORMATS.md): a header row naming an image column (file_name, image, file, filename
  * or path) and a caption column (text, caption or captions), optionally prompt/question and split; one
  * row per caption, so an image with several captions has several rows. Parsed by papaparse (RFC 4180:
  * quoted commas, doubled quotes, line breaks inside quotes); ';' and tab separators, as spreadsheets in

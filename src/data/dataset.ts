@@ -1,5 +1,5 @@
 /**
- * One entry point for every dataset the studio reads (DESIGN §5): it recognises the format from the
+ * One entry point for every dataset the studio reads (docs/FORMATS.md): it recognises the format from the
  * files and returns the same CaptionDataset. In order of precedence:
  *  - imagefolder: metadata.jsonl at the top, or in split folders (train/, validation/, test/);
  *  - COCO captions: *.json at the top or in annotations/ (captions_train2017.json …);

@@ -1,5 +1,5 @@
 /**
- * A Hugging Face "imagefolder" dataset (DESIGN §5): `metadata.jsonl`, one JSON object a line with
+ * A Hugging Face "imagefolder" dataset (docs/FORMATS.md): `metadata.jsonl`, one JSON object a line with
  * `file_name` and a caption column (`text`, `caption`, or a list in `captions`), optionally `prompt`
  * (or `question`) and `split`. Either one metadata.jsonl at the root, or Hugging Face's split folders
  * (`train/metadata.jsonl`, `validation/metadata.jsonl`, `test/…`) whose file names are relative to

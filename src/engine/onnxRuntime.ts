@@ -1,7 +1,7 @@
 /**
  * onnxruntime-web on WebGPU, set up once per worker/process. ORT creates the GPUDevice; the engine then
  * takes that same device (`ort.env.webgpu.device`) for its own kernels, so activations and gradients pass
- * between ORT and the kernels as GPU buffers (DESIGN §6).
+ * between ORT and the kernels as GPU buffers (docs/TESTING.md).
  */
 import * as ort from 'onnxruntime-web/webgpu';
 import { GpuError, PackageError } from './errors.ts';

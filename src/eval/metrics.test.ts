@@ -1,6 +1,5 @@
 /**
- * The caption metrics reproduce the pycocoevalcap reference vectors (`../shared/metrics/public_vectors.json`
- * beside the repository) to 1e-6, reject malformed input with a MetricInputError that names the id, and
+ * The caption metrics reproduce the pycocoevalcap reference vectors (`src/eval/testing/public_vectors.json`) to 1e-6, reject malformed input with a MetricInputError that names the id, and
  * give the hand-checkable values on tiny inputs.
  */
 import { readFileSync } from 'node:fs';
@@ -15,8 +14,7 @@ import { lcsLength } from './rouge.ts';
 import { scoreCaptions, type CaptionScores } from './metrics.ts';
 import { tokenize } from './tokenize.ts';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const vectorsPath = path.resolve(repoRoot, '../shared/metrics/public_vectors.json');
+const vectorsPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'testing/public_vectors.json');
 
 interface VectorCase {
   name: string;

@@ -1,5 +1,5 @@
 /**
- * The adapter file a user takes away (DESIGN §5): safetensors with, per modality m, `<m>.wdown` [d, r]
+ * The adapter file a user takes away (docs/FORMATS.md): safetensors with, per modality m, `<m>.wdown` [d, r]
  * and `<m>.wup` [r, d], so that Ẽ_m = E_m + (E_m·Wdown)·Wup; the metadata says which model and how it
  * was trained. The Python side reads it with `safetensors.safe_open` (tools/README.md).
  */

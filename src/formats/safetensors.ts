@@ -1,5 +1,5 @@
 /**
- * The safetensors format (DESIGN §5): 8-byte little-endian header length, a JSON header naming each
+ * The safetensors format (docs/FORMATS.md): 8-byte little-endian header length, a JSON header naming each
  * tensor's dtype, shape and [begin, end) byte offsets into the data that follows, then the raw
  * little-endian data. `__metadata__` holds string key/values.
  *

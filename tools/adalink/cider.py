@@ -1,6 +1,6 @@
 """CIDEr-D as pycocoevalcap's `Cider` scorer computes it (n = 4, sigma = 6, document frequencies from the
 references being scored, clipped candidate counts, Gaussian length penalty, x10), on captions tokenised by
-the rule of ../shared/metrics/public_vectors.json: lowercase; every character that is not a letter or digit
+the rule of src/eval/testing/public_vectors.json: lowercase; every character that is not a letter or digit
 (str.isalnum), an apostrophe or whitespace becomes a space; split on whitespace. Checked against those
 vectors by tools/tests/test_cider.py. Returns the scorers' scale (papers multiply by 100).
 """

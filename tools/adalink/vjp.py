@@ -1,7 +1,7 @@
 """The vjp graph: adapted embeddings -> (loss, dloss/dE_image, dloss/dE_text), as ONNX.
 
 ONNX Runtime has no autograd, so the model package ships the backward pass as a graph of its own
-(DESIGN.md §2). The function
+(tools/README.md, "How the vjp graph is exported"). The function
 
     f(image_embeds, text_embeds, text_mask, decoder_input_ids, labels) -> (loss, grad_image, grad_text)
 
@@ -78,7 +78,7 @@ def example_inputs(model, B, Nt, Nd, generator, pad_prompts=True, pad_targets=Tr
 
 
 def trace(model, gpu_inputs=True, shape=(2, 5, 7), symbolic=True):
-    """make_fx of the vjp function (DESIGN.md §2), over symbolic shapes or the fixed `shape` (B, Nt, Nd)."""
+    """make_fx of the vjp function (tools/README.md, "How the vjp graph is exported"), over symbolic shapes or the fixed `shape` (B, Nt, Nd)."""
     inputs = example_inputs(model, *shape, torch.Generator().manual_seed(0))
     if gpu_inputs:
         inputs = to_gpu_inputs(inputs)

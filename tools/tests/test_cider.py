@@ -1,4 +1,4 @@
-"""tools/adalink/cider.py reproduces the CIDEr-D of ../shared/metrics/public_vectors.json (pycocoevalcap).
+"""tools/adalink/cider.py reproduces the CIDEr-D of src/eval/testing/public_vectors.json (pycocoevalcap).
     python3 tools/tests/test_cider.py [path/to/public_vectors.json]"""
 import json
 import os
@@ -9,7 +9,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from adalink.cider import cider_d  # noqa: E402
 
 here = os.path.dirname(os.path.abspath(__file__))
-path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "..", "..", "shared", "metrics",
+path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "..", "src", "eval", "testing",
                                                            "public_vectors.json")
 cases = json.load(open(path))["cases"]
 worst = 0.0
