@@ -33,7 +33,7 @@ import { folderSource } from '../src/cli/fileSource.ts';
 import { announceGpu, runCli, useDevice } from '../src/cli/runCli.ts';
 import { encodeAdaptedEmbeddings } from '../src/engine/adaptedEmbeddings.ts';
 import { buildBatch } from '../src/engine/batch.ts';
-import { MODALITIES, withDefaults, type Modality } from '../src/engine/config.ts';
+import { MODALITIES, withDefaults, type Modality } from '../src/config.ts';
 import { BufferPool, gpuIdle, storageBuffer } from '../src/engine/gpuBuffers.ts';
 import { loadModelPackage, type ModelPackage } from '../src/engine/modelPackage.ts';
 import type { VjpReplay } from '../src/engine/frozenVjp.ts';

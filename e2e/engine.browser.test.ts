@@ -6,7 +6,7 @@
 import type { Browser, Page } from 'playwright-core';
 import type { ViteDevServer } from 'vite';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { withDefaults, type TrainConfig } from '../src/engine/config.ts';
+import { withDefaults, type TrainConfig } from '../src/config.ts';
 import { fixtureConfig, loadTiny, readFixture } from '../src/engine/testing/tinySetup.ts';
 import { Trainer } from '../src/engine/trainer.ts';
 import { launchChromium, openPage, startServer } from './support/browser.ts';

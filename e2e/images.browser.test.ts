@@ -37,6 +37,10 @@ async function decodeInBrowser(fixture: PhotoFixture) {
   return page.evaluate(([url, r]) => window.imagesHarness.decode(url, r), [`/src/data/testing/photos/${fixture.file}`, resizes] as const);
 }
 
+function checkInBrowser(fixture: PhotoFixture) {
+  return page.evaluate((url) => window.imagesHarness.check(url), `/src/data/testing/photos/${fixture.file}`);
+}
+
 const bytesOf = (b64: string) => new Uint8Array(Buffer.from(b64, 'base64'));
 const fixtures = photoFixtures();
 
@@ -79,7 +83,13 @@ describe('the image pipeline in Chromium', () => {
 
   it.each(fixtures.filter((f) => f.bad).map((f) => [f.file, f] as const))('%s is refused, naming the file', async (_, fixture) => {
     const result = await decodeInBrowser(fixture);
-    expect('error' in result && result.error).toMatch(new RegExp(`DatasetError: image cannot be decoded.*${fixture.file}.*Replace or remove this image`));
+    const refused = new RegExp(`DatasetError: image cannot be decoded.*${fixture.file}.*Replace or remove this image`);
+    expect('error' in result && result.error).toMatch(refused);
+    expect(await checkInBrowser(fixture), 'the dataset check').toMatch(refused);
+  });
+
+  it('the dataset check (decoding without reading the pixels back) passes every good image', async () => {
+    for (const fixture of fixtures.filter((f) => !f.bad)) expect(await checkInBrowser(fixture), fixture.file).toBe('ok');
   });
 
   it('prints the largest difference per file (bytes, 0–255)', () => {

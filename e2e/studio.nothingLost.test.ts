@@ -16,7 +16,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import type { ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeTrainingState } from '../src/engine/state.ts';
+import { decodeTrainingState } from '../src/formats/trainingState.ts';
 import { readAdapterFile } from '../src/formats/adapterFile.ts';
 import { parseManifest } from '../src/formats/manifest.ts';
 import { launchChromium, startServer } from './support/browser.ts';
@@ -243,7 +243,8 @@ describe('studio, nothing lost', () => {
     await startRun(page);
     await stepAtLeast(page, (await checkpointAtLeast(page, 3)) + 2);
     // The call itself may be answered by the device's loss: it rejects then.
-    await page.evaluate(() => window.adalinkTest!.loseGpuDevice().catch(() => undefined));
+    // src/ui/main.tsx's test hook (the dev server's page only).
+    await page.evaluate(() => (window as unknown as { adalinkTest: { loseGpuDevice(): Promise<void> } }).adalinkTest.loseGpuDevice().catch(() => undefined));
     await expect.poll(() => page.getByTestId('run-notice').innerText(), { timeout: 5 * MINUTE })
       .toMatch(/The GPU device was lost at step \d+\. The studio started its engine again on a new device and resumed from the checkpoint of step \d+\./);
     console.log(await page.getByTestId('run-notice').innerText());

@@ -2,7 +2,7 @@
  * A page for the browser tests: the real worker and bridge, driven from Playwright through
  * `window.engineHarness`. No UI; the studio's own pages come with the UI issue.
  */
-import type { TrainConfig } from '../../src/engine/config.ts';
+import type { TrainConfig } from '../../src/config.ts';
 import type { StepReport } from '../../src/shared/engineApi.ts';
 import { EngineBridge } from '../../src/ui/engineBridge.ts';
 

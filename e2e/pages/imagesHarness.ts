@@ -2,7 +2,7 @@
  * A page for e2e/images.browser.test.ts: src/data/images.ts in the browser (its decoder there is the
  * browser's own, src/data/browserImageDecoder.ts, for all but PNG and GIF), driven through `window.imagesHarness`.
  */
-import { decodeImage, resizedRgb } from '../../src/data/images.ts';
+import { checkImage, decodeImage, resizedRgb } from '../../src/data/images.ts';
 import type { ResampleFilter } from '../../src/data/resample.ts';
 
 function base64(bytes: Uint8Array): string {
@@ -12,6 +12,11 @@ function base64(bytes: Uint8Array): string {
 }
 
 const harness = {
+  /** The dataset check's verdict on a served image: 'ok', or the error's message. */
+  async check(url: string) {
+    const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+    return checkImage(bytes, url).then(() => 'ok', (e: Error) => `${e.name}: ${e.message}`);
+  },
   /** A served image decoded, and resized to each (size, filter): RGB bytes as base64; or the error's message. */
   async decode(url: string, resizes: Array<{ size: number; filter: ResampleFilter }>) {
     const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());

@@ -7,7 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import { availableParallelism, tmpdir } from 'node:os';
-import { GpuError } from '../engine/errors.ts';
+import { GpuError } from '../errors.ts';
 
 let installed = false;
 

@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { readDataset } from '../data/dataset.ts';
 import { selectSplit } from '../data/splits.ts';
 import type { EncodedExample } from '../engine/batch.ts';
-import { withDefaults } from '../engine/config.ts';
+import { withDefaults } from '../config.ts';
 import type { Evaluation } from '../engine/evaluate.ts';
 import type { FeatureCache } from '../engine/featureCache.ts';
 import { loadModelPackage, type ModelPackage } from '../engine/modelPackage.ts';

@@ -3,7 +3,7 @@
  * an error. Dawn crashes a process that exits with GPU work still running, so `runCli` waits for the
  * device and destroys it before exiting; an AdaLinkError prints as its message (what, where, what to do).
  */
-import { AdaLinkError } from '../engine/errors.ts';
+import { AdaLinkError } from '../errors.ts';
 import { gpuIdle } from '../engine/gpuBuffers.ts';
 import { installNodeImageDecoder } from './nodeImageDecoder.ts';
 import { checkNodeAdapter } from './nodeGpu.ts';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { decodeTrainingState } from '../engine/state.ts';
+import { decodeTrainingState } from '../formats/trainingState.ts';
 import { readAdapterFile } from '../formats/adapterFile.ts';
 import { parseManifest } from '../formats/manifest.ts';
 

@@ -3,7 +3,7 @@
  *
  *   npm run train -- --model public/models/tiny-pali-test --data e2e/fixtures/tiny-captions --out adapter.safetensors
  *
- * Options (defaults are the paper's, see src/engine/config.ts): --steps --batch-size --lr --optimizer
+ * Options (defaults are the paper's, see src/config.ts): --steps --batch-size --lr --optimizer
  * adafactor|adamw --warmup --schedule inverse_sqrt|constant --weight-decay --clip --dropout --seed
  * --modalities image,text --rank-image --rank-text --rank (both), --state <file> (save the training state
  * there every --checkpoint-every steps (default 50; 0: only at the end), and resume from it when it exists;
@@ -16,10 +16,10 @@
 import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { DEFAULT_CONFIG, withDefaults, type Modality, type TrainConfig } from '../engine/config.ts';
-import { ConfigError } from '../engine/errors.ts';
+import { DEFAULT_CONFIG, withDefaults, type Modality, type TrainConfig } from '../config.ts';
+import { ConfigError } from '../errors.ts';
 import { loadModelPackage } from '../engine/modelPackage.ts';
-import { decodeTrainingState, encodeTrainingState } from '../engine/state.ts';
+import { decodeTrainingState, encodeTrainingState } from '../formats/trainingState.ts';
 import { encodeExamples, Trainer } from '../engine/trainer.ts';
 import { writeAdapterFile } from '../formats/adapterFile.ts';
 import { cacheFeatures, readSplit } from './datasetSplit.ts';

@@ -79,26 +79,38 @@ function readThroughCanvas(bitmap: ImageBitmap): Uint8Array {
   return rgbOf(context.getImageData(0, 0, width, height, { colorSpace: 'srgb' }).data, width, height, width * 4);
 }
 
+/** The bitmap of an image file, with its size checked; the caller closes it. */
+async function decodedBitmap(bytes: Uint8Array, maxPixels: number): Promise<ImageBitmap> {
+  let bitmap: ImageBitmap;
+  try {
+    bitmap = await createImageBitmap(new Blob([bytes as BlobPart]), {
+      imageOrientation: 'from-image', colorSpaceConversion: 'none', premultiplyAlpha: 'none',
+    });
+  } catch (e) {
+    throw new Error((e as Error).message || 'not an image the browser can read');
+  }
+  // Read the size before close(): a closed bitmap reports 0×0.
+  const { width, height } = bitmap;
+  if (!(width >= 1 && height >= 1) || width * height > maxPixels) {
+    bitmap.close();
+    throw new Error(width * height > maxPixels ? `${width}×${height} is too large` : `the browser decoded it as ${width}×${height}`);
+  }
+  return bitmap;
+}
+
 export const browserImageDecoder: ImageDecoder = {
   name: 'the browser',
   async decode(bytes: Uint8Array, maxPixels: number): Promise<RgbImage> {
-    let bitmap: ImageBitmap;
-    try {
-      bitmap = await createImageBitmap(new Blob([bytes as BlobPart]), {
-        imageOrientation: 'from-image', colorSpaceConversion: 'none', premultiplyAlpha: 'none',
-      });
-    } catch (e) {
-      throw new Error((e as Error).message || 'not an image the browser can read');
-    }
-    // Read the size before close(): a closed bitmap reports 0×0.
+    const bitmap = await decodedBitmap(bytes, maxPixels);
     const { width, height } = bitmap;
     try {
-      if (!(width >= 1 && height >= 1)) throw new Error(`the browser decoded it as ${width}×${height}`);
-      if (width * height > maxPixels) throw new Error(`${width}×${height} is too large`);
       const rgb = (await readThroughGpu(bitmap)) ?? readThroughCanvas(bitmap);
       return { width, height, rgb };
     } finally {
       bitmap.close();
     }
+  },
+  async check(bytes: Uint8Array, maxPixels: number): Promise<void> {
+    (await decodedBitmap(bytes, maxPixels)).close();
   },
 };

@@ -5,7 +5,7 @@
  * files), a non-empty caption of sane length, no duplicates, text that was UTF-8.
  * A bad row is skipped with a reason a person understands; only a dataset with nothing usable fails.
  */
-import { DatasetError } from '../engine/errors.ts';
+import { DatasetError, shorten } from '../errors.ts';
 import type { FileSource } from './source.ts';
 
 export type DatasetFormat = 'imagefolder' | 'coco' | 'csv';
@@ -106,11 +106,6 @@ export function checkRelativePath(name: string): { path: string } | { reason: st
 
 export function joinPath(dir: string, path: string): string {
   return dir === '' ? path : `${dir}/${path}`;
-}
-
-/** Long values (a 10 MB "file name") are cut in messages: a reason is read by a person. */
-export function shorten(text: string, max = 80): string {
-  return text.length <= max ? text : `${text.slice(0, max)}…`;
 }
 
 /** How the rows of one metadata file are read. */

@@ -4,7 +4,8 @@
  * captions_val2017.json → validation), and images are looked for where COCO keeps them: beside the
  * JSON, in images/, or in the folder the name suggests (train2017/).
  */
-import { DEFAULT_SPLIT, decodeText, normaliseSplit, shorten, type DatasetBuilder } from './captionDataset.ts';
+import { DEFAULT_SPLIT, decodeText, normaliseSplit, type DatasetBuilder } from './captionDataset.ts';
+import { shorten } from '../errors.ts';
 
 /** Why a JSON file is not COCO captions, for the error a person reads. */
 export interface NotADataset {

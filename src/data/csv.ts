@@ -6,7 +6,8 @@
  * many countries write them, are recognised too.
  */
 import Papa from 'papaparse';
-import { decodeText, isSplitFolderName, normaliseSplit, shorten, type DatasetBuilder } from './captionDataset.ts';
+import { decodeText, isSplitFolderName, normaliseSplit, type DatasetBuilder } from './captionDataset.ts';
+import { shorten } from '../errors.ts';
 import { splitOfFileName, type NotADataset } from './coco.ts';
 
 const IMAGE_COLUMNS = ['file_name', 'image', 'file', 'filename', 'path'];

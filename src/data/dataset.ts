@@ -7,8 +7,8 @@
  * Rows that cannot be used are listed in `skipped`; only a source that is no dataset, or one with no
  * usable row, fails, with a DatasetError that says what is wrong, where, and what to do.
  */
-import { DatasetError } from '../engine/errors.ts';
-import { DatasetBuilder, isSplitFolderName, shorten, type CaptionDataset, type DatasetFormat } from './captionDataset.ts';
+import { DatasetError, shorten } from '../errors.ts';
+import { DatasetBuilder, isSplitFolderName, type CaptionDataset, type DatasetFormat } from './captionDataset.ts';
 import { addCocoRows, type NotADataset } from './coco.ts';
 import { addCsvRows } from './csv.ts';
 import { findImageFolderMetadata, listedFiles, readIfPresent, readImageFolderFiles } from './imagefolder.ts';

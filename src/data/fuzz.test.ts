@@ -7,7 +7,7 @@
  */
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
-import { DatasetError } from '../engine/errors.ts';
+import { DatasetError } from '../errors.ts';
 import { MAX_CAPTION_CHARS, checkRelativePath, type CaptionDataset } from './captionDataset.ts';
 import { readDataset } from './dataset.ts';
 import { memorySource, type FileSource } from './source.ts';

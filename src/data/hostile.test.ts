@@ -5,7 +5,7 @@
  */
 import { zipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
-import { DatasetError } from '../engine/errors.ts';
+import { DatasetError } from '../errors.ts';
 import { decodeImage } from './images.ts';
 import { MAX_METADATA_BYTES, MAX_SKIPPED_LISTED } from './captionDataset.ts';
 import { readDataset } from './dataset.ts';

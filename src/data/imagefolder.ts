@@ -6,9 +6,9 @@
  * their folder. Several captions of one image become several examples sharing the image.
  * A bad line is skipped with its reason; only a dataset with nothing usable fails as a whole.
  */
-import { DatasetError } from '../engine/errors.ts';
+import { DatasetError, shorten } from '../errors.ts';
 import {
-  DEFAULT_SPLIT, DatasetBuilder, decodeText, isSplitFolderName, normaliseSplit, orderSplits, shorten, type CaptionDataset,
+  DEFAULT_SPLIT, DatasetBuilder, decodeText, isSplitFolderName, normaliseSplit, orderSplits, type CaptionDataset,
 } from './captionDataset.ts';
 import { MissingFileError, type FileSource } from './source.ts';
 

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DatasetError } from '../engine/errors.ts';
+import { DatasetError } from '../errors.ts';
 import { decodeImage, resizedRgb } from './images.ts';
 import { byteDifference, decodeTolerance, PHOTOS, photoFixtures, resizedExpectations, resizeTolerance } from './testing/photoFixtures.ts';
 

@@ -15,7 +15,7 @@
  */
 import { convertIndexedToRgb, decode as decodePng, hasPngSignature } from 'fast-png';
 import { decompressFrame, parseGIF } from 'gifuct-js';
-import { DatasetError, PackageError } from '../engine/errors.ts';
+import { DatasetError, PackageError } from '../errors.ts';
 import { browserImageDecoder } from './browserImageDecoder.ts';
 import { resampleRgb, type ResampleFilter } from './resample.ts';
 
@@ -41,6 +41,8 @@ export interface ImageDecoder {
   readonly name: string;
   /** Upright RGB; throws on bytes it cannot read. `maxPixels` guards against decompression bombs. */
   decode(bytes: Uint8Array, maxPixels: number): Promise<RgbImage>;
+  /** Decodes without handing the pixels over (cheaper where reading them back costs): throws as decode does. */
+  check?(bytes: Uint8Array, maxPixels: number): Promise<void>;
 }
 
 /** The most pixels one image may have before decoding (a guard against decompression bombs): 64 MP. */
@@ -87,6 +89,23 @@ export async function decodeImage(bytes: Uint8Array, name: string): Promise<RgbI
     throw undecodable(name, `the decoder gave a ${image.width}×${image.height} image of ${image.rgb.length} bytes`);
   }
   return image;
+}
+
+/**
+ * Whether an image decodes, as decodeImage would say, without its pixels where the platform can spare them
+ * (the browser decodes but reads nothing back): the dataset check of every image before training.
+ */
+export async function checkImage(bytes: Uint8Array, name: string): Promise<void> {
+  const decoder = platformDecoder();
+  if (bytes.byteLength === 0 || hasPngSignature(bytes) || isGif(bytes) || !decoder?.check) {
+    await decodeImage(bytes, name);
+    return;
+  }
+  try {
+    await decoder.check(bytes, MAX_IMAGE_PIXELS);
+  } catch (e) {
+    throw undecodable(name, (e as Error).message || `not an image ${decoder.name} can read`);
+  }
 }
 
 /** PNG of any kind (8/16-bit, grey, palette, alpha) as Pillow's `convert("RGB")` reads it. */

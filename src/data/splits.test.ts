@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DatasetError } from '../engine/errors.ts';
+import { ConfigError, DatasetError } from '../errors.ts';
 import type { CaptionDataset } from './captionDataset.ts';
 import { readDataset } from './dataset.ts';
 import { memorySource } from './source.ts';

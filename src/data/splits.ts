@@ -3,7 +3,7 @@
  * dataset that has none. Held-out examples are chosen by image, never by caption: an image whose
  * captions were split between train and validation would leak its answers into the score.
  */
-import { ConfigError, DatasetError } from '../engine/errors.ts';
+import { ConfigError, DatasetError } from '../errors.ts';
 import { orderSplits, type CaptionDataset, type CaptionExample } from './captionDataset.ts';
 
 /** The dataset restricted to one split: its examples, and the images they use, re-indexed. */

@@ -3,7 +3,7 @@
  * (Hugging Face tokenizer.json), no special tokens from the tokenizer, then eos, cut to the maximum.
  */
 import { Tokenizer } from '@huggingface/tokenizers';
-import { AdaLinkError, PackageError, shorten, shown } from '../engine/errors.ts';
+import { AdaLinkError, PackageError, shorten, shown } from '../errors.ts';
 import type { ModelManifest } from '../formats/manifest.ts';
 
 /** A tokenizer.json over this size is refused: Florence-2's is 1 MB, Gemma's (256 000 tokens) 34 MB. */

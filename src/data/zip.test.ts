@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { zipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
-import { DatasetError } from '../engine/errors.ts';
+import { DatasetError } from '../errors.ts';
 import { datasetError } from './testing/datasetError.ts';
 import { readDataset } from './dataset.ts';
 import { selectSplit } from './splits.ts';

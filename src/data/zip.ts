@@ -10,8 +10,8 @@
  * read, and a damaged image is reported for that image alone (the feature cache skips it).
  */
 import { Inflate } from 'fflate';
-import { DatasetError } from '../engine/errors.ts';
-import { isSplitFolderName, shorten } from './captionDataset.ts';
+import { DatasetError, shorten } from '../errors.ts';
+import { isSplitFolderName } from './captionDataset.ts';
 import { MissingFileError, type FileSource } from './source.ts';
 
 export interface ZipLimits {

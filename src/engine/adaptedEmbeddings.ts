@@ -5,7 +5,7 @@
  */
 import { adalinkForward } from '../kernels/adalinkForward.ts';
 import { embeddingLookup } from '../kernels/embeddingLookup.ts';
-import type { Modality } from './config.ts';
+import type { Modality } from '../config.ts';
 import type { BufferPool } from './gpuBuffers.ts';
 import type { ModelManifest } from '../formats/manifest.ts';
 

@@ -21,7 +21,7 @@
  * buffer from the CPU, maps a buffer, uses dynamic offsets or indirect dispatches is refused: its commands
  * would not be the same next time, or the recorder cannot see them.
  */
-import { GpuError } from './errors.ts';
+import { GpuError } from '../errors.ts';
 
 type Dispatch = { pipeline: GPUComputePipeline; groups: Array<GPUBindGroup | undefined>; size: [number, number, number] };
 type Command =

@@ -9,7 +9,7 @@
 import type { CaptionDataset } from '../data/imagefolder.ts';
 import { scoreCaptions, type CaptionScores } from '../eval/metrics.ts';
 import type { AdapterWeights } from '../formats/adapterFile.ts';
-import { DatasetError } from './errors.ts';
+import { DatasetError } from '../errors.ts';
 import type { FeatureCache } from './featureCache.ts';
 import { CaptionGenerator, type GenerationOptions } from './generate.ts';
 import type { ModelPackage } from './modelPackage.ts';

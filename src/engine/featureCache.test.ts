@@ -4,8 +4,8 @@
  * comes from the data or the model, not the learning rate. On the tiny package and dataset, over Dawn.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { withDefaults } from './config.ts';
-import { PackageError, TrainingError } from './errors.ts';
+import { withDefaults } from '../config.ts';
+import { PackageError, TrainingError } from '../errors.ts';
 import { cacheImageFeatures } from './featureCache.ts';
 import { loadTiny, type TinySetup } from './testing/tinySetup.ts';
 import { Trainer } from './trainer.ts';

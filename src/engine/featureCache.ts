@@ -12,7 +12,7 @@
 import { decodeImage, normalisedPixels, type RgbImage } from '../data/images.ts';
 import { inOrder } from '../data/inOrder.ts';
 import type { CaptionDataset, SkippedRow } from '../data/imagefolder.ts';
-import { DatasetError, PackageError } from './errors.ts';
+import { DatasetError, PackageError } from '../errors.ts';
 import { readFloats } from './gpuBuffers.ts';
 import type { ModelPackage } from './modelPackage.ts';
 import { ImageResampler } from '../kernels/resampleImage.ts';

@@ -14,7 +14,7 @@ import { installNodeWebGpu } from '../cli/nodeGpu.ts';
 import { readImageFolder } from '../data/imagefolder.ts';
 import { parseManifest } from '../formats/manifest.ts';
 import type { EncodedExample } from './batch.ts';
-import { PackageError } from './errors.ts';
+import { PackageError } from '../errors.ts';
 import { cacheImageFeatures, type FeatureCache } from './featureCache.ts';
 import { CaptionGenerator, type CaptionInputs } from './generate.ts';
 import { loadModelPackage, releaseModelPackage, type ModelPackage } from './modelPackage.ts';

@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { memorySource } from '../data/source.ts';
 import { adapterWeightsOfState } from '../formats/adapterFile.ts';
 import { parseManifest } from '../formats/manifest.ts';
-import { ConfigError, PackageError } from './errors.ts';
+import { ConfigError, PackageError } from '../errors.ts';
 import { CaptionGenerator, generateCaptions, type Caption, type CaptionInputs } from './generate.ts';
 import { loadModelPackage, releaseModelPackage } from './modelPackage.ts';
 import { fixtureAdapter, fixtureConfig, loadTiny, readFixture, readGreedyFixture, TINY_PACKAGE, type TinySetup } from './testing/tinySetup.ts';

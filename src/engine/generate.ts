@@ -12,8 +12,8 @@
  */
 import type { AdapterWeights } from '../formats/adapterFile.ts';
 import { encodeAdaptedEmbeddings } from './adaptedEmbeddings.ts';
-import { MODALITIES, type Modality } from './config.ts';
-import { ConfigError, DatasetError, PackageError } from './errors.ts';
+import { MODALITIES, type Modality } from '../config.ts';
+import { ConfigError, DatasetError, PackageError } from '../errors.ts';
 import { BufferPool, storageBuffer, storageUsage } from './gpuBuffers.ts';
 import type { GenerationSessions, ModelPackage } from './modelPackage.ts';
 import { ort } from './onnxRuntime.ts';

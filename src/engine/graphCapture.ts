@@ -14,7 +14,7 @@
  * of a one-node graph.
  */
 import { writeOnnxModel } from '../formats/onnxWriter.ts';
-import { GpuError } from './errors.ts';
+import { GpuError } from '../errors.ts';
 import { ort } from './onnxRuntime.ts';
 
 /** ORT's registration entry on a GPUBuffer: [handle, count]. */

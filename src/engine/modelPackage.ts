@@ -10,7 +10,7 @@ import {
   ENCODER_OUTPUT_ROLES, parseManifest, VISION_INPUT_ROLES, VISION_OUTPUT_ROLES, VJP_INPUT_ROLES, VJP_OUTPUT_ROLES, type GraphFile, type ModelManifest,
 } from '../formats/manifest.ts';
 import { readSafetensors, tensorAsFloat32 } from '../formats/safetensors.ts';
-import { AdaLinkError, PackageError } from './errors.ts';
+import { AdaLinkError, PackageError } from '../errors.ts';
 import { createSession, ortDevice, type ort } from './onnxRuntime.ts';
 
 export interface ModelPackage {

@@ -4,7 +4,7 @@
  * between ORT and the kernels as GPU buffers (docs/TESTING.md).
  */
 import * as ort from 'onnxruntime-web/webgpu';
-import { GpuError, PackageError } from './errors.ts';
+import { GpuError, PackageError } from '../errors.ts';
 
 export { ort };
 

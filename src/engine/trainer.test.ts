@@ -5,10 +5,10 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initialWdown } from '../kernels/random.ts';
-import { withDefaults } from './config.ts';
+import { withDefaults } from '../config.ts';
 import { DataOrder } from './dataOrder.ts';
-import { TrainingError } from './errors.ts';
-import { decodeTrainingState, encodeTrainingState } from './state.ts';
+import { TrainingError } from '../errors.ts';
+import { decodeTrainingState, encodeTrainingState } from '../formats/trainingState.ts';
 import { fixtureConfig, loadTiny, readFixture, type TinySetup } from './testing/tinySetup.ts';
 import type { VjpReplay } from './frozenVjp.ts';
 import { Trainer, type TrainerOptions } from './trainer.ts';

@@ -18,14 +18,14 @@ import { scaleRange } from '../kernels/scaleRange.ts';
 import { dropoutKey, initialWdown } from '../kernels/random.ts';
 import { encodeAdaptedEmbeddings } from './adaptedEmbeddings.ts';
 import { buildBatch, IGNORE_LABEL, targetBucket, type Batch, type EncodedExample } from './batch.ts';
-import { learningRateAt, validateConfig, type Modality, type TrainConfig } from './config.ts';
+import { learningRateAt, validateConfig, type Modality, type TrainConfig } from '../config.ts';
 import { DataOrder } from './dataOrder.ts';
-import { ConfigError, TrainingError } from './errors.ts';
+import { ConfigError, TrainingError } from '../errors.ts';
 import type { FeatureCache } from './featureCache.ts';
 import { FrozenVjp, type VjpReplay, type VjpResult } from './frozenVjp.ts';
 import { BufferPool, readFloats, storageBuffer } from './gpuBuffers.ts';
 import type { ModelPackage } from './modelPackage.ts';
-import type { TrainingState } from './state.ts';
+import type { TrainingState } from '../formats/trainingState.ts';
 
 export interface StepResult {
   /** 0-based index of the step. */

@@ -17,7 +17,7 @@
  * every weight is 0 and so is the score.
  */
 import type { CorpusItem } from './corpus.ts';
-import { MetricInputError } from './errors.ts';
+import { MetricInputError } from '../errors.ts';
 import { countNgrams, type NgramCounts } from './ngrams.ts';
 
 export interface CiderOptions {

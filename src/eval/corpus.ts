@@ -6,7 +6,7 @@
  * Empty strings are not errors: the official scorers score an empty candidate (0 for it) and accept an
  * empty reference, so the metrics take them as they are.
  */
-import { MetricInputError } from './errors.ts';
+import { MetricInputError } from '../errors.ts';
 import { tokenize } from './tokenize.ts';
 
 export interface CorpusItem {

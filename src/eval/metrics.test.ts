@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { corpusBleu } from './bleu.ts';
 import { corpusCiderD } from './cider.ts';
 import { buildCorpus } from './corpus.ts';
-import { MetricInputError } from './errors.ts';
+import { MetricInputError } from '../errors.ts';
 import { lcsLength } from './rouge.ts';
 import { scoreCaptions, type CaptionScores } from './metrics.ts';
 import { tokenize } from './tokenize.ts';

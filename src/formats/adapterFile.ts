@@ -3,9 +3,9 @@
  * and `<m>.wup` [r, d], so that Ẽ_m = E_m + (E_m·Wdown)·Wup; the metadata says which model and how it
  * was trained. The Python side reads it with `safetensors.safe_open` (tools/README.md).
  */
-import { MODALITIES, type Modality, type TrainConfig } from '../engine/config.ts';
-import { FormatError, shorten, shown } from '../engine/errors.ts';
-import type { TrainingState } from '../engine/state.ts';
+import { MODALITIES, type Modality, type TrainConfig } from '../config.ts';
+import { FormatError, shorten, shown } from '../errors.ts';
+import type { TrainingState } from './trainingState.ts';
 import type { ModelManifest } from './manifest.ts';
 import { readSafetensors, tensorAsFloat32, writeSafetensors } from './safetensors.ts';
 

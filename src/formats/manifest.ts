@@ -3,7 +3,7 @@
  * model, checked field by field when it is read so that a bad package fails at load, not mid-training.
  */
 import { RESAMPLE_FILTERS, type ResampleFilter } from '../data/resample.ts';
-import { PackageError, shorten, shown } from '../engine/errors.ts';
+import { PackageError, shorten, shown } from '../errors.ts';
 
 /**
  * Upper bounds far above any real model (PaliGemma-3B-896: d_model 2048, 257 216 tokens, 896 px, 4096 image

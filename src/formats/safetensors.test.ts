@@ -1,6 +1,6 @@
 /** The safetensors reader and writer: round trip, and every malformed header refused with a reason. */
 import { describe, expect, it } from 'vitest';
-import { FormatError } from '../engine/errors.ts';
+import { FormatError } from '../errors.ts';
 import { MAX_HEADER_BYTES, readSafetensors, tensorAsFloat32, writeSafetensors } from './safetensors.ts';
 
 /** A file with the given header object and `dataBytes` bytes of data. */

@@ -6,7 +6,7 @@
  * Reading validates everything before touching the data, so a hostile or truncated file fails with a
  * clear error instead of a wrong tensor.
  */
-import { FormatError, shorten, shown } from '../engine/errors.ts';
+import { FormatError, shorten, shown } from '../errors.ts';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 

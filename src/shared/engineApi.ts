@@ -4,8 +4,7 @@
  * reaches it only through the bridge (src/ui/engineBridge.ts). Images cross as small thumbnails (Blob),
  * losses as numbers; datasets and models never come to the UI thread.
  */
-import type { TrainConfig } from '../engine/config.ts';
-import type { VjpCounts } from '../engine/frozenVjp.ts';
+import type { TrainConfig } from '../config.ts';
 import type { CaptionScores } from '../eval/metrics.ts';
 import type { ReadableError } from './errors.ts';
 import type { StudioSettings } from './settings.ts';
@@ -130,9 +129,11 @@ export interface TrainOutcome {
   /** Steps the run was asked to reach. */
   totalSteps?: number;
   /** How the frozen model's vjp ran, in steps (engine/frozenVjp.ts): the harness's check that the fast path runs. */
-  vjpSteps?: VjpCounts;
+  /** How the frozen model's gradient graph ran, in steps (src/engine/frozenVjp.ts's VjpCounts). */
+  vjpSteps?: Record<'plain' | 'capture' | 'ortReplay' | 'recorded', number>;
   /** Set when training stopped on its own (e.g. a non-finite loss); the adapter of `step` is kept. */
-  error?: { name: string; message: string };
+  /** Why the run stopped, with what to do about it (the engine's error, as readableError gives it). */
+  error?: ReadableError;
 }
 
 export interface StudioRunOptions {

@@ -1,10 +1,9 @@
 /**
  * Errors that cross from the worker to the UI keep what a person reads: the problem, where, and what
- * to do (src/engine/errors.ts). Comlink's own handler sends only message, name and stack; the worker
+ * to do (src/errors.ts). Comlink's own handler sends only message, name and stack; the worker
  * installs this one, and the UI's side of comlink copies every field it receives onto the Error.
  */
 import * as Comlink from 'comlink';
-import { GpuError } from '../engine/errors.ts';
 
 export interface ReadableError {
   name: string;
@@ -26,18 +25,6 @@ export interface EngineDeviceLost {
 
 export function isDeviceLostMessage(data: unknown): data is EngineDeviceLost {
   return typeof data === 'object' && data !== null && (data as { adalinkEngine?: unknown }).adalinkEngine === 'device lost';
-}
-
-/**
- * The engine's GPU device was lost (a driver reset, the GPU unplugged or taken by another app, or a test
- * destroying it). Every call in flight in that engine rejects with this; the bridge starts a new engine.
- */
-export class DeviceLostError extends GpuError {
-  constructor(reason: string, message: string) {
-    super(`the GPU device was lost (${reason}${message ? `: ${message}` : ''})`, 'WebGPU device',
-      'The studio starts its engine again on a new device and resumes training from the last checkpoint.');
-    this.name = 'DeviceLostError';
-  }
 }
 
 export function isDeviceLost(e: unknown): boolean {

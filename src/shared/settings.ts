@@ -1,8 +1,8 @@
 /**
- * The training settings the studio shows, with their defaults (the paper's, from src/engine/config.ts)
+ * The training settings the studio shows, with their defaults (the paper's, from src/config.ts)
  * and a line of help each. Shared by the Train panel and the worker (which converts epochs to steps).
  */
-import { DEFAULT_CONFIG, type TrainConfig } from '../engine/config.ts';
+import { DEFAULT_CONFIG, type TrainConfig } from '../config.ts';
 import type { SplitOptions } from './engineApi.ts';
 
 /** What the Train panel edits: the engine's config plus how the run length and validation are given. */

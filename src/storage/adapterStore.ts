@@ -3,7 +3,8 @@
  * Adapters panel lists (name, task, model, config, metrics). Listing never reads the bytes back.
  * A write that fails (the storage is full) changes nothing: each is one transaction.
  */
-import { BROWSER_STORAGE, StorageError, storageAttempt } from './storageError.ts';
+import { BROWSER_STORAGE, storageAttempt } from './storageError.ts';
+import { StorageError } from '../errors.ts';
 import type { AdapterMetrics, AdapterSummary } from '../shared/engineApi.ts';
 import { newRecordId, studioDb } from './studioDb.ts';
 

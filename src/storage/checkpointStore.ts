@@ -1,7 +1,7 @@
 /**
  * Checkpoints of unfinished runs in IndexedDB, one record per run: the training state (adapter weights,
  * optimizer moments, step, losses, config with the seed — the RNG and the data order follow from
- * seed and step, src/engine/state.ts) and what the studio needs to resume it (model, dataset
+ * seed and step, src/formats/trainingState.ts) and what the studio needs to resume it (model, dataset
  * fingerprint, split, validation losses, the adapter's name and task).
  *
  * A record is written in one transaction that replaces the run's previous one: if the write fails
@@ -10,7 +10,8 @@
  * (adapterStore.saveAdapter), so a run is always in one place or the other.
  */
 import type { CheckpointSummary } from '../shared/engineApi.ts';
-import { BROWSER_STORAGE, StorageError, storageAttempt } from './storageError.ts';
+import { BROWSER_STORAGE, storageAttempt } from './storageError.ts';
+import { StorageError } from '../errors.ts';
 import { newRecordId, studioDb } from './studioDb.ts';
 
 export interface CheckpointRecord extends CheckpointSummary {

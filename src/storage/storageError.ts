@@ -1,28 +1,10 @@
 /**
- * Browser storage (IndexedDB) refused or lost something, said as the engine's errors say things
- * (src/engine/errors.ts): the problem, where, and what to do.
+ * Browser storage (IndexedDB) refused or lost something: one attempt turns a failure into a StorageError
+ * (src/errors.ts) that says the problem, where, and what to do.
  */
-import { AdaLinkError } from '../engine/errors.ts';
+import { StorageError, StorageFullError } from '../errors.ts';
 
 export const BROWSER_STORAGE = 'IndexedDB (browser storage)';
-
-export class StorageError extends AdaLinkError {
-  constructor(problem: string, where: string, fix: string) {
-    super('format', problem, where, fix);
-    this.name = 'StorageError';
-  }
-}
-
-/**
- * The site's storage is full (a QuotaExceededError): the write was refused as a whole — an IndexedDB
- * transaction that fails changes nothing — so everything stored before it is still there.
- */
-export class StorageFullError extends StorageError {
-  constructor(problem: string, where: string, fix: string) {
-    super(problem, where, fix);
-    this.name = 'StorageFullError';
-  }
-}
 
 export const FREE_SPACE = 'Delete adapters or checkpoints you no longer need (Adapters → Storage in this browser), or allow this site more storage in the browser\'s settings.';
 

@@ -19,7 +19,8 @@ import { DatasetPanel } from './panels/DatasetPanel.tsx';
 import { EvaluatePanel } from './panels/EvaluatePanel.tsx';
 import { ModelPanel } from './panels/ModelPanel.tsx';
 import { PlaygroundPanel } from './panels/PlaygroundPanel.tsx';
-import { TrainPanel, useTrainingRun } from './panels/TrainPanel.tsx';
+import { TrainPanel } from './panels/TrainPanel.tsx';
+import { useTrainingRun } from './panels/useTrainingRun.ts';
 
 export const TABS = ['model', 'dataset', 'train', 'evaluate', 'adapters', 'playground'] as const;
 export type Tab = (typeof TABS)[number];

@@ -10,9 +10,10 @@
  * listeners of `onEngineRestart` load the model and the dataset into it again and resume the run.
  */
 import * as Comlink from 'comlink';
-import { EngineStartError } from '../engine/errors.ts';
-import { DeviceLostError, ENGINE_READY, isDeviceLostMessage } from '../shared/errors.ts';
-import type { TrainConfig } from '../engine/config.ts';
+import { EngineStartError } from '../errors.ts';
+import { ENGINE_READY, isDeviceLostMessage } from '../shared/errors.ts';
+import { DeviceLostError } from '../errors.ts';
+import type { TrainConfig } from '../config.ts';
 import type {
   AdapterSummary, CheckpointSummary, DatasetInfo, DatasetInput, DatasetSummary, EngineApi, EvaluationResult, ModelInfo, ModelInput, PlaygroundResult,
   Progress, RunEvent, SplitOptions, SplitSummary, StepReport, StorageReport, StudioRunOptions, TrainOutcome,

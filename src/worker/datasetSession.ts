@@ -4,11 +4,11 @@
  * (SHA-256 of its bytes), a preview for the UI, and the train/validation choice the person makes.
  */
 import { readDataset, type CaptionDataset, type CaptionExample } from '../data/dataset.ts';
-import { decodeImage, IMAGE_FORMATS, type RgbImage } from '../data/images.ts';
+import { checkImage, decodeImage, IMAGE_FORMATS, type RgbImage } from '../data/images.ts';
 import { inOrder } from '../data/inOrder.ts';
 import { resampleRgb } from '../data/resample.ts';
 import { assignValidationSplit } from '../data/splits.ts';
-import { AdaLinkError, DatasetError } from '../engine/errors.ts';
+import { AdaLinkError, DatasetError } from '../errors.ts';
 import type { DatasetInput, DatasetSummary, PreviewItem, Progress, SourceOrigin, SplitOptions, SplitSummary } from '../shared/engineApi.ts';
 import { datasetSource } from './sources.ts';
 
@@ -86,7 +86,7 @@ export async function openDataset(input: DatasetInput, onProgress?: (p: Progress
   const read = await readDataset(source);
   onProgress?.({ phase: 'reading dataset', done: 1, total: 1 });
 
-  // Decode every image once, several at a time: a damaged one is reported now, for that image alone.
+  // Decode every image, several at a time: a damaged one is reported now, for that image alone.
   const skipped = [...read.skipped];
   const good = read.images.map(() => false);
   const thumbnails = new Map<string, Blob>();
@@ -96,7 +96,10 @@ export async function openDataset(input: DatasetInput, onProgress?: (p: Progress
     const path = read.images[index];
     try {
       const bytes = await source.read(path);
-      const image = await decodeImage(bytes, `${source.label}/${path}`);
+      const where = `${source.label}/${path}`;
+      // The pixels only of an image the preview may show; the others are only decoded (a photo's pixels are
+      // tens of megabytes, and the feature cache decodes them again when it needs them).
+      const image = previewImages.has(index) ? await decodeImage(bytes, where) : (await checkImage(bytes, where), undefined);
       return { image, digest: await sha256Hex(bytes) };
     } catch (e) {
       return { reason: e instanceof AdaLinkError ? e.problem : `cannot be read: ${(e as Error).message}` };
@@ -109,7 +112,7 @@ export async function openDataset(input: DatasetInput, onProgress?: (p: Progress
     } else {
       good[index] = true;
       imageDigests.set(path, result.digest);
-      if (previewImages.has(index) && thumbnails.size < PREVIEW_ITEMS) {
+      if (result.image && thumbnails.size < PREVIEW_ITEMS) {
         // A picture for the preview only: an image that decoded stays in the dataset whatever happens here.
         const blob = await thumbnail(result.image).catch(() => undefined);
         if (blob) thumbnails.set(path, blob);

@@ -11,18 +11,19 @@
 import * as Comlink from 'comlink';
 import { readDataset, type CaptionDataset } from '../data/dataset.ts';
 import { urlSource } from '../data/source.ts';
-import { withDefaults, type TrainConfig } from '../engine/config.ts';
-import { ConfigError, DatasetError, PackageError } from '../engine/errors.ts';
+import { withDefaults, type TrainConfig } from '../config.ts';
+import { ConfigError, DatasetError, PackageError } from '../errors.ts';
 import { CaptionGenerator } from '../engine/generate.ts';
 import { loadModelPackage, releaseModelPackage, type ModelPackage } from '../engine/modelPackage.ts';
-import { decodeTrainingState, encodeTrainingState } from '../engine/state.ts';
+import { decodeTrainingState, encodeTrainingState } from '../formats/trainingState.ts';
 import { encodeExamples, nonFiniteBeforeUpdate, Trainer } from '../engine/trainer.ts';
 import { readAdapterFile, writeAdapterFile, type AdapterWeights } from '../formats/adapterFile.ts';
 import type {
   AdapterSummary, CheckpointSummary, DatasetInfo, DatasetInput, DatasetSummary, EngineApi, EvaluationResult, ModelInfo, ModelInput, PlaygroundResult,
   Progress, RunEvent, SourceOrigin, SplitOptions, SplitSummary, StepReport, StudioRunOptions, TrainOutcome,
 } from '../shared/engineApi.ts';
-import { DeviceLostError, ENGINE_READY, readableError, sendReadableErrors, type EngineDeviceLost } from '../shared/errors.ts';
+import { ENGINE_READY, readableError, sendReadableErrors, type EngineDeviceLost } from '../shared/errors.ts';
+import { DeviceLostError } from '../errors.ts';
 import * as store from '../storage/adapterStore.ts';
 import * as checkpoints from '../storage/checkpointStore.ts';
 import { storageUsage } from '../storage/storageUsage.ts';
@@ -240,7 +241,7 @@ const api: EngineApi = {
     try {
       await trainer.run(steps, { onStep: (r: StepReport) => onStep?.(r), signal: pauseController.signal });
     } catch (e) {
-      error = { name: (e as Error).name, message: (e as Error).message };
+      error = readableError(e);
     }
     const state = await trainer.exportState();
     return { step: state.step, losses: state.losses, error, vjpSteps: { ...trainer.vjp.counts } };
@@ -327,7 +328,7 @@ const api: EngineApi = {
       // A lost device is not the run's failure: the bridge starts a new engine, which resumes the run.
       const lost = await lostWithin(model.device, 1000);
       if (lost) throw new DeviceLostError(lost.reason ?? 'unknown', lost.message);
-      error = { name: (e as Error).name, message: (e as Error).message };
+      error = readableError(e);
     }
     // On pause, at the end, and after a failed step (the trainer has rolled back to its last good state).
     if (trainer.step !== current.checkpointedStep) await writeCheckpoint(current, emit);

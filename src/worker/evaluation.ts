@@ -5,7 +5,7 @@
  */
 import { decodeImage, IMAGE_FORMATS } from '../data/images.ts';
 
-import { AdaLinkError, DatasetError } from '../engine/errors.ts';
+import { AdaLinkError, DatasetError } from '../errors.ts';
 import { evaluateCaptions, evaluationItems } from '../engine/evaluate.ts';
 import { cacheImageFeatures } from '../engine/featureCache.ts';
 import type { CaptionGenerator } from '../engine/generate.ts';

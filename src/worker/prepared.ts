@@ -4,7 +4,7 @@
  * into that cache. Training, validation loss and evaluation all read the same cache.
  */
 import type { CaptionDataset, CaptionExample } from '../data/dataset.ts';
-import { DatasetError } from '../engine/errors.ts';
+import { DatasetError } from '../errors.ts';
 import type { Evaluation } from '../engine/evaluate.ts';
 import { cacheImageFeatures, type FeatureCache } from '../engine/featureCache.ts';
 import type { ModelPackage } from '../engine/modelPackage.ts';

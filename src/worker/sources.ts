@@ -4,7 +4,7 @@
  */
 import { MissingFileError, urlSource, type FileSource } from '../data/source.ts';
 import { zipSource } from '../data/zip.ts';
-import { DatasetError, PackageError } from '../engine/errors.ts';
+import { DatasetError, PackageError } from '../errors.ts';
 import { parseManifest } from '../formats/manifest.ts';
 import type { PickedFile } from '../shared/engineApi.ts';
 

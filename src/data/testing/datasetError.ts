@@ -1,6 +1,6 @@
 /** The DatasetError a call throws (for checking its message); fails the test when it throws something else or nothing. */
 import { expect } from 'vitest';
-import { DatasetError } from '../../engine/errors.ts';
+import { DatasetError } from '../../errors.ts';
 
 export async function datasetError(run: () => unknown): Promise<DatasetError> {
   try {

@@ -8,7 +8,7 @@ import { installNodeWebGpu } from '../../cli/nodeGpu.ts';
 import { readImageFolder, type CaptionDataset } from '../../data/imagefolder.ts';
 import type { AdapterWeights } from '../../formats/adapterFile.ts';
 import type { EncodedExample } from '../batch.ts';
-import { withDefaults, type TrainConfig } from '../config.ts';
+import { withDefaults, type TrainConfig } from '../../config.ts';
 import { cacheImageFeatures, type FeatureCache } from '../featureCache.ts';
 import { loadModelPackage, type ModelPackage } from '../modelPackage.ts';
 import { encodeExamples } from '../trainer.ts';

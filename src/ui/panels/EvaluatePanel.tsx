@@ -10,7 +10,7 @@ import type { Studio } from '../App.tsx';
 import { BeforeAfterBars } from '../components/charts.tsx';
 import { ErrorBox, ProgressBar, Thumb } from '../components/common.tsx';
 import { useTask } from '../components/useTask.ts';
-import type { TrainingRun } from './TrainPanel.tsx';
+import type { TrainingRun } from './useTrainingRun.ts';
 
 const METRICS = ['CIDEr-D', 'BLEU-4', 'ROUGE-L'] as const;
 

@@ -4,9 +4,9 @@
  * masks are functions of (seed, step) — so the seed and step are the RNG state and the data position.
  * A state saved at step s and restored continues exactly as the uninterrupted run.
  */
-import { readSafetensors, writeSafetensors } from '../formats/safetensors.ts';
-import { validateConfig, type TrainConfig } from './config.ts';
-import { ConfigError, FormatError, shorten, shown } from './errors.ts';
+import { readSafetensors, writeSafetensors } from './safetensors.ts';
+import { validateConfig, type TrainConfig } from '../config.ts';
+import { ConfigError, FormatError, shorten, shown } from '../errors.ts';
 
 export interface TrainingState {
   format: 'adalink-training-state';

@@ -2,7 +2,7 @@
  * Typed errors, raised where bad input enters. Each says what is wrong, where, and what to do, so the
  * UI and the command line can show `message` to a person as it is.
  */
-export type ErrorKind = 'package' | 'dataset' | 'config' | 'format' | 'gpu' | 'training' | 'engine';
+export type ErrorKind = 'package' | 'dataset' | 'config' | 'format' | 'gpu' | 'training' | 'engine' | 'storage' | 'metric';
 
 export class AdaLinkError extends Error {
   constructor(
@@ -65,6 +65,45 @@ export class TrainingError extends AdaLinkError {
 export class EngineStartError extends AdaLinkError {
   constructor(problem: string, where: string, fix: string) {
     super('engine', problem, where, fix);
+  }
+}
+
+/**
+ * The engine's GPU device was lost (a driver reset, the GPU unplugged or taken by another app, or a test
+ * destroying it). Every call in flight in that engine rejects with this; the bridge starts a new engine.
+ */
+export class DeviceLostError extends GpuError {
+  constructor(reason: string, message: string) {
+    super(`the GPU device was lost (${reason}${message ? `: ${message}` : ''})`, 'WebGPU device',
+      'The studio starts its engine again on a new device and resumes training from the last checkpoint.');
+    this.name = 'DeviceLostError';
+  }
+}
+
+/** Browser storage (IndexedDB) refused or lost something (src/storage/storageError.ts raises it). */
+export class StorageError extends AdaLinkError {
+  constructor(problem: string, where: string, fix: string) {
+    super('storage', problem, where, fix);
+    this.name = 'StorageError';
+  }
+}
+
+/**
+ * The site's storage is full (a QuotaExceededError): the write was refused as a whole — an IndexedDB
+ * transaction that fails changes nothing — so everything stored before it is still there.
+ */
+export class StorageFullError extends StorageError {
+  constructor(problem: string, where: string, fix: string) {
+    super(problem, where, fix);
+    this.name = 'StorageFullError';
+  }
+}
+
+/** The one error the caption metrics raise (src/eval/): where is the id of the image or question. */
+export class MetricInputError extends AdaLinkError {
+  constructor(problem: string, where: string, fix: string) {
+    super('metric', problem, where, fix);
+    this.name = 'MetricInputError';
   }
 }
 
