@@ -2,7 +2,8 @@
  * A page for e2e/images.browser.test.ts: src/data/images.ts in the browser (its decoder there is the
  * browser's own, src/data/browserImageDecoder.ts, for all but PNG and GIF), driven through `window.imagesHarness`.
  */
-import { checkImage, decodeImage, resizedRgb } from '../../src/data/images.ts';
+import { browserImageDecoder } from '../../src/data/browserImageDecoder.ts';
+import { checkImage, decodeImage, resizedRgb, useImageDecoder } from '../../src/data/images.ts';
 import type { ResampleFilter } from '../../src/data/resample.ts';
 
 function base64(bytes: Uint8Array): string {
@@ -10,6 +11,8 @@ function base64(bytes: Uint8Array): string {
   for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return btoa(text);
 }
+
+useImageDecoder(browserImageDecoder);
 
 const harness = {
   /** The dataset check's verdict on a served image: 'ok', or the error's message. */

@@ -7,6 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import { availableParallelism, tmpdir } from 'node:os';
+import { hookForever } from '../engine/webgpuHooks.ts';
 import { GpuError } from '../errors.ts';
 
 let installed = false;
@@ -41,17 +42,17 @@ export function installNodeWebGpu(): void {
   // hardwareConcurrency as the browser's: how many images the feature cache decodes at once.
   Object.defineProperty(globalThis, 'navigator', { value: { gpu, hardwareConcurrency: availableParallelism() }, configurable: true, writable: true });
 
-  const writeBuffer = GPUQueue.prototype.writeBuffer;
-  GPUQueue.prototype.writeBuffer = function (this: GPUQueue, buffer, offset, data, dataOffset, size) {
-    const view = data as ArrayBufferView & { BYTES_PER_ELEMENT?: number };
-    if (ArrayBuffer.isView(view) && view.buffer instanceof SharedArrayBuffer) {
-      const copy = new Uint8Array(view.byteLength);
-      copy.set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
-      const unit = view.BYTES_PER_ELEMENT ?? 1;
+  // Dawn's bindings refuse views of a SharedArrayBuffer (ORT's wasm memory): copy them into a plain buffer.
+  hookForever('node: writeBuffer from shared memory', GPUQueue.prototype, 'writeBuffer', (writeBuffer) => function (this: unknown, ...args: unknown[]) {
+    const [buffer, offset, data, dataOffset, size] = args as [GPUBuffer, number, ArrayBufferView & { BYTES_PER_ELEMENT?: number }, number | undefined, number | undefined];
+    if (ArrayBuffer.isView(data) && data.buffer instanceof SharedArrayBuffer) {
+      const copy = new Uint8Array(data.byteLength);
+      copy.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      const unit = data.BYTES_PER_ELEMENT ?? 1;
       return writeBuffer.call(this, buffer, offset, copy, (dataOffset ?? 0) * unit, size === undefined ? undefined : size * unit);
     }
-    return writeBuffer.call(this, buffer, offset, data, dataOffset, size);
-  } as GPUQueue['writeBuffer'];
+    return writeBuffer.apply(this, args);
+  });
 }
 
 /** Fails early, with what to install, when Dawn finds no adapter. */

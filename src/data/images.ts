@@ -10,13 +10,13 @@
  *  - `(byte / 255 - mean[c]) / std[c]`.
  *
  * PNG and GIF are decoded in JavaScript (fast-png, gifuct-js) everywhere, so Node and the browser see identical
- * pixels, transparent ones included (a canvas would lose their colour). Every other format goes to the platform's decoder: the browser's own (src/data/browserImageDecoder.ts) or,
- * in Node, the one the program installs with `useImageDecoder` (src/cli/nodeImageDecoder.ts: sharp).
+ * pixels, transparent ones included (a canvas would lose their colour). Every other format goes to the
+ * platform's decoder, installed at start with `useImageDecoder`: the browser's own
+ * (src/data/browserImageDecoder.ts, by the worker) or, in Node, sharp (src/cli/nodeImageDecoder.ts).
  */
 import { convertIndexedToRgb, decode as decodePng, hasPngSignature } from 'fast-png';
 import { decompressFrame, parseGIF } from 'gifuct-js';
 import { DatasetError, PackageError } from '../errors.ts';
-import { browserImageDecoder } from './browserImageDecoder.ts';
 import { resampleRgb, type ResampleFilter } from './resample.ts';
 
 export interface RgbImage {
@@ -53,15 +53,16 @@ export const IMAGE_FORMATS = 'JPEG, PNG, WebP, AVIF, GIF or BMP';
 
 let installed: ImageDecoder | undefined;
 
-/** Installs the decoder for formats other than PNG (Node programs and tests: src/cli/nodeImageDecoder.ts). */
+/**
+ * Installs the decoder for formats other than PNG and GIF, once at start: the worker installs the browser's
+ * (src/data/browserImageDecoder.ts), Node programs and tests sharp (src/cli/nodeImageDecoder.ts).
+ */
 export function useImageDecoder(decoder: ImageDecoder): void {
   installed = decoder;
 }
 
 function platformDecoder(): ImageDecoder | undefined {
-  if (installed) return installed;
-  if (typeof createImageBitmap !== 'undefined' && typeof OffscreenCanvas !== 'undefined') return browserImageDecoder;
-  return undefined;
+  return installed;
 }
 
 function undecodable(name: string, why: string): DatasetError {

@@ -21,6 +21,7 @@
  * buffer from the CPU, maps a buffer, uses dynamic offsets or indirect dispatches is refused: its commands
  * would not be the same next time, or the recorder cannot see them.
  */
+import { hookMethod } from './webgpuHooks.ts';
 import { GpuError } from '../errors.ts';
 
 type Dispatch = { pipeline: GPUComputePipeline; groups: Array<GPUBindGroup | undefined>; size: [number, number, number] };
@@ -48,18 +49,6 @@ export class RecordingError extends GpuError {
   constructor(problem: string) {
     super(problem, 'recorded replay', 'Run the session without recorded replay (ONNX Runtime then issues the commands itself).');
   }
-}
-
-type Method = (...args: unknown[]) => unknown;
-
-/** Replaces `name` on `prototype` with `wrap(original)` until the returned function is called. */
-function patch(prototype: object, name: string, wrap: (original: Method) => (this: unknown, ...args: unknown[]) => unknown): () => void {
-  const slots = prototype as Record<string, Method>;
-  const original = slots[name];
-  slots[name] = wrap(original);
-  return () => {
-    slots[name] = original;
-  };
 }
 
 const isUniform = (buffer: GPUBuffer) => (buffer.usage & GPUBufferUsage.UNIFORM) !== 0;
@@ -91,17 +80,17 @@ export async function recordCommands<T>(device: GPUDevice, run: () => Promise<T>
   /** Buffers ORT destroyed during the run: kept alive for the replay (ORT has let go of them). */
   const kept: GPUBuffer[] = [];
   const unpatch = [
-    patch(GPUBuffer.prototype, 'destroy', () => function (this: unknown) {
+    hookMethod(GPUBuffer.prototype, 'destroy', () => function (this: unknown) {
       kept.push(this as GPUBuffer);
     }),
-    patch(GPUBuffer.prototype, 'getMappedRange', (original) => function (this: unknown, ...args) {
+    hookMethod(GPUBuffer.prototype, 'getMappedRange', (original) => function (this: unknown, ...args) {
       const range = original.apply(this, args) as ArrayBuffer;
       const ranges = mappedRanges.get(this as GPUBuffer) ?? [];
       ranges.push({ offset: (args[0] as number | undefined) ?? 0, range });
       mappedRanges.set(this as GPUBuffer, ranges);
       return range;
     }),
-    patch(GPUBuffer.prototype, 'unmap', (original) => function (this: unknown, ...args) {
+    hookMethod(GPUBuffer.prototype, 'unmap', (original) => function (this: unknown, ...args) {
       const buffer = this as GPUBuffer;
       const ranges = mappedRanges.get(buffer);
       if (ranges) {
@@ -112,21 +101,21 @@ export async function recordCommands<T>(device: GPUDevice, run: () => Promise<T>
       }
       return original.apply(this, args);
     }),
-    patch(GPUDevice.prototype, 'createBindGroup', (original) => function (this: unknown, ...args) {
+    hookMethod(GPUDevice.prototype, 'createBindGroup', (original) => function (this: unknown, ...args) {
       const group = original.apply(this, args) as GPUBindGroup;
       const descriptor = args[0] as GPUBindGroupDescriptor;
       groupIds.set(group, groupIds.size);
       groupEntries.set(group, { ...descriptor, entries: [...descriptor.entries].map((e) => ({ ...e, resource: { ...(e.resource as GPUBufferBinding) } })) });
       return group;
     }),
-    patch(GPUCommandEncoder.prototype, 'beginComputePass', (original) => function (this: unknown, ...args) {
+    hookMethod(GPUCommandEncoder.prototype, 'beginComputePass', (original) => function (this: unknown, ...args) {
       const pass = original.apply(this, args);
       const dispatches: Dispatch[] = [];
       listOf(this).push({ kind: 'pass', dispatches });
       passes.set(pass, { current: [], dispatches });
       return pass;
     }),
-    patch(GPUCommandEncoder.prototype, 'copyBufferToBuffer', (original) => function (this: unknown, ...args) {
+    hookMethod(GPUCommandEncoder.prototype, 'copyBufferToBuffer', (original) => function (this: unknown, ...args) {
       // Both forms: (source, sourceOffset, destination, destinationOffset, size) and (source, destination, size?).
       const [source, sourceOffset, destination, destinationOffset, size] = typeof args[1] === 'number'
         ? args as [GPUBuffer, number, GPUBuffer, number, number | undefined]
@@ -134,28 +123,28 @@ export async function recordCommands<T>(device: GPUDevice, run: () => Promise<T>
       listOf(this).push({ kind: 'copy', source, sourceOffset, destination, destinationOffset, size: size ?? source.size - sourceOffset });
       return original.apply(this, args);
     }),
-    patch(GPUCommandEncoder.prototype, 'clearBuffer', (original) => function (this: unknown, ...args) {
+    hookMethod(GPUCommandEncoder.prototype, 'clearBuffer', (original) => function (this: unknown, ...args) {
       listOf(this).push({ kind: 'clear', buffer: args[0] as GPUBuffer, offset: args[1] as number | undefined, size: args[2] as number | undefined });
       return original.apply(this, args);
     }),
-    patch(GPUCommandEncoder.prototype, 'finish', (original) => function (this: unknown, ...args) {
+    hookMethod(GPUCommandEncoder.prototype, 'finish', (original) => function (this: unknown, ...args) {
       const buffer = original.apply(this, args);
       finished.set(buffer, listOf(this));
       return buffer;
     }),
-    patch(GPUComputePassEncoder.prototype, 'setPipeline', (original) => function (this: unknown, ...args) {
+    hookMethod(GPUComputePassEncoder.prototype, 'setPipeline', (original) => function (this: unknown, ...args) {
       const state = passes.get(this);
       if (state) state.pipeline = args[0] as GPUComputePipeline;
       return original.apply(this, args);
     }),
-    patch(GPUComputePassEncoder.prototype, 'setBindGroup', (original) => function (this: unknown, ...args) {
+    hookMethod(GPUComputePassEncoder.prototype, 'setBindGroup', (original) => function (this: unknown, ...args) {
       const offsets = args[2] as ArrayLike<number> | undefined;
       if (offsets && offsets.length > 0) refused ??= 'bind groups with dynamic offsets';
       const state = passes.get(this);
       if (state) state.current[args[0] as number] = args[1] as GPUBindGroup;
       return original.apply(this, args);
     }),
-    patch(GPUComputePassEncoder.prototype, 'dispatchWorkgroups', (original) => function (this: unknown, ...args) {
+    hookMethod(GPUComputePassEncoder.prototype, 'dispatchWorkgroups', (original) => function (this: unknown, ...args) {
       const state = passes.get(this);
       if (state) {
         const [x, y = 1, z = 1] = args as number[];
@@ -163,11 +152,11 @@ export async function recordCommands<T>(device: GPUDevice, run: () => Promise<T>
       }
       return original.apply(this, args);
     }),
-    patch(GPUComputePassEncoder.prototype, 'dispatchWorkgroupsIndirect', (original) => function (this: unknown, ...args) {
+    hookMethod(GPUComputePassEncoder.prototype, 'dispatchWorkgroupsIndirect', (original) => function (this: unknown, ...args) {
       refused ??= 'an indirect dispatch';
       return original.apply(this, args);
     }),
-    patch(GPUQueue.prototype, 'writeBuffer', (original) => function (this: unknown, ...args) {
+    hookMethod(GPUQueue.prototype, 'writeBuffer', (original) => function (this: unknown, ...args) {
       const [buffer, offset, data, dataOffset = 0, size] = args as [GPUBuffer, number, ArrayBufferView | ArrayBuffer, number | undefined, number | undefined];
       if (!isUniform(buffer)) {
         refused ??= 'queue.writeBuffer into a storage buffer (data from the CPU)';
@@ -181,7 +170,7 @@ export async function recordCommands<T>(device: GPUDevice, run: () => Promise<T>
       }
       return original.apply(this, args);
     }),
-    patch(GPUQueue.prototype, 'submit', (original) => function (this: unknown, ...args) {
+    hookMethod(GPUQueue.prototype, 'submit', (original) => function (this: unknown, ...args) {
       for (const buffer of args[0] as GPUCommandBuffer[]) {
         const list = finished.get(buffer) ?? [];
         for (const command of list) {
@@ -218,7 +207,7 @@ export async function recordCommands<T>(device: GPUDevice, run: () => Promise<T>
       }
       return original.apply(this, args);
     }),
-    patch(GPUBuffer.prototype, 'mapAsync', (original) => function (this: unknown, ...args) {
+    hookMethod(GPUBuffer.prototype, 'mapAsync', (original) => function (this: unknown, ...args) {
       refused ??= 'a buffer mapping';
       return original.apply(this, args);
     }),

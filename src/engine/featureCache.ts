@@ -16,7 +16,7 @@ import { DatasetError, PackageError } from '../errors.ts';
 import { readFloats } from './gpuBuffers.ts';
 import type { ModelPackage } from './modelPackage.ts';
 import { ImageResampler } from '../kernels/resampleImage.ts';
-import { ort } from './onnxRuntime.ts';
+import { gpuTensor } from './onnxRuntime.ts';
 
 export interface FeatureCache {
   /** f32 [images, Ni, d]; the features of image i start at i·Ni·d. */
@@ -112,7 +112,7 @@ export async function cacheImageFeatures(
   /** The vision graph over the batch's pixel values; its features checked finite and copied into the cache. */
   async function encodeBatch(pixels: GPUBuffer, indices: number[]): Promise<void> {
     const outputs = await pkg.vision.run({
-      [visionFile.inputs.pixel_values]: ort.Tensor.fromGpuBuffer(pixels, { dataType: 'float32', dims: [indices.length, 3, size, size] }),
+      [visionFile.inputs.pixel_values]: gpuTensor(pixels, [indices.length, 3, size, size]),
     });
     const features = outputs[visionFile.outputs.image_embeds];
     try {

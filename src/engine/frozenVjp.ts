@@ -27,7 +27,7 @@ import { encodeRecorded, recordCommands, RecordingError, releaseRecorded, type R
 import type { BufferPool } from './gpuBuffers.ts';
 import { holdForGraphCapture } from './graphCapture.ts';
 import type { ModelPackage } from './modelPackage.ts';
-import { ort, webgpuProvider } from './onnxRuntime.ts';
+import { createSession, gpuTensor, hostTensor, type OrtTensor, type Session } from './onnxRuntime.ts';
 
 export type VjpReplay = 'plain' | 'captured' | 'recorded';
 
@@ -66,7 +66,7 @@ export interface BatchInputs {
 }
 
 interface CapturedShape {
-  session: ort.InferenceSession;
+  session: Session;
   /** Runs so far: the first captures, the second is ORT's replay (recorded when asked). */
   runs: number;
   recorded?: RecordedCommands;
@@ -176,7 +176,7 @@ export class FrozenVjp {
   }
 
   /** The captured session of this shape, created (and its buffers held) on its first run; undefined: run plain. */
-  private async capturedShape(part: VjpPart, tensors: ort.Tensor[]): Promise<CapturedShape | undefined> {
+  private async capturedShape(part: VjpPart, tensors: OrtTensor[]): Promise<CapturedShape | undefined> {
     if (this.replay === 'plain') return undefined;
     const key = shapeKey(part);
     const known = this.captured.get(key);
@@ -187,10 +187,8 @@ export class FrozenVjp {
     }
     const vjp = this.pkg.manifest.files.vjp;
     const bytes = await this.pkg.source.read(vjp.path);
-    const session = await ort.InferenceSession.create(bytes, {
-      executionProviders: [webgpuProvider()], graphOptimizationLevel: 'all', logSeverityLevel: 3, enableGraphCapture: true,
-      freeDimensionOverrides: this.dimensionOverrides(part),
-    });
+    const session = await createSession(bytes, `${this.pkg.source.label}/${vjp.path}`, { inputs: [], outputs: [] },
+      { capture: this.dimensionOverrides(part) });
     // The replay binds the buffers of the capturing run: keep their registrations (graphCapture.ts).
     await holdForGraphCapture(tensors.map((t) => t.gpuBuffer as GPUBuffer));
     const shape: CapturedShape = { session, runs: 0 };
@@ -227,29 +225,29 @@ export class FrozenVjp {
       encoder.copyBufferToBuffer(source, start * floatsPerRow * 4, target, 0, size * floatsPerRow * 4);
       return target;
     };
-    const floats = (buffer: GPUBuffer, dims: number[]) => ort.Tensor.fromGpuBuffer(buffer, { dataType: 'float32', dims });
+    const floats = (buffer: GPUBuffer, dims: number[]) => gpuTensor(buffer, dims);
     const result: VjpResult = {
       loss: pool.get('vjp loss', 4),
       gradImage: pool.get('vjp grad image', size * Ni * d * 4),
       gradText: pool.get('vjp grad text', size * Nt * d * 4),
     };
-    const feeds: Record<string, ort.Tensor> = {
+    const feeds: Record<string, OrtTensor> = {
       [inputs.image_embeds]: floats(rows(image, 'vjp image_embeds', Ni * d), [size, Ni, d]),
       [inputs.text_embeds]: floats(rows(text, 'vjp text_embeds', Nt * d), [size, Nt, d]),
     };
     if (uploaded) {
-      const ints = (buffer: GPUBuffer, dims: number[]) => ort.Tensor.fromGpuBuffer(buffer, { dataType: VJP_GPU_INPUT_TYPES.labels, dims });
+      const ints = (buffer: GPUBuffer, dims: number[]) => gpuTensor(buffer, dims, VJP_GPU_INPUT_TYPES.labels);
       feeds[inputs.text_mask] = floats(rows(uploaded.mask, 'vjp text_mask', Nt), [size, Nt]);
       feeds[inputs.decoder_input_ids] = ints(rows(uploaded.ids, 'vjp decoder_input_ids', Nd), [size, Nd]);
       feeds[inputs.labels] = ints(rows(uploaded.labels, 'vjp labels', Nd), [size, Nd]);
     } else {
       const int64 = (values: Int32Array | Uint32Array, perRow: number) =>
-        new ort.Tensor('int64', BigInt64Array.from(values.subarray(start * perRow, (start + size) * perRow), (v) => BigInt(v)), [size, perRow]);
+        hostTensor('int64', BigInt64Array.from(values.subarray(start * perRow, (start + size) * perRow), (v) => BigInt(v)), [size, perRow]);
       feeds[inputs.text_mask] = int64(batch.promptValid, Nt);
       feeds[inputs.decoder_input_ids] = int64(batch.decoderInputIds, Nd);
       feeds[inputs.labels] = int64(batch.labels, Nd);
     }
-    const fetches: Record<string, ort.Tensor> = {
+    const fetches: Record<string, OrtTensor> = {
       [outputs.loss]: floats(result.loss, []),
       [outputs.grad_image_embeds]: floats(result.gradImage, [size, Ni, d]),
       [outputs.grad_text_embeds]: floats(result.gradText, [size, Nt, d]),

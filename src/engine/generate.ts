@@ -16,7 +16,7 @@ import { MODALITIES, type Modality } from '../config.ts';
 import { ConfigError, DatasetError, PackageError } from '../errors.ts';
 import { BufferPool, storageBuffer, storageUsage } from './gpuBuffers.ts';
 import type { GenerationSessions, ModelPackage } from './modelPackage.ts';
-import { ort } from './onnxRuntime.ts';
+import { gpuTensor, hostTensor, type OrtTensor } from './onnxRuntime.ts';
 import { beamSearch, greedySearch, logSumExp, type StepDecoder } from './search.ts';
 
 export interface CaptionInputs {
@@ -142,9 +142,9 @@ export class CaptionGenerator {
         targets.forEach((row, b) => row.forEach((_, t) => { decoderInputIds[b * T + t] = BigInt(t === 0 ? text.decoder_start_id : row[t - 1]); }));
         const file = this.pkg.manifest.files.decoder_init!;
         const outputs = await this.graphs.decoderInit.run({
-          [file.inputs.decoder_input_ids]: new ort.Tensor('int64', decoderInputIds, [B, T]),
+          [file.inputs.decoder_input_ids]: hostTensor('int64', decoderInputIds, [B, T]),
           [file.inputs.encoder_hidden]: encoded.hidden,
-          [file.inputs.encoder_mask]: new ort.Tensor('int64', encoded.encoderMask, [B, S]),
+          [file.inputs.encoder_mask]: hostTensor('int64', encoded.encoderMask, [B, S]),
         }).finally(() => encoded.hidden.dispose());
         const logits = outputs[file.outputs.logits];
         try {
@@ -220,9 +220,9 @@ export class CaptionGenerator {
 
     const file = manifest.files.encoder!;
     const outputs = await this.graphs.encoder.run({
-      [file.inputs.image_embeds]: ort.Tensor.fromGpuBuffer(adapted.image, { dataType: 'float32', dims: [B, Ni, d] }),
-      [file.inputs.text_embeds]: ort.Tensor.fromGpuBuffer(adapted.text, { dataType: 'float32', dims: [B, Nt, d] }),
-      [file.inputs.text_mask]: new ort.Tensor('int64', textMask, [B, Nt]),
+      [file.inputs.image_embeds]: gpuTensor(adapted.image, [B, Ni, d]),
+      [file.inputs.text_embeds]: gpuTensor(adapted.text, [B, Nt, d]),
+      [file.inputs.text_mask]: hostTensor('int64', textMask, [B, Nt]),
     });
     const hidden = outputs[file.outputs.encoder_hidden];
     try {
@@ -297,14 +297,14 @@ type AdapterBuffers = Array<AdapterWeights & { Wdown: GPUBuffer; Wup: GPUBuffer 
 
 interface EncodedBatch {
   /** encoder_hidden, f32 [B, S, d], on the GPU. */
-  hidden: ort.Tensor;
+  hidden: OrtTensor;
   /** i64 [B, S]. */
   encoderMask: BigInt64Array;
   B: number;
   S: number;
 }
 
-function checkDims(tensor: ort.Tensor, expected: readonly number[], what: string, where: string): void {
+function checkDims(tensor: OrtTensor, expected: readonly number[], what: string, where: string): void {
   const dims = tensor.dims;
   if (dims.length !== expected.length || dims.some((v, i) => v !== expected[i])) {
     throw new PackageError(`the graph's ${what} has shape [${dims.join(', ')}], expected [${expected.join(', ')}]`, where,
@@ -326,10 +326,10 @@ class IncrementalDecoder implements StepDecoder {
     private readonly encoderMask: BigInt64Array,
     private readonly S: number,
     private logits: Float32Array,
-    private selfKeys: ort.Tensor,
-    private selfValues: ort.Tensor,
-    private readonly crossKeys: ort.Tensor,
-    private readonly crossValues: ort.Tensor,
+    private selfKeys: OrtTensor,
+    private selfValues: OrtTensor,
+    private readonly crossKeys: OrtTensor,
+    private readonly crossValues: OrtTensor,
   ) {}
 
   get vocabSize(): number {
@@ -351,9 +351,9 @@ class IncrementalDecoder implements StepDecoder {
     const file = pkg.manifest.files.decoder_init!;
     const where = `${pkg.source.label}/${file.path}`;
     const outputs = await graphs.decoderInit.run({
-      [file.inputs.decoder_input_ids]: new ort.Tensor('int64', new BigInt64Array(R).fill(BigInt(pkg.manifest.text.decoder_start_id)), [R, 1]),
+      [file.inputs.decoder_input_ids]: hostTensor('int64', new BigInt64Array(R).fill(BigInt(pkg.manifest.text.decoder_start_id)), [R, 1]),
       [file.inputs.encoder_hidden]: hidden,
-      [file.inputs.encoder_mask]: new ort.Tensor('int64', encoderMask, [R, S]),
+      [file.inputs.encoder_mask]: hostTensor('int64', encoderMask, [R, S]),
     }).finally(() => hidden.dispose());
     const out = (role: keyof typeof file.outputs) => outputs[file.outputs[role]];
     const logits = out('logits');
@@ -393,8 +393,8 @@ class IncrementalDecoder implements StepDecoder {
     }
     const file = this.pkg.manifest.files.decoder_step!;
     const outputs = await this.graphs.decoderStep.run({
-      [file.inputs.decoder_input_ids]: new ort.Tensor('int64', BigInt64Array.from(tokens, (t) => BigInt(t)), [R, 1]),
-      [file.inputs.encoder_mask]: new ort.Tensor('int64', this.encoderMask, [R, this.S]),
+      [file.inputs.decoder_input_ids]: hostTensor('int64', BigInt64Array.from(tokens, (t) => BigInt(t)), [R, 1]),
+      [file.inputs.encoder_mask]: hostTensor('int64', this.encoderMask, [R, this.S]),
       [file.inputs.past_self_keys]: this.selfKeys,
       [file.inputs.past_self_values]: this.selfValues,
       [file.inputs.cross_keys]: this.crossKeys,
@@ -415,21 +415,21 @@ class IncrementalDecoder implements StepDecoder {
 }
 
 /** A new GPU tensor [R·k, …] repeating each row of `tensor` [R, …] k times (rows r·k … r·k + k−1). */
-function repeatRows(device: GPUDevice, tensor: ort.Tensor, k: number): ort.Tensor {
+function repeatRows(device: GPUDevice, tensor: OrtTensor, k: number): OrtTensor {
   const [R, ...rest] = tensor.dims;
   const rowBytes = rest.reduce((a, b) => a * b, 1) * 4;
   const out = device.createBuffer({ label: 'repeated rows', size: Math.max(16, R * k * rowBytes), usage: storageUsage() });
   const encoder = device.createCommandEncoder({ label: 'repeat rows' });
   for (let row = 0; row < R * k; row++) encoder.copyBufferToBuffer(tensor.gpuBuffer as GPUBuffer, Math.floor(row / k) * rowBytes, out, row * rowBytes, rowBytes);
   device.queue.submit([encoder.finish()]);
-  return ort.Tensor.fromGpuBuffer(out, { dataType: 'float32', dims: [R * k, ...rest], dispose: () => out.destroy() });
+  return gpuTensor(out, [R * k, ...rest], 'float32', () => out.destroy());
 }
 
 /**
  * Keys or values [L, R, H, P, dh] with row j taken from row sourceRows[j], on the GPU: L·R copies of one
  * row's H·P·dh block (the rows are contiguous within a layer).
  */
-function gatherRows(device: GPUDevice, tensor: ort.Tensor, sourceRows: number[]): ort.Tensor {
+function gatherRows(device: GPUDevice, tensor: OrtTensor, sourceRows: number[]): OrtTensor {
   const [L, R, H, P, dh] = tensor.dims;
   const blockBytes = H * P * dh * 4;
   const out = device.createBuffer({ label: 'reordered keys/values', size: Math.max(16, L * R * blockBytes), usage: storageUsage() });
@@ -440,5 +440,5 @@ function gatherRows(device: GPUDevice, tensor: ort.Tensor, sourceRows: number[])
     }
   }
   device.queue.submit([encoder.finish()]);
-  return ort.Tensor.fromGpuBuffer(out, { dataType: 'float32', dims: tensor.dims, dispose: () => out.destroy() });
+  return gpuTensor(out, tensor.dims, 'float32', () => out.destroy());
 }

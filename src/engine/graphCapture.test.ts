@@ -10,7 +10,7 @@ import { writeOnnxModel } from '../formats/onnxWriter.ts';
 import { readFloats } from './gpuBuffers.ts';
 import { encodeRecorded, recordCommands, RecordingError, releaseRecorded } from './commandRecorder.ts';
 import { holdForGraphCapture } from './graphCapture.ts';
-import { ort, ortDevice } from './onnxRuntime.ts';
+import { createSession, gpuTensor, hostTensor, ortDevice } from './onnxRuntime.ts';
 
 const N = 64;
 // difference = a − b, scaled = difference · c: three inputs of one shape, so a swap changes the numbers
@@ -33,13 +33,13 @@ function values(seed: number): Float32Array<ArrayBuffer> {
 }
 
 async function capturedRuns(hold: boolean, runs: number): Promise<Array<{ got: Float32Array; expected: Float32Array } | Error>> {
-  const session = await ort.InferenceSession.create(graph, { executionProviders: ['webgpu'], enableGraphCapture: true, logSeverityLevel: 3 });
+  const session = await createSession(graph, 'test graph', { inputs: [], outputs: [] }, { capture: {} });
   // ORT's device lives as long as a session does: take it from this one.
   const device = await ortDevice();
   const buffers = graphBuffers(device);
   const [a, b, c, scaled] = buffers;
   if (hold) await holdForGraphCapture(buffers);
-  const tensor = (buffer: GPUBuffer) => ort.Tensor.fromGpuBuffer(buffer, { dataType: 'float32', dims: [N] });
+  const tensor = (buffer: GPUBuffer) => gpuTensor(buffer, [N]);
   const results: Array<{ got: Float32Array; expected: Float32Array } | Error> = [];
   try {
     for (let run = 0; run < runs; run++) {
@@ -84,12 +84,12 @@ describe('graph capture on buffers of ours', () => {
 
 describe('a captured run recorded and replayed by us', () => {
   it('computes on the current contents, as ORT does, with every dispatch in one pass', async () => {
-    const session = await ort.InferenceSession.create(graph, { executionProviders: ['webgpu'], enableGraphCapture: true, logSeverityLevel: 3 });
+    const session = await createSession(graph, 'test graph', { inputs: [], outputs: [] }, { capture: {} });
     const device = await ortDevice();
     const buffers = graphBuffers(device);
     const [a, b, c, scaled] = buffers;
     await holdForGraphCapture(buffers);
-    const tensor = (buffer: GPUBuffer) => ort.Tensor.fromGpuBuffer(buffer, { dataType: 'float32', dims: [N] });
+    const tensor = (buffer: GPUBuffer) => gpuTensor(buffer, [N]);
     const run = () => session.run({ a: tensor(a), b: tensor(b), c: tensor(c) }, { scaled: tensor(scaled) });
     const write = (seed: number) => {
       const inputs = [values(seed), values(seed + 1), values(seed + 2)];
@@ -120,10 +120,10 @@ describe('a captured run recorded and replayed by us', () => {
   });
 
   it('refuses a run that writes a storage buffer from the CPU (its commands would differ next time)', async () => {
-    const session = await ort.InferenceSession.create(graph, { executionProviders: ['webgpu'], logSeverityLevel: 3 });
+    const session = await createSession(graph, 'test graph', { inputs: [], outputs: [] });
     const device = await ortDevice();
     try {
-      const cpu = (seed: number) => new ort.Tensor('float32', values(seed), [N]);
+      const cpu = (seed: number) => hostTensor('float32', values(seed), [N]);
       // CPU inputs: ORT uploads them into its own storage buffers.
       await expect(recordCommands(device, () => session.run({ a: cpu(1), b: cpu(2), c: cpu(3) }))).rejects.toThrow(RecordingError);
       await expect(recordCommands(device, () => session.run({ a: cpu(1), b: cpu(2), c: cpu(3) }))).rejects.toThrow(/from the CPU|mapping/);

@@ -15,7 +15,7 @@
  */
 import { writeOnnxModel } from '../formats/onnxWriter.ts';
 import { GpuError } from '../errors.ts';
-import { ort } from './onnxRuntime.ts';
+import { createSession, hostTensor } from './onnxRuntime.ts';
 
 /** ORT's registration entry on a GPUBuffer: [handle, count]. */
 type Registration = [number, number];
@@ -30,9 +30,9 @@ function findRegistrationKey(): Promise<symbol> {
       inputs: [{ name: 'x', dims: [4] }],
       outputs: [{ name: 'y', dims: [4] }],
     });
-    const session = await ort.InferenceSession.create(identity, { executionProviders: ['webgpu'], preferredOutputLocation: 'gpu-buffer', logSeverityLevel: 3 });
+    const session = await createSession(identity, 'graph capture probe', { inputs: ['x'], outputs: ['y'] }, { gpuOutputs: true });
     try {
-      const { y } = await session.run({ x: new ort.Tensor('float32', new Float32Array(4), [4]) });
+      const { y } = await session.run({ x: hostTensor('float32', new Float32Array(4), [4]) });
       const key = Object.getOwnPropertySymbols(y.gpuBuffer).find((s) => s.description === 'gpuBufferMetadata');
       y.dispose();
       if (!key) {

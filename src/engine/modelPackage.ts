@@ -11,7 +11,7 @@ import {
 } from '../formats/manifest.ts';
 import { readSafetensors, tensorAsFloat32 } from '../formats/safetensors.ts';
 import { AdaLinkError, PackageError } from '../errors.ts';
-import { createSession, ortDevice, type ort } from './onnxRuntime.ts';
+import { createSession, ortDevice, type Session, type ValueMetadata } from './onnxRuntime.ts';
 
 export interface ModelPackage {
   manifest: ModelManifest;
@@ -19,8 +19,8 @@ export interface ModelPackage {
   text: TextCodec;
   /** The frozen token embedding table, vocab_size × d_model. */
   textEmbeddings: Float32Array;
-  vision: ort.InferenceSession;
-  vjp: ort.InferenceSession;
+  vision: Session;
+  vjp: Session;
   /** The generation graphs (docs/ENGINE.md §7), when the package has them. */
   generation?: GenerationSessions;
   /** ORT's device, shared with the engine's kernels. */
@@ -29,11 +29,11 @@ export interface ModelPackage {
 
 export interface GenerationSessions {
   /** Ẽ_image, Ẽ_text, text_mask → encoder_hidden (kept on the GPU). */
-  encoder: ort.InferenceSession;
+  encoder: Session;
   /** The decoder on a whole prefix: logits (to the CPU), self and cross keys/values (kept on the GPU). */
-  decoderInit: ort.InferenceSession;
+  decoderInit: Session;
   /** One more decoder position from the past keys/values: logits (to the CPU), self keys/values (GPU). */
-  decoderStep: ort.InferenceSession;
+  decoderStep: Session;
 }
 
 async function readPackageFile(source: FileSource, path: string, what: string): Promise<Uint8Array> {
@@ -78,7 +78,7 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
   onProgress?.(2, steps, 'vision graph');
 
   const { vision: visionFile, vjp: vjpFile, encoder: encoderFile, decoder_init: decoderInitFile, decoder_step: decoderStepFile } = manifest.files;
-  const opened: ort.InferenceSession[] = [];
+  const opened: Session[] = [];
   /** Opens a graph, checking the tensor names of the given roles; on any failure releases those opened. */
   const open = async <In extends string, Out extends string>(
     file: GraphFile<In, Out>, what: string, inputs: readonly In[], outputs: readonly Out[], gpuOutputs: true | readonly Out[],
@@ -125,9 +125,9 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
  * engine writes mask, ids and labels in the types the manifest declares, and the gradients into buffers of
  * [B, image.tokens, d_model] and [B, Nt, d_model] floats.
  */
-function checkVjpGraph(session: ort.InferenceSession, manifest: ModelManifest, where: string): void {
+function checkVjpGraph(session: Session, manifest: ModelManifest, where: string): void {
   const { inputs, outputs, input_types: declared } = manifest.files.vjp;
-  const meta = (list: readonly ort.InferenceSession.ValueMetadata[], name: string) => {
+  const meta = (list: readonly ValueMetadata[], name: string) => {
     const m = list.find((v) => v.name === name);
     return m?.isTensor ? m : undefined;
   };

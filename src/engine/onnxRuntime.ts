@@ -1,12 +1,27 @@
 /**
- * onnxruntime-web on WebGPU, set up once per worker/process. ORT creates the GPUDevice; the engine then
- * takes that same device (`ort.env.webgpu.device`) for its own kernels, so activations and gradients pass
- * between ORT and the kernels as GPU buffers (docs/TESTING.md).
+ * onnxruntime-web on WebGPU, set up once per worker/process: the one module that imports it. Sessions and
+ * tensors are made here (createSession, gpuTensor, hostTensor); the rest of the engine sees ORT's types only.
+ * ORT creates the GPUDevice; the engine then takes that same device (`ort.env.webgpu.device`) for its own
+ * kernels, so activations and gradients pass between ORT and the kernels as GPU buffers (docs/TESTING.md).
  */
 import * as ort from 'onnxruntime-web/webgpu';
 import { GpuError, PackageError } from '../errors.ts';
 
-export { ort };
+export type Session = ort.InferenceSession;
+export type OrtTensor = ort.Tensor;
+export type ValueMetadata = ort.InferenceSession.ValueMetadata;
+
+/** A tensor over a GPU buffer of ours (no copy); `dispose` runs when ORT or the caller disposes it. */
+export function gpuTensor(buffer: GPUBuffer, dims: readonly number[], dataType: 'float32' | 'int32' = 'float32', dispose?: () => void): OrtTensor {
+  return ort.Tensor.fromGpuBuffer(buffer, { dataType, dims, dispose });
+}
+
+/** A tensor of host memory (ids and masks of the int64 graphs, small inputs). */
+export function hostTensor(dataType: 'float32', data: Float32Array, dims: readonly number[]): OrtTensor;
+export function hostTensor(dataType: 'int64', data: BigInt64Array, dims: readonly number[]): OrtTensor;
+export function hostTensor(dataType: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: readonly number[]): OrtTensor {
+  return new ort.Tensor(dataType, data, dims);
+}
 
 let configured = false;
 
@@ -51,6 +66,8 @@ export interface SessionOptions {
    * those named (the others come back to the CPU).
    */
   gpuOutputs?: boolean | string[];
+  /** Graph capture (ORT records the run and replays it) with these symbolic dimensions fixed (frozenVjp.ts). */
+  capture?: Record<string, number>;
 }
 
 /** Creates a WebGPU inference session and checks that the graph has the tensors the manifest names. */
@@ -59,7 +76,7 @@ export async function createSession(
   where: string,
   expected: { inputs: string[]; outputs: string[] },
   options: SessionOptions = {},
-): Promise<ort.InferenceSession> {
+): Promise<Session> {
   configure();
   if (!looksLikeOnnx(bytes)) {
     throw new PackageError('file is not an ONNX model', where, 'Re-export the package; the file may be damaged or be another file renamed.');
@@ -67,7 +84,7 @@ export async function createSession(
   if (typeof navigator === 'undefined' || !('gpu' in navigator)) {
     throw new GpuError('WebGPU is not available here', 'navigator.gpu', 'Use Chrome or Edge 113+ (or Node with the webgpu package).');
   }
-  let session: ort.InferenceSession;
+  let session: Session;
   try {
     session = await ort.InferenceSession.create(bytes, {
       executionProviders: [webgpuProvider()],
@@ -77,6 +94,7 @@ export async function createSession(
       ...(Array.isArray(options.gpuOutputs)
         ? { preferredOutputLocation: Object.fromEntries(options.gpuOutputs.map((name) => [name, 'gpu-buffer' as const])) }
         : {}),
+      ...(options.capture ? { enableGraphCapture: true, freeDimensionOverrides: options.capture } : {}),
     });
   } catch (e) {
     throw new PackageError(`ONNX Runtime cannot load the graph: ${(e as Error).message}`, where,

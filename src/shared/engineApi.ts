@@ -7,7 +7,9 @@
 import type { TrainConfig } from '../config.ts';
 import type { CaptionScores } from '../eval/metrics.ts';
 import type { ReadableError } from './errors.ts';
-import type { StudioSettings } from './settings.ts';
+import type { SplitOptions, StudioSettings } from './settings.ts';
+
+export type { SplitOptions };
 
 export interface ModelInfo {
   id: string;
@@ -77,18 +79,6 @@ export interface DatasetSummary {
   preview: PreviewItem[];
 }
 
-export interface SplitOptions {
-  /**
-   * 'dataset': use the dataset's own validation split; 'holdout': hold out `fraction` of the training
-   * images (by image, seeded). A dataset without a validation split always holds out.
-   */
-  mode: 'dataset' | 'holdout';
-  fraction: number;
-  seed: number;
-  /** Use at most this many images of each split (0 = all): a quick first run on a slow GPU. */
-  maxTrainImages: number;
-  maxValidationImages: number;
-}
 
 export interface SplitSummary {
   train: { images: number; examples: number };

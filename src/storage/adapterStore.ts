@@ -6,12 +6,7 @@
 import { BROWSER_STORAGE, storageAttempt } from './storageError.ts';
 import { StorageError } from '../errors.ts';
 import type { AdapterMetrics, AdapterSummary } from '../shared/engineApi.ts';
-import { newRecordId, studioDb } from './studioDb.ts';
-
-export interface AdapterRecord extends AdapterSummary {
-  /** The adapter file (safetensors). */
-  file: Uint8Array;
-}
+import { newRecordId, studioDb, type AdapterRecord } from './studioDb.ts';
 
 function summary({ file, ...rest }: AdapterRecord): AdapterSummary {
   return { ...rest, bytes: file.byteLength };

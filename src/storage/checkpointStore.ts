@@ -12,12 +12,7 @@
 import type { CheckpointSummary } from '../shared/engineApi.ts';
 import { BROWSER_STORAGE, storageAttempt } from './storageError.ts';
 import { StorageError } from '../errors.ts';
-import { newRecordId, studioDb } from './studioDb.ts';
-
-export interface CheckpointRecord extends CheckpointSummary {
-  /** encodeTrainingState's bytes (safetensors). */
-  state: Uint8Array;
-}
+import { newRecordId, studioDb, type CheckpointRecord } from './studioDb.ts';
 
 function summary({ state, ...rest }: CheckpointRecord): CheckpointSummary {
   return { ...rest, bytes: state.byteLength };

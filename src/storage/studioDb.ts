@@ -5,8 +5,17 @@
  *   v2: checkpoints — the training state of unfinished runs, one record per run (src/storage/checkpointStore.ts).
  */
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
-import type { AdapterRecord } from './adapterStore.ts';
-import type { CheckpointRecord } from './checkpointStore.ts';
+import type { AdapterSummary, CheckpointSummary } from '../shared/engineApi.ts';
+
+export interface AdapterRecord extends AdapterSummary {
+  /** The adapter file (safetensors). */
+  file: Uint8Array;
+}
+
+export interface CheckpointRecord extends CheckpointSummary {
+  /** encodeTrainingState's bytes (safetensors). */
+  state: Uint8Array;
+}
 
 export const DB_NAME = 'adalink-studio';
 export const DB_VERSION = 2;

@@ -14,6 +14,7 @@ import type {
 import { readableError } from '../shared/errors.ts';
 import { DEFAULT_SETTINGS, DEFAULT_SPLIT, type StudioSettings } from '../shared/settings.ts';
 import type { EngineBridge } from './engineBridge.ts';
+import { TABS, type Studio, type Tab } from './studio.ts';
 import { AdaptersPanel } from './panels/AdaptersPanel.tsx';
 import { DatasetPanel } from './panels/DatasetPanel.tsx';
 import { EvaluatePanel } from './panels/EvaluatePanel.tsx';
@@ -22,36 +23,10 @@ import { PlaygroundPanel } from './panels/PlaygroundPanel.tsx';
 import { TrainPanel } from './panels/TrainPanel.tsx';
 import { useTrainingRun } from './panels/useTrainingRun.ts';
 
-export const TABS = ['model', 'dataset', 'train', 'evaluate', 'adapters', 'playground'] as const;
-export type Tab = (typeof TABS)[number];
 const TAB_LABELS: Record<Tab, string> = {
   model: '1 · Model', dataset: '2 · Dataset', train: '3 · Train', evaluate: '4 · Evaluate', adapters: '5 · Adapters', playground: '6 · Playground',
 };
 
-export interface Studio {
-  bridge: EngineBridge;
-  model?: ModelInfo;
-  /** The loaded model's source: a URL, or the files picked (still held, for a new engine). */
-  modelSource?: ModelInput;
-  /** Loads a model into the engine; the studio's model changes only when it loads. */
-  loadModel(source: ModelInput, onProgress?: (p: Progress) => void): Promise<ModelInfo>;
-  dataset?: DatasetSummary;
-  /** The open dataset's source: the demo's URL, or the files dropped (still held, for a new engine). */
-  datasetInput?: DatasetInput;
-  /** Opens a dataset in the engine; the studio's dataset changes only when it is read. */
-  openDataset(input: DatasetInput, onProgress?: (p: Progress) => void): Promise<DatasetSummary>;
-  /** After the engine was started again (a lost GPU): the same model and dataset loaded into it. */
-  restoreEngine(): Promise<void>;
-  split: SplitOptions;
-  setSplit(split: SplitOptions): void;
-  settings: StudioSettings;
-  setSettings(settings: StudioSettings): void;
-  adapters: AdapterSummary[];
-  refreshAdapters(): Promise<void>;
-  evaluation?: EvaluationResult;
-  setEvaluation(result: EvaluationResult | undefined): void;
-  go(tab: Tab): void;
-}
 
 export function App({ bridge }: { bridge: EngineBridge }) {
   const [tab, setTab] = useState<Tab>(() => (TABS.includes(location.hash.slice(1) as Tab) ? location.hash.slice(1) as Tab : 'model'));

@@ -9,7 +9,9 @@
  * onnxruntime-web keeps the device it started with for the life of its wasm instance (docs/ENGINE.md §8).
  */
 import * as Comlink from 'comlink';
+import { browserImageDecoder } from '../data/browserImageDecoder.ts';
 import { readDataset, type CaptionDataset } from '../data/dataset.ts';
+import { useImageDecoder } from '../data/images.ts';
 import { urlSource } from '../data/source.ts';
 import { withDefaults, type TrainConfig } from '../config.ts';
 import { ConfigError, DatasetError, PackageError } from '../errors.ts';
@@ -35,6 +37,7 @@ import { downloadPackage } from './sources.ts';
 
 trackGpuMemory();
 sendReadableErrors();
+useImageDecoder(browserImageDecoder);
 
 /** What a run's checkpoints say besides its state: fixed when the run starts. */
 type RunSetup = Omit<CheckpointSummary, 'savedAt' | 'step' | 'losses' | 'validation' | 'bytes'>;

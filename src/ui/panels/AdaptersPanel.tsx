@@ -5,7 +5,7 @@
  */
 import { useState } from 'react';
 import type { AdapterSummary } from '../../shared/engineApi.ts';
-import type { Studio } from '../App.tsx';
+import type { Studio } from '../studio.ts';
 import { DropZone } from '../components/DropZone.tsx';
 import { downloadBytes, ErrorBox, formatBytes } from '../components/common.tsx';
 import { StorageCard } from '../components/StorageCard.tsx';

@@ -6,7 +6,7 @@
  */
 import { useEffect, useState } from 'react';
 import type { DatasetInput, Progress, SplitSummary } from '../../shared/engineApi.ts';
-import type { Studio } from '../App.tsx';
+import type { Studio } from '../studio.ts';
 import { Histogram } from '../components/charts.tsx';
 import { DropZone } from '../components/DropZone.tsx';
 import { ErrorBox, Field, ProgressBar, Thumb } from '../components/common.tsx';

@@ -6,7 +6,7 @@
  */
 import { memo, useState } from 'react';
 import type { EvaluationResult } from '../../shared/engineApi.ts';
-import type { Studio } from '../App.tsx';
+import type { Studio } from '../studio.ts';
 import { BeforeAfterBars } from '../components/charts.tsx';
 import { ErrorBox, ProgressBar, Thumb } from '../components/common.tsx';
 import { useTask } from '../components/useTask.ts';

@@ -5,7 +5,7 @@
  */
 import { useState } from 'react';
 import type { ModelInput } from '../../shared/engineApi.ts';
-import type { Studio } from '../App.tsx';
+import type { Studio } from '../studio.ts';
 import { DropZone } from '../components/DropZone.tsx';
 import { ErrorBox, formatBytes, ProgressBar } from '../components/common.tsx';
 import { useTask } from '../components/useTask.ts';

@@ -4,7 +4,7 @@
  */
 import { useState } from 'react';
 import type { PickedFile, PlaygroundResult } from '../../shared/engineApi.ts';
-import type { Studio } from '../App.tsx';
+import type { Studio } from '../studio.ts';
 import { DropZone } from '../components/DropZone.tsx';
 import { ErrorBox, ProgressBar, Thumb } from '../components/common.tsx';
 import { useTask } from '../components/useTask.ts';

@@ -10,7 +10,7 @@
  * waits for the engine to start again (App.restoreEngine) and resumes from the last checkpoint by itself.
  */
 import type { CheckpointSummary } from '../../shared/engineApi.ts';
-import type { Studio } from '../App.tsx';
+import type { Studio } from '../studio.ts';
 import { LossChart, LossTable } from '../components/charts.tsx';
 import { downloadBytes, ErrorBox, formatBytes, formatDuration, ProgressBar } from '../components/common.tsx';
 import { SettingsForm } from './SettingsForm.tsx';

@@ -8,7 +8,7 @@ import type { TrainConfig } from '../../config.ts';
 import type { AdapterSummary, CheckpointSummary, Progress, RunDetails, RunEvent, StepReport, StudioRunOptions } from '../../shared/engineApi.ts';
 import { isDeviceLost } from '../../shared/errors.ts';
 import { stepsOf } from '../../shared/settings.ts';
-import type { Studio } from '../App.tsx';
+import type { Studio } from '../studio.ts';
 import type { LossSeries } from '../components/charts.tsx';
 import { requestPersistentStorage } from '../components/StorageCard.tsx';
 
