@@ -20,6 +20,7 @@ import { DEFAULT_CONFIG, withDefaults, type Modality, type TrainConfig } from '.
 import { ConfigError } from '../errors.ts';
 import { loadModelPackage } from '../engine/modelPackage.ts';
 import { decodeTrainingState, encodeTrainingState } from '../formats/trainingState.ts';
+import { runSchedule } from '../engine/runSchedule.ts';
 import { encodeExamples, Trainer } from '../engine/trainer.ts';
 import { writeAdapterFile } from '../formats/adapterFile.ts';
 import { cacheFeatures, readSplit } from './datasetSplit.ts';
@@ -105,17 +106,20 @@ async function main(): Promise<void> {
   }
   let failure: unknown;
   try {
-    while (trainer.step < config.steps) {
-      const untilCheckpoint = checkpointEvery > 0 ? checkpointEvery - (trainer.step % checkpointEvery) : Infinity;
-      await trainer.run(Math.min(untilCheckpoint, config.steps - trainer.step), {
-        onStep: ({ step, loss, learningRate }) => {
-          lastLoss = loss;
-          const rate = (step + 1 - (saved?.step ?? 0)) / ((performance.now() - started) / 1000);
-          bar.update(step + 1, `loss ${loss.toFixed(4)}  lr ${learningRate.toExponential(2)}  ${rate.toFixed(1)} steps/s`);
-        },
-      });
-      if (args.state && trainer.step < config.steps) await writeState(args.state, trainer);
-    }
+    await runSchedule(trainer, {
+      totalSteps: config.steps,
+      validateEvery: 0,
+      checkpointEvery,
+      onStep: ({ step, loss, learningRate }) => {
+        lastLoss = loss;
+        const rate = (step + 1 - (saved?.step ?? 0)) / ((performance.now() - started) / 1000);
+        bar.update(step + 1, `loss ${loss.toFixed(4)}  lr ${learningRate.toExponential(2)}  ${rate.toFixed(1)} steps/s`);
+      },
+      // The last step's state is written below, with the adapter, whatever happened.
+      checkpoint: async (step) => {
+        if (args.state && step < config.steps) await writeState(args.state, trainer);
+      },
+    });
   } catch (e) {
     failure = e;
   }

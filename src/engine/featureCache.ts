@@ -42,8 +42,11 @@ function decodeAhead(): number {
 
 type Decoded = { image: RgbImage } | { skipped: string };
 
+/** The images to cache: where to read them (a dataset is one; so is one dropped picture). */
+export type ImageFiles = Pick<CaptionDataset, 'label' | 'source' | 'images'>;
+
 /** One image decoded, or why it was skipped; errors other than a bad image propagate. */
-async function decodeOne(dataset: CaptionDataset, name: string): Promise<Decoded> {
+async function decodeOne(dataset: ImageFiles, name: string): Promise<Decoded> {
   try {
     return { image: await decodeImage(await dataset.source.read(name), `${dataset.label}/${name}`) };
   } catch (e) {
@@ -62,7 +65,7 @@ function firstNonFinite(features: Float32Array, floatsPerImage: number): number 
 
 export async function cacheImageFeatures(
   pkg: ModelPackage,
-  dataset: CaptionDataset,
+  dataset: ImageFiles,
   onProgress?: (done: number, total: number) => void,
 ): Promise<FeatureCache> {
   const { manifest, device } = pkg;

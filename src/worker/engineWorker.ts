@@ -18,6 +18,7 @@ import { ConfigError, DatasetError, PackageError } from '../errors.ts';
 import { CaptionGenerator } from '../engine/generate.ts';
 import { loadModelPackage, releaseModelPackage, type ModelPackage } from '../engine/modelPackage.ts';
 import { decodeTrainingState, encodeTrainingState } from '../formats/trainingState.ts';
+import { runSchedule } from '../engine/runSchedule.ts';
 import { encodeExamples, nonFiniteBeforeUpdate, Trainer } from '../engine/trainer.ts';
 import { readAdapterFile, writeAdapterFile, type AdapterWeights } from '../formats/adapterFile.ts';
 import type {
@@ -303,9 +304,6 @@ const api: EngineApi = {
       emit({ type: 'validation', step: trainer.step, loss });
       emit({ type: 'progress', progress: { phase: 'training', done: trainer.step, total: current.totalSteps } });
     };
-    const validateEvery = setup.validateEvery > 0 ? setup.validateEvery : current.totalSteps;
-    const checkpointEvery = setup.checkpointEvery > 0 ? setup.checkpointEvery : Infinity;
-    const next = (every: number) => (Math.floor(trainer.step / every) + 1) * every;
     let error: TrainOutcome['error'];
     try {
       // The run's first checkpoint, before its first step: a reload or a lost GPU from here on resumes it.
@@ -314,19 +312,22 @@ const api: EngineApi = {
       // GPU memory is sent when it changes, not with every step: each message is work for the page's thread.
       let gpuBytes = gpuBytesInUse();
       emit({ type: 'memory', gpuBytes });
-      while (trainer.step < current.totalSteps && !signal.aborted) {
-        const chunk = Math.min(next(validateEvery), next(checkpointEvery), current.totalSteps) - trainer.step;
-        await trainer.run(chunk, {
-          signal,
-          onStep: (r) => {
-            onStep?.(r);
-            const now = gpuBytesInUse();
-            if (now !== gpuBytes) emit({ type: 'memory', gpuBytes: (gpuBytes = now) });
-          },
-        });
-        if (trainer.step % validateEvery === 0 || trainer.step === current.totalSteps) await validate();
-        if (trainer.step % checkpointEvery === 0 && trainer.step !== current.checkpointedStep) await writeCheckpoint(current, emit);
-      }
+      await runSchedule(trainer, {
+        totalSteps: current.totalSteps,
+        // 0: validate at the end only; checkpoints (0: none in the run) on top of the first and the last.
+        validateEvery: setup.validateEvery > 0 ? setup.validateEvery : current.totalSteps,
+        checkpointEvery: setup.checkpointEvery,
+        signal,
+        onStep: (r) => {
+          onStep?.(r);
+          const now = gpuBytesInUse();
+          if (now !== gpuBytes) emit({ type: 'memory', gpuBytes: (gpuBytes = now) });
+        },
+        validate,
+        checkpoint: async (step) => {
+          if (step !== current.checkpointedStep) await writeCheckpoint(current, emit);
+        },
+      });
     } catch (e) {
       // A lost device is not the run's failure: the bridge starts a new engine, which resumes the run.
       const lost = await lostWithin(model.device, 1000);

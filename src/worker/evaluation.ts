@@ -84,7 +84,7 @@ export async function captionImage(pkg: ModelPackage, generator: CaptionGenerato
     throw e;
   }
   onProgress?.({ phase: 'captioning', done: 0, total: adapter ? 2 : 1 });
-  const features = await cacheImageFeatures(pkg, { label: 'dropped image', source, format: 'imagefolder', images: ['image'], examples: [], splits: [], skipped: [] });
+  const features = await cacheImageFeatures(pkg, { label: 'dropped image', source, images: ['image'] });
   try {
     if (!features.ok[0]) throw new DatasetError(features.skipped[0]?.reason ?? 'the image cannot be read', 'the dropped image', DROP_AN_IMAGE);
     const inputs = { features, imageIndices: [0], promptIds: [pkg.text.promptIds(prompt)] };
