@@ -28,7 +28,7 @@ import { announceGpu, runCli, useDevice } from '../src/cli/runCli.ts';
 import { decodeImage, resizedRgb } from '../src/data/images.ts';
 import { inOrder } from '../src/data/inOrder.ts';
 import { ImageResampler } from '../src/kernels/resampleImage.ts';
-import { cacheImageFeatures } from '../src/engine/featureCache.ts';
+import { cacheImageFeatures, decodeAhead } from '../src/engine/featureCache.ts';
 import { gpuIdle } from '../src/engine/gpuBuffers.ts';
 import { loadModelPackage } from '../src/engine/modelPackage.ts';
 
@@ -78,15 +78,16 @@ async function main(): Promise<void> {
 
   // Where the cache's time goes, on every core: decoding alone, then decoding and the GPU resize alone.
   const stages = Math.min(count, 200);
-  const ahead = Math.max(2, Math.min(16, navigator.hardwareConcurrency ?? 4));
+  const ahead = decodeAhead();
+  const decodeAt = async (i: number) => decodeImage(await dataset.source.read(dataset.images[i]), dataset.images[i]);
   let t = performance.now();
-  for await (const image of inOrder(stages, ahead, async (i) => decodeImage(await dataset.source.read(dataset.images[i]), dataset.images[i]))) void image;
+  for await (const image of inOrder(stages, ahead, decodeAt)) void image;
   const decodeOnly = stages / ((performance.now() - t) / 1000);
   const resampler = new ImageResampler(pkg.device, pkg.manifest.image);
   const pixels = pkg.device.createBuffer({ size: 8 * resampler.floatsPerImage * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
   t = performance.now();
   let slot = 0;
-  for await (const image of inOrder(stages, ahead, async (i) => decodeImage(await dataset.source.read(dataset.images[i]), dataset.images[i]))) {
+  for await (const image of inOrder(stages, ahead, decodeAt)) {
     await resampler.resize(image, pixels, slot++ % 8);
   }
   await gpuIdle(pkg.device);

@@ -61,10 +61,6 @@ export function useImageDecoder(decoder: ImageDecoder): void {
   installed = decoder;
 }
 
-function platformDecoder(): ImageDecoder | undefined {
-  return installed;
-}
-
 function undecodable(name: string, why: string): DatasetError {
   return new DatasetError(`image cannot be decoded: ${why}`, name, `Replace or remove this image (${IMAGE_FORMATS} are read).`);
 }
@@ -78,7 +74,7 @@ export async function decodeImage(bytes: Uint8Array, name: string): Promise<RgbI
   } else if (isGif(bytes)) {
     image = decodeGifRgb(bytes, name);
   } else {
-    const decoder = platformDecoder();
+    const decoder = installed;
     if (!decoder) throw undecodable(name, 'no decoder for this format here (only PNG is built in)');
     try {
       image = await decoder.decode(bytes, MAX_IMAGE_PIXELS);
@@ -97,7 +93,7 @@ export async function decodeImage(bytes: Uint8Array, name: string): Promise<RgbI
  * (the browser decodes but reads nothing back): the dataset check of every image before training.
  */
 export async function checkImage(bytes: Uint8Array, name: string): Promise<void> {
-  const decoder = platformDecoder();
+  const decoder = installed;
   if (bytes.byteLength === 0 || hasPngSignature(bytes) || isGif(bytes) || !decoder?.check) {
     await decodeImage(bytes, name);
     return;
@@ -182,30 +178,27 @@ export function resizedRgb(image: RgbImage, { size, resample }: Pick<ImagePrepro
 
 /**
  * The 3·256 floats a byte of channel c becomes, `(byte / 255 - mean[c]) / std[c]`, at c·256 + byte: what both
- * the CPU path below and the GPU's resampleColumns.wgsl read, so the two give the same floats.
+ * the CPU path below and the GPU's resampleColumns.wgsl read, so the two give the same floats. A value that is
+ * not finite (a manifest whose std is almost 0) stops here, naming `where` (an image), before it can reach training.
  */
-export function normalisationTable({ mean, std }: Pick<ImagePreprocessing, 'mean' | 'std'>): Float32Array {
+export function normalisationTable({ mean, std }: Pick<ImagePreprocessing, 'mean' | 'std'>, where: string): Float32Array {
   const table = new Float32Array(3 * 256);
   for (let c = 0; c < 3; c++) {
     for (let v = 0; v < 256; v++) table[c * 256 + v] = (v / 255 - mean[c]) / std[c];
   }
-  return table;
-}
-
-/**
- * CHW float32 pixel values of S×S RGB bytes: `(byte / 255 - mean[c]) / std[c]`. A non-finite value (a
- * manifest whose std is almost 0) stops here, naming the image, before it can reach training.
- */
-export function normalisedPixels(rgb: Uint8Array, preprocessing: Pick<ImagePreprocessing, 'size' | 'mean' | 'std'>, name: string): Float32Array {
-  const { size, mean, std } = preprocessing;
-  const table = normalisationTable(preprocessing);
   const bad = table.findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) {
     const c = Math.floor(bad / 256);
-    throw new PackageError(`its pixel values are not finite (channel ${c}: mean ${mean[c]}, std ${std[c]})`, name,
+    throw new PackageError(`its pixel values are not finite (channel ${c}: mean ${mean[c]}, std ${std[c]})`, where,
       'Fix image.mean and image.std in the model package\'s manifest.json: std must be above 0.');
   }
-  const plane = size * size;
+  return table;
+}
+
+/** CHW float32 pixel values of S×S RGB bytes: `(byte / 255 - mean[c]) / std[c]` (normalisationTable). */
+export function normalisedPixels(rgb: Uint8Array, preprocessing: Pick<ImagePreprocessing, 'size' | 'mean' | 'std'>, name: string): Float32Array {
+  const table = normalisationTable(preprocessing, name);
+  const plane = preprocessing.size * preprocessing.size;
   const out = new Float32Array(3 * plane);
   for (let c = 0; c < 3; c++) {
     for (let p = 0; p < plane; p++) out[c * plane + p] = table[c * 256 + rgb[p * 3 + c]];

@@ -133,9 +133,14 @@ function normalizeCoefficients8bpc(c: AxisCoefficients<Float64Array>): AxisCoeff
 
 /**
  * One pass's fixed-point coefficients, as the 8-bit passes use them (precompute_coeffs then
- * normalize_coeffs_8bpc). Exported for the GPU passes (src/kernels/resampleImage.ts), which do the same sums.
+ * normalize_coeffs_8bpc). A size that does not change is a pass Pillow skips (resampleRgb does too): there,
+ * identity weights, one tap of 2^22, which give each byte back. For the GPU passes
+ * (src/kernels/resampleImage.ts), which always run both passes and do the same sums.
  */
 export function passCoefficients8bpc(inSize: number, outSize: number, filter: ResampleFilter): AxisCoefficients<Int32Array> {
+  if (inSize === outSize) {
+    return { ksize: 1, start: Int32Array.from({ length: outSize }, (_, i) => i), count: new Int32Array(outSize).fill(1), weights: new Int32Array(outSize).fill(ONE) };
+  }
   return normalizeCoefficients8bpc(precomputeCoefficients(inSize, outSize, filter));
 }
 

@@ -9,7 +9,7 @@
  * where it is resized as Pillow resizes and normalised into pixel_values (src/kernels/resampleImage.ts), and
  * every VISION_BATCH images the vision graph runs on them.
  */
-import { decodeImage, normalisedPixels, type RgbImage } from '../data/images.ts';
+import { decodeImage, type RgbImage } from '../data/images.ts';
 import { inOrder } from '../data/inOrder.ts';
 import type { CaptionDataset, SkippedRow } from '../data/imagefolder.ts';
 import { DatasetError, PackageError } from '../errors.ts';
@@ -35,7 +35,7 @@ const VISION_BATCH = 8;
  * Images decoded at once, ahead of the GPU: the decoders' threads (one per core) kept busy, and at most this
  * many decoded photos in memory (a 12-megapixel photo is 36 MB of RGB).
  */
-function decodeAhead(): number {
+export function decodeAhead(): number {
   const cores = typeof navigator !== 'undefined' ? navigator.hardwareConcurrency : undefined;
   return Math.max(2, Math.min(16, cores ?? 4));
 }
@@ -73,7 +73,8 @@ export async function cacheImageFeatures(
   const d = manifest.d_model;
   const floatsPerImage = tokens * d;
   const count = dataset.images.length;
-  if (count > 0) normalisedPixels(new Uint8Array(3), { ...manifest.image, size: 1 }, `${dataset.label}/${dataset.images[0]}`); // finite or throws
+  // First, as it checks the normalisation finite (normalisationTable), blaming the first image.
+  const resampler = count > 0 ? new ImageResampler(device, manifest.image, { where: `${dataset.label}/${dataset.images[0]}` }) : undefined;
   const buffer = device.createBuffer({
     label: 'image features',
     size: Math.max(16, count * floatsPerImage * 4),
@@ -82,7 +83,7 @@ export async function cacheImageFeatures(
   const ok = dataset.images.map(() => false);
   const skipped: SkippedRow[] = [];
   const visionFile = manifest.files.vision;
-  const resampler = new ImageResampler(device, manifest.image);
+  if (!resampler) return { buffer, ok, floatsPerImage, skipped };
   // Two pixel_values buffers, used in turn: one is written while the vision graph may still read the other.
   const pixelBuffers = [0, 1].map((i) => device.createBuffer({
     label: `pixel_values ${i}`, size: VISION_BATCH * resampler.floatsPerImage * 4,

@@ -36,7 +36,7 @@ const preprocessing = (size: number, resample: ResampleFilter): ImagePreprocessi
 
 async function gpuPixels(images: RgbImage[], pre: ImagePreprocessing, maxBindingBytes?: number): Promise<Float32Array> {
   const device = await getTestDevice();
-  const resampler = new ImageResampler(device, pre, maxBindingBytes);
+  const resampler = new ImageResampler(device, pre, { maxBindingBytes });
   const pixels = device.createBuffer({ size: images.length * resampler.floatsPerImage * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
   device.pushErrorScope('validation');
   for (const [slot, image] of images.entries()) await resampler.resize(image, pixels, slot);

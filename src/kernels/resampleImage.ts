@@ -11,7 +11,7 @@
  */
 import type { ImagePreprocessing, RgbImage } from '../data/images.ts';
 import { normalisationTable, pixelValues } from '../data/images.ts';
-import { passCoefficients8bpc, type AxisCoefficients } from '../data/resample.ts';
+import { passCoefficients8bpc } from '../data/resample.ts';
 import rowsCode from './resampleRows.wgsl?raw';
 import columnsCode from './resampleColumns.wgsl?raw';
 import { bindBuffers, ceilDiv, getKernel, requireBytes, u32, uniformBuffer, type KernelSpec } from './common.ts';
@@ -46,13 +46,17 @@ export class ImageResampler {
   private readonly staging: Array<GPUBuffer | undefined> = [undefined, undefined];
   private uploads = 0;
 
+  private readonly maxBindingBytes: number;
+
   /**
+   * `where`: what a normalisation that is not finite is blamed on (normalisationTable; the first image).
    * `maxBindingBytes`: the largest storage binding the kernels may use (the device's limit); an image whose bytes
    * or intermediate rows need more is resized on the CPU (src/data/resample.ts: the same floats) and uploaded.
    */
   constructor(private readonly device: GPUDevice, private readonly preprocessing: ImagePreprocessing,
-    private readonly maxBindingBytes = device.limits.maxStorageBufferBindingSize) {
-    this.table = this.upload('resample.table', normalisationTable(preprocessing));
+    options: { where?: string; maxBindingBytes?: number } = {}) {
+    this.maxBindingBytes = options.maxBindingBytes ?? device.limits.maxStorageBufferBindingSize;
+    this.table = this.upload('resample.table', normalisationTable(preprocessing, options.where ?? 'the image'));
   }
 
   /** Floats one image takes in pixel_values: 3·S·S. */
@@ -137,10 +141,7 @@ export class ImageResampler {
         old.weights.destroy();
         this.axes.delete(oldKey);
       }
-      // A size that does not change is a pass Pillow skips: identity weights (one tap of 2^22) give its bytes.
-      const c: AxisCoefficients<Int32Array> = inSize === outSize
-        ? { ksize: 1, start: Int32Array.from({ length: outSize }, (_, i) => i), count: new Int32Array(outSize).fill(1), weights: new Int32Array(outSize).fill(1 << 22) }
-        : passCoefficients8bpc(inSize, outSize, this.preprocessing.resample);
+      const c = passCoefficients8bpc(inSize, outSize, this.preprocessing.resample);
       const bounds = new Int32Array(2 * outSize);
       for (let i = 0; i < outSize; i++) {
         bounds[2 * i] = c.start[i];

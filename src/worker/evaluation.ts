@@ -4,7 +4,6 @@
  * caption for the playground. All on the GPU through CaptionGenerator; only text comes back.
  */
 import { decodeImage, IMAGE_FORMATS } from '../data/images.ts';
-
 import { AdaLinkError, DatasetError } from '../errors.ts';
 import { evaluateCaptions, evaluationItems } from '../engine/evaluate.ts';
 import { cacheImageFeatures } from '../engine/featureCache.ts';
