@@ -2,14 +2,16 @@ import { defineConfig, type Plugin } from 'vite';
 
 /**
  * What the production page may load (issue 6, privacy): everything from its own origin — the models and
- * onnxruntime-web's .wasm are served with the app — and nothing from anywhere else. `wasm-unsafe-eval`
+ * onnxruntime-web's .wasm are served with the app — and, for a model the person asks for by name, the Hugging
+ * Face Hub's files (huggingface.co, which redirects large files to its CDN hosts under hf.co; only
+ * src/worker/hubSource.ts asks them, only for model files). Nothing from anywhere else. `wasm-unsafe-eval`
  * lets WebAssembly compile (ORT); images and downloads are also `blob:` and `data:` URLs made in the page;
  * React sets `style` attributes, hence 'unsafe-inline' for styles (no inline scripts are allowed).
  */
 export const CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
   "script-src 'self' 'wasm-unsafe-eval'",
-  "connect-src 'self'",
+  "connect-src 'self' https://huggingface.co https://*.huggingface.co https://*.hf.co",
   "img-src 'self' blob: data:",
   "worker-src 'self'",
   "style-src 'self' 'unsafe-inline'",

@@ -1,9 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
 // One GPU (SwiftShader on CI) and two cores: test files run one after another, each in its own process.
+// The browser tests (e2e/) run on Playwright's runner: playwright.config.ts.
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'e2e/**/*.test.ts'],
+    include: ['src/**/*.test.ts'],
     pool: 'forks',
     fileParallelism: false,
     // onnxruntime-web's wasm takes V8's optimising compiler ~40 s on its first run in Node; the baseline

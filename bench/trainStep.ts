@@ -28,7 +28,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cacheFeatures, readSplit } from '../src/cli/datasetSplit.ts';
+import { prepareExamples, readSplit } from '../src/cli/datasetSplit.ts';
 import { folderSource } from '../src/cli/fileSource.ts';
 import { announceGpu, runCli, useDevice } from '../src/cli/runCli.ts';
 import { encodeAdaptedEmbeddings } from '../src/engine/adaptedEmbeddings.ts';
@@ -145,11 +145,11 @@ async function main(): Promise<void> {
   const split = await readSplit(args.data!, 'train');
   const dataset = args.examples ? { ...split, images: split.images.slice(0, Number(args.examples)), examples: split.examples.filter((e) => e.imageIndex < Number(args.examples)) } : split;
   let started = performance.now();
-  const features = await cacheFeatures(pkg, dataset);
+  const { features, train } = await prepareExamples(pkg, dataset, 'train');
   await gpuIdle(pkg.device);
   const cacheSeconds = (performance.now() - started) / 1000;
   if (args['release-vision']) await pkg.vision.release();
-  const examples = encodeExamples(pkg, dataset.examples, features);
+  const examples = encodeExamples(pkg, train, features);
   const stepsPerEpoch = Math.ceil(examples.length / batchSize);
 
   const vjpReplay = args.vjp as VjpReplay;

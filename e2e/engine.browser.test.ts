@@ -3,20 +3,20 @@
  * 50 steps match the PyTorch reference for AdamW and Adafactor, and with dropout on, the browser's
  * losses equal the Node (Dawn) engine's for the same seed.
  */
-import type { Browser, Page } from 'playwright-core';
+import { expect, test, type Browser, type Page } from '@playwright/test';
 import type { ViteDevServer } from 'vite';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { withDefaults, type TrainConfig } from '../src/config.ts';
 import { fixtureConfig, loadTiny, readFixture } from '../src/engine/testing/tinySetup.ts';
 import { Trainer } from '../src/engine/trainer.ts';
-import { launchChromium, openPage, startServer } from './support/browser.ts';
+import { HOOK_TIMEOUT, launchChromium, openPage, startServer } from './support/browser.ts';
 import { expectOnlyOwnOrigin } from './support/requests.ts';
 
 let server: ViteDevServer;
 let browser: Browser;
 let page: Page;
 
-beforeAll(async () => {
+test.beforeAll(async () => {
+  test.setTimeout(HOOK_TIMEOUT);
   const started = await startServer();
   server = started.server;
   browser = await launchChromium();
@@ -29,11 +29,11 @@ beforeAll(async () => {
 });
 
 // The engine, in its worker, asks no origin but the page's for anything.
-afterEach(() => {
+test.afterEach(() => {
   if (page) expectOnlyOwnOrigin(page);
 });
 
-afterAll(async () => {
+test.afterAll(async () => {
   await browser?.close();
   await server?.close();
 });
@@ -42,8 +42,8 @@ function trainInBrowser(config: TrainConfig) {
   return page.evaluate(([c]) => window.engineHarness.train(c), [config] as const);
 }
 
-describe.each(['adamw', 'adafactor'] as const)('Chromium, %s', (optimizer) => {
-  it('50 steps: per-step losses within 1e-4 relative of the PyTorch reference', async () => {
+for (const optimizer of ['adamw', 'adafactor'] as const) test.describe(`Chromium, ${optimizer}`, () => {
+  test('50 steps: per-step losses within 1e-4 relative of the PyTorch reference', async () => {
     const fixture = readFixture(optimizer);
     const outcome = await trainInBrowser(fixtureConfig(fixture));
     expect(outcome.error).toBeUndefined();
@@ -57,8 +57,8 @@ describe.each(['adamw', 'adafactor'] as const)('Chromium, %s', (optimizer) => {
   });
 });
 
-describe('Chromium and Node, dropout on', () => {
-  it('give the same losses for the same seed', async () => {
+test.describe('Chromium and Node, dropout on', () => {
+  test('give the same losses for the same seed', async () => {
     const config = withDefaults({ ...fixtureConfig(readFixture('adafactor')), dropout: 0.1, steps: 12 });
     const browserLosses = (await trainInBrowser(config)).reports.map((r) => r.loss);
     const tiny = await loadTiny();

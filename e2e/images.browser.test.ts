@@ -7,19 +7,19 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import { expect, test, type Browser, type Page } from '@playwright/test';
 import type { ViteDevServer } from 'vite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImage } from '../src/data/images.ts';
 import { byteDifference, PHOTOS, photoFixtures, resizedExpectations, type PhotoFixture } from '../src/data/testing/photoFixtures.ts';
-import { launchChromium, openPage, startServer } from './support/browser.ts';
+import { HOOK_TIMEOUT, launchChromium, openPage, startServer } from './support/browser.ts';
 
 let server: ViteDevServer;
 let browser: Browser;
 let page: Page;
 const rows: string[] = [];
 
-beforeAll(async () => {
+test.beforeAll(async () => {
+  test.setTimeout(HOOK_TIMEOUT);
   const started = await startServer();
   server = started.server;
   browser = await launchChromium();
@@ -27,7 +27,7 @@ beforeAll(async () => {
   await page.waitForFunction(() => document.getElementById('status')?.textContent === 'ready');
 });
 
-afterAll(async () => {
+test.afterAll(async () => {
   await browser?.close();
   await server?.close();
 });
@@ -55,8 +55,8 @@ function browserTolerance(fixture: PhotoFixture): { decoded: number; resized: nu
   return { decoded: 0, resized: 2 };
 }
 
-describe('the image pipeline in Chromium', () => {
-  it.each(fixtures.filter((f) => !f.bad).map((f) => [f.file, f] as const))('%s', async (_, fixture) => {
+test.describe('the image pipeline in Chromium', () => {
+  for (const fixture of fixtures.filter((f) => !f.bad)) test(fixture.file, async () => {
     const result = await decodeInBrowser(fixture);
     if ('error' in result) throw new Error(`Chromium could not decode ${fixture.file}: ${result.error}`);
     expect([result.width, result.height], 'upright size (EXIF orientation applied)').toEqual(fixture.upright_size);
@@ -81,18 +81,18 @@ describe('the image pipeline in Chromium', () => {
     rows.push(`${fixture.file}: ${cells.join(', ')}`);
   });
 
-  it.each(fixtures.filter((f) => f.bad).map((f) => [f.file, f] as const))('%s is refused, naming the file', async (_, fixture) => {
+  for (const fixture of fixtures.filter((f) => f.bad)) test(`${fixture.file} is refused, naming the file`, async () => {
     const result = await decodeInBrowser(fixture);
     const refused = new RegExp(`DatasetError: image cannot be decoded.*${fixture.file}.*Replace or remove this image`);
     expect('error' in result && result.error).toMatch(refused);
     expect(await checkInBrowser(fixture), 'the dataset check').toMatch(refused);
   });
 
-  it('the dataset check (decoding without reading the pixels back) passes every good image', async () => {
+  test('the dataset check (decoding without reading the pixels back) passes every good image', async () => {
     for (const fixture of fixtures.filter((f) => !f.bad)) expect(await checkInBrowser(fixture), fixture.file).toBe('ok');
   });
 
-  it('prints the largest difference per file (bytes, 0–255)', () => {
+  test('prints the largest difference per file (bytes, 0–255)', () => {
     console.log(`Chromium's image pipeline, largest difference:\n  ${rows.sort().join('\n  ')}`);
     expect(rows.length).toBe(fixtures.filter((f) => !f.bad).length);
   });

@@ -7,10 +7,9 @@
  * - With the studio's Content-Security-Policy (vite.config.ts; the production build's <meta>, and the
  *   header `vite preview` sends with the worker's script) the browser refuses them before they leave.
  */
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expect, test, type Browser, type BrowserContext, type Page } from '@playwright/test';
 import { CONTENT_SECURITY_POLICY } from '../vite.config.ts';
-import { launchChromium } from './support/browser.ts';
+import { HOOK_TIMEOUT, launchChromium } from './support/browser.ts';
 import { expectOnlyOwnOrigin, foreignRequests, policyRefusals, recordedRequests, recordRequests } from './support/requests.ts';
 
 const APP = 'http://app.test';
@@ -39,11 +38,12 @@ const mainScript = `
 
 let browser: Browser;
 
-beforeAll(async () => {
+test.beforeAll(async () => {
+  test.setTimeout(HOOK_TIMEOUT);
   browser = await launchChromium();
 });
 
-afterAll(async () => {
+test.afterAll(async () => {
   await browser?.close();
 });
 
@@ -65,8 +65,8 @@ async function routedPage(policy: string | undefined): Promise<{ context: Browse
   return { context, page };
 }
 
-describe('requests to other origins', () => {
-  it('without a policy: the recorder sees the page\'s and its workers\' foreign requests, and expectOnlyOwnOrigin fails', async () => {
+test.describe('requests to other origins', () => {
+  test('without a policy: the recorder sees the page\'s and its workers\' foreign requests, and expectOnlyOwnOrigin fails', async () => {
     const { context, page } = await routedPage(undefined);
     try {
       expect(foreignRequests(page).sort()).toEqual([`${FOREIGN}/from-blob-worker`, `${FOREIGN}/from-page`, `${FOREIGN}/from-worker`]);
@@ -78,7 +78,7 @@ describe('requests to other origins', () => {
     }
   });
 
-  it('with the studio\'s Content-Security-Policy: the browser refuses them all before they leave', async () => {
+  test('with the studio\'s Content-Security-Policy: the browser refuses them all before they leave', async () => {
     const { context, page } = await routedPage(CONTENT_SECURITY_POLICY);
     try {
       const { refused } = await page.evaluate(() => (window as unknown as { outcome: { refused: string[] } }).outcome);
@@ -86,7 +86,7 @@ describe('requests to other origins', () => {
       expect([...new Set(refused)].sort()).toEqual(['blob', `${FOREIGN}/from-page`, `${FOREIGN}/from-worker`]);
       // Nothing reached the network, and the recorder reports the refusals it read in the console.
       expect(foreignRequests(page)).toEqual([]);
-      expect(policyRefusals(page).join('\n')).toMatch(/Connecting to 'http:\/\/example\.invalid\/from-page' violates the following Content Security Policy directive: "connect-src 'self'"/);
+      expect(policyRefusals(page).join('\n')).toMatch(/Connecting to 'http:\/\/example\.invalid\/from-page' violates the following Content Security Policy directive: "connect-src 'self' https:\/\/huggingface\.co/);
       expect(() => expectOnlyOwnOrigin(page)).toThrow(/requests to origins other than/);
     } finally {
       await context.close();

@@ -8,11 +8,11 @@
  * to do. Uses the tiny test package, so it runs in about a minute.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, expect, test, type Browser, type Page } from '@playwright/test';
 import type { ViteDevServer } from 'vite';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { zipSync } from 'fflate';
-import { CHROMIUM, launchChromium, startServer } from './support/browser.ts';
+import { HOOK_TIMEOUT, launchChromium, startServer } from './support/browser.ts';
+import { CHROMIUM } from './support/chromium.ts';
 import { expectOnlyOwnOrigin, recordRequests } from './support/requests.ts';
 import { alertText, dismissAlerts, file, loadModelFromUrl, openStudio, screenshot, setNumber, tab } from './support/studio.ts';
 
@@ -25,18 +25,19 @@ let url: string;
 let browser: Browser;
 let page: Page;
 
-beforeAll(async () => {
+test.beforeAll(async () => {
+  test.setTimeout(HOOK_TIMEOUT);
   ({ server, url } = await startServer());
   browser = await launchChromium();
   page = await openStudio(browser, url);
 });
 
 // Whatever it is given, the studio asks no origin but its own for anything.
-afterEach(() => {
+test.afterEach(() => {
   if (page) expectOnlyOwnOrigin(page);
 });
 
-afterAll(async () => {
+test.afterAll(async () => {
   await browser?.close();
   await server?.close();
 });
@@ -49,8 +50,11 @@ async function skippedReport(): Promise<string> {
   return page.getByTestId('skipped-report').innerText();
 }
 
-describe('studio, bad input in every drop zone', () => {
-  it('model folder without manifest.json: a readable error, then the tiny package loads by URL', async () => {
+test.describe('studio, bad input in every drop zone', () => {
+  // Each test goes on with what the ones before loaded: after a failure, the rest of this group does not run.
+  test.describe.configure({ mode: 'serial' });
+
+  test('model folder without manifest.json: a readable error, then the tiny package loads by URL', async () => {
     await tab(page, 'Model');
     await page.getByTestId('model-drop-files').setInputFiles([file('notes.txt', 'not a model'), file('weights.onnx', new Uint8Array(64))]);
     const text = await alertText(page);
@@ -61,7 +65,7 @@ describe('studio, bad input in every drop zone', () => {
     expect(await page.getByTestId('model-card').innerText()).toMatch(/tiny-pali-test/);
   });
 
-  it('a model address on another site: refused with what to do, nothing fetched, the model kept', async () => {
+  test('a model address on another site: refused with what to do, nothing fetched, the model kept', async () => {
     await tab(page, 'Model');
     await page.getByLabel('Model package URL').fill('https://models.example.com/pali');
     await page.getByRole('button', { name: 'Load from URL' }).click();
@@ -72,7 +76,7 @@ describe('studio, bad input in every drop zone', () => {
     expect(await page.getByTestId('model-card').innerText()).toMatch(/tiny-pali-test/);
   });
 
-  it('a zip with a corrupt PNG: the image is listed with its reason, the other 31 are used', async () => {
+  test('a zip with a corrupt PNG: the image is listed with its reason, the other 31 are used', async () => {
     await tab(page, 'Dataset');
     const files: Record<string, Uint8Array> = { 'metadata.jsonl': new Uint8Array(readFileSync(`${TINY}/metadata.jsonl`)) };
     for (const name of pngs) files[name] = png(name);
@@ -85,7 +89,7 @@ describe('studio, bad input in every drop zone', () => {
     await screenshot(page, 'bad-input-corrupt-png');
   });
 
-  it('a metadata.jsonl with a broken line: that line is listed, the rest is read', async () => {
+  test('a metadata.jsonl with a broken line: that line is listed, the rest is read', async () => {
     const lines = readFileSync(`${TINY}/metadata.jsonl`, 'utf8').trim().split('\n');
     lines[4] = lines[4].slice(0, 25); // cut mid-object
     await page.getByTestId('dataset-drop-files').setInputFiles([file('metadata.jsonl', lines.join('\n')), ...pngs.map((n) => file(n, png(n), 'image/png'))]);
@@ -94,7 +98,7 @@ describe('studio, bad input in every drop zone', () => {
     expect(await skippedReport()).toMatch(/metadata\.jsonl line 5\s+not valid JSON/);
   });
 
-  it('a CSV with quoted commas and a missing column: the quoted caption is whole, the short row is listed', async () => {
+  test('a CSV with quoted commas and a missing column: the quoted caption is whole, the short row is listed', async () => {
     const csv = 'file_name,text\n0000.png,"a red circle, and a purple one"\n0001.png\n0002.png,"a yellow square ""on top"""\n';
     await page.getByTestId('dataset-drop-files').setInputFiles([file('captions.csv', csv, 'text/csv'), ...['0000.png', '0001.png', '0002.png'].map((n) => file(n, png(n), 'image/png'))]);
     await expect.poll(datasetLabel, { timeout: 60_000 }).toBe('4 files');
@@ -104,7 +108,7 @@ describe('studio, bad input in every drop zone', () => {
     expect(await skippedReport()).toMatch(/captions\.csv row 3\s+it has 1 fields, the header 2: a column is missing/);
   });
 
-  it('a JSON that is not COCO: a readable error, and the CSV dataset is still the one in use', async () => {
+  test('a JSON that is not COCO: a readable error, and the CSV dataset is still the one in use', async () => {
     await page.getByTestId('dataset-drop-files').setInputFiles([file('annotations.json', '{"hello": "world", "items": [1, 2]}', 'application/json'), file('0000.png', png('0000.png'), 'image/png')]);
     const text = await alertText(page);
     expect(text).toMatch(/COCO/);
@@ -115,7 +119,7 @@ describe('studio, bad input in every drop zone', () => {
     await dismissAlerts(page);
   });
 
-  it('after the bad input the studio still trains: a short run on the jsonl dataset is saved', async () => {
+  test('after the bad input the studio still trains: a short run on the jsonl dataset is saved', async () => {
     // Back to the 31-image dataset (one broken line), no validation split in it: 25 % held out.
     const lines = readFileSync(`${TINY}/metadata.jsonl`, 'utf8').trim().split('\n');
     lines[4] = '{"file_name": ';
@@ -132,13 +136,13 @@ describe('studio, bad input in every drop zone', () => {
     await setNumber(page, 'Warm-up steps', 0);
     await page.getByLabel('Adapter name').fill('tiny run');
     await page.getByRole('button', { name: 'Start training' }).click();
-    await expect.poll(() => page.getByTestId('run-status').innerText(), { timeout: 240_000, interval: 1000 }).toBe('Done');
+    await expect.poll(() => page.getByTestId('run-status').innerText(), { timeout: 240_000, intervals: [1000] }).toBe('Done');
     expect(await page.getByTestId('saved-adapter').innerText()).toMatch(/Saved in this browser as tiny run \(task caption, 4 steps\)/);
     await tab(page, 'Adapters');
     await expect.poll(() => page.getByTestId('adapter-row').count()).toBe(1);
   });
 
-  it('an adapter for another model, then a truncated safetensors: readable errors, the list unchanged', async () => {
+  test('an adapter for another model, then a truncated safetensors: readable errors, the list unchanged', async () => {
     await tab(page, 'Adapters');
     const other = new Uint8Array(readFileSync('e2e/fixtures/pali-scenes-default-adapter.safetensors'));
     await page.getByTestId('adapter-drop-files').setInputFiles([file('pali-adapter.safetensors', other)]);
@@ -164,7 +168,7 @@ describe('studio, bad input in every drop zone', () => {
     await expect.poll(() => page.getByTestId('adapter-row').count()).toBe(2);
   });
 
-  it('rename and delete an adapter', async () => {
+  test('rename and delete an adapter', async () => {
     const first = page.getByTestId('adapter-row').first();
     await first.getByRole('button', { name: 'Rename' }).click();
     await first.getByLabel('Adapter name').fill('renamed adapter');
@@ -177,7 +181,7 @@ describe('studio, bad input in every drop zone', () => {
     expect(await page.getByTestId('panel-adapters').innerText()).not.toMatch(/renamed adapter/);
   });
 
-  it('a playground "image" that is text: a readable error, then a real image gets captions', async () => {
+  test('a playground "image" that is text: a readable error, then a real image gets captions', async () => {
     await tab(page, 'Playground');
     await page.getByTestId('playground-drop-files').setInputFiles([file('photo.png', 'this is not a picture', 'image/png')]);
     const text = await alertText(page);
@@ -190,8 +194,8 @@ describe('studio, bad input in every drop zone', () => {
   });
 });
 
-describe('studio without WebGPU', () => {
-  it('says which browser or flag is needed instead of a blank page', async () => {
+test.describe('studio without WebGPU', () => {
+  test('says which browser or flag is needed instead of a blank page', async () => {
     // Chromium without --enable-unsafe-webgpu on Linux: navigator.gpu exists, but no adapter is offered.
     const plain = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     try {
@@ -210,8 +214,8 @@ describe('studio without WebGPU', () => {
   });
 });
 
-describe('studio whose engine worker does not load', () => {
-  it('says the engine did not start and what to do, instead of waiting forever', async () => {
+test.describe('studio whose engine worker does not load', () => {
+  test('says the engine did not start and what to do, instead of waiting forever', async () => {
     const context = await browser.newContext();
     try {
       const p = await context.newPage();

@@ -11,10 +11,9 @@
  * defaults stay the paper's; these are this test's choices, made through the UI as a person would.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { expect, test, type Browser, type Page } from '@playwright/test';
 import { CONTENT_SECURITY_POLICY } from '../vite.config.ts';
-import { launchChromium, lowerGpuProcessPriority } from './support/browser.ts';
+import { HOOK_TIMEOUT, launchChromium, lowerGpuProcessPriority } from './support/browser.ts';
 import { expectOnlyOwnOrigin, recordedRequests } from './support/requests.ts';
 import {
   DESKTOP, expectNoSidewaysScroll, file, longTasks, openStudio, PHONE, recordLongTasks, screenshot, setNumber, startProductionServer, tab, type TabName,
@@ -28,7 +27,8 @@ let url: string;
 let browser: Browser;
 let page: Page;
 
-beforeAll(async () => {
+test.beforeAll(async () => {
+  test.setTimeout(HOOK_TIMEOUT);
   server = await startProductionServer();
   url = server.url;
   browser = await launchChromium();
@@ -36,11 +36,11 @@ beforeAll(async () => {
 });
 
 // The page and its engine worker ask no origin but the studio's for anything, and the policy refuses nothing.
-afterEach(() => {
+test.afterEach(() => {
   if (page) expectOnlyOwnOrigin(page);
 });
 
-afterAll(async () => {
+test.afterAll(async () => {
   await browser?.close();
   await server?.close();
 });
@@ -76,11 +76,15 @@ async function screenshotAllPanels(p: Page, suffix: string): Promise<void> {
   }
 }
 
-describe('studio, a new user on the default model', () => {
+test.describe('studio, a new user on the default model', () => {
+  // Each step goes on from where the one before left the studio: after a failure, the rest does not run.
+  test.describe.configure({ mode: 'serial' });
+
   let before: { frozen: string[]; adapted: string[] };
   let adapterPath: string;
 
-  it('loads the default model and sees what it is', async () => {
+  test('loads the default model and sees what it is', async () => {
+    test.setTimeout(5 * MINUTE);
     const started = Date.now();
     await loadDefaultModel(page);
     const card = await page.getByTestId('model-card').innerText();
@@ -95,9 +99,10 @@ describe('studio, a new user on the default model', () => {
     expect(await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content')).toBe(CONTENT_SECURITY_POLICY);
     expect(recordedRequests(page).filter((u) => /\/models\/pali-scenes-default\/manifest\.json$|\.wasm$/.test(u)).length).toBeGreaterThanOrEqual(2);
     console.log(`default model loaded in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  }, 5 * MINUTE);
+  });
 
-  it('tries the photo demo: preview, counts, its own train/validation split', async () => {
+  test('tries the photo demo: preview, counts, its own train/validation split', async () => {
+    test.setTimeout(3 * MINUTE);
     await openDemo(page);
     const summary = await page.getByTestId('dataset-summary').innerText();
     expect(summary).toMatch(/relational-photos\.zip/);
@@ -105,9 +110,10 @@ describe('studio, a new user on the default model', () => {
     expect(summary).toMatch(/train: 200 images · validation: 60 images/);
     expect(await page.getByTestId('preview-grid').locator('img').count()).toBeGreaterThanOrEqual(12);
     expect(await page.getByTestId('skipped-report').innerText()).toMatch(/Every row and image was read/);
-  }, 3 * MINUTE);
+  });
 
-  it('trains a short run: the loss falls, the main thread stays free, the metrics table appears', async () => {
+  test('trains a short run: the loss falls, the main thread stays free, the metrics table appears', async () => {
+    test.setTimeout(16 * MINUTE);
     await tab(page, 'Train');
     // The paper's defaults are what a new user sees.
     expect(await page.getByLabel('Learning rate').inputValue()).toBe('0.03');
@@ -126,7 +132,7 @@ describe('studio, a new user on the default model', () => {
     if (process.env.E2E_TRACE) await browser.startTracing(page, { categories: ['toplevel', 'devtools.timeline', 'disabled-by-default-devtools.timeline', 'v8', 'blink', 'ipc', 'disabled-by-default-v8.gc'] });
     try {
       await page.getByRole('button', { name: 'Start training' }).click();
-      await expect.poll(() => page.getByTestId('run-status').innerText(), { timeout: 8 * MINUTE, interval: 2000 }).toMatch(/Saving|Evaluating|Done/);
+      await expect.poll(() => page.getByTestId('run-status').innerText(), { timeout: 8 * MINUTE, intervals: [2000] }).toMatch(/Saving|Evaluating|Done/);
     } finally {
       restorePriority();
       if (process.env.E2E_TRACE) writeFileSync(process.env.E2E_TRACE, await browser.stopTracing());
@@ -136,7 +142,7 @@ describe('studio, a new user on the default model', () => {
     const tasks = recorded.filter((t) => t.duration > 0);
     const frames = recorded.filter((t) => t.duration < 0).map((t) => `${(-t.duration).toFixed(0)} ms: ${t.scripts}`);
     await page.getByTestId('metrics-table').or(page.getByText('Done', { exact: true })).first().waitFor({ timeout: 6 * MINUTE });
-    await expect.poll(() => page.getByTestId('run-status').innerText(), { timeout: 6 * MINUTE, interval: 2000 }).toBe('Done');
+    await expect.poll(() => page.getByTestId('run-status').innerText(), { timeout: 6 * MINUTE, intervals: [2000] }).toBe('Done');
     console.log(`trained in ${((trained - started) / 1000).toFixed(0)} s, evaluated in ${((Date.now() - trained) / 1000).toFixed(0)} s; `
       + `main-thread long tasks while training: ${tasks.length ? tasks.map((t) => t.duration.toFixed(0)).join(', ') : 'none'}`
       + `${frames.length ? `\nlong animation frames: ${frames.join(' | ')}` : ''}`);
@@ -156,11 +162,13 @@ describe('studio, a new user on the default model', () => {
     expect(table).toMatch(/BLEU-4/);
     expect(table).toMatch(/ROUGE-L/);
     expect(await page.getByTestId('gallery-row').count()).toBe(4);
+    // Each row's picture, made from the pixels decoded for the features (no second decode of the image).
+    await expect(page.getByTestId('gallery-row').locator('img')).toHaveCount(4);
     before = await galleryCaptions(page);
     console.log(`frozen: ${before.frozen.join(' | ')}\nadapted: ${before.adapted.join(' | ')}`);
-  }, 16 * MINUTE);
+  });
 
-  it('downloads the adapter as .safetensors', async () => {
+  test('downloads the adapter as .safetensors', async () => {
     await tab(page, 'Train');
     const download = page.waitForEvent('download');
     await page.getByRole('button', { name: 'Download adapter (.safetensors)' }).click();
@@ -174,14 +182,16 @@ describe('studio, a new user on the default model', () => {
     expect(header['text.wup'].shape).toEqual([64, 256]);
   });
 
-  it('screenshots of every panel at 1280×800 and 390×844, nothing wider than the screen', async () => {
+  test('screenshots of every panel at 1280×800 and 390×844, nothing wider than the screen', async () => {
+    test.setTimeout(3 * MINUTE);
     await screenshotAllPanels(page, 'desktop');
     await page.setViewportSize(PHONE);
     await screenshotAllPanels(page, 'phone');
     await page.setViewportSize(DESKTOP);
-  }, 3 * MINUTE);
+  });
 
-  it('after a reload: the adapter is listed; imported again, it gives the same captions', async () => {
+  test('after a reload: the adapter is listed; imported again, it gives the same captions', async () => {
+    test.setTimeout(12 * MINUTE);
     await page.reload();
     await loadDefaultModel(page);
     await tab(page, 'Adapters');
@@ -199,5 +209,5 @@ describe('studio, a new user on the default model', () => {
     await page.getByRole('button', { name: 'Evaluate' }).click();
     await page.getByTestId('gallery').waitFor({ timeout: 6 * MINUTE });
     expect(await galleryCaptions(page)).toEqual(before);
-  }, 12 * MINUTE);
+  });
 });

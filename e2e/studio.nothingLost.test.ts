@@ -13,13 +13,12 @@
  * Served by the dev server (the test hook exists only in the development build).
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import type { Browser, Page } from 'playwright-core';
+import { expect, test, type Browser, type Page } from '@playwright/test';
 import type { ViteDevServer } from 'vite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeTrainingState } from '../src/formats/trainingState.ts';
 import { readAdapterFile } from '../src/formats/adapterFile.ts';
 import { parseManifest } from '../src/formats/manifest.ts';
-import { launchChromium, startServer } from './support/browser.ts';
+import { HOOK_TIMEOUT, launchChromium, startServer } from './support/browser.ts';
 import { file, loadModelFromUrl, setNumber, tab } from './support/studio.ts';
 
 const MINUTE = 60_000;
@@ -88,21 +87,21 @@ async function runStatus(p: Page): Promise<string> {
 }
 
 async function waitForStatus(p: Page, status: string | RegExp, timeout = 10 * MINUTE): Promise<void> {
-  await expect.poll(() => runStatus(p), { timeout, interval: 500 }).toMatch(status);
+  await expect.poll(() => runStatus(p), { timeout, intervals: [500] }).toMatch(status);
 }
 
 /** Waits until the run has a checkpoint at step `atLeast` or later, and returns its step. */
 async function checkpointAtLeast(p: Page, atLeast: number): Promise<number> {
   await waitForStatus(p, /Preparing|Training/, MINUTE);
   const step = async () => Number(/step (\d+)/.exec(await p.getByTestId('checkpoint-step').innerText())?.[1] ?? -1);
-  await expect.poll(step, { timeout: 10 * MINUTE, interval: 200 }).toBeGreaterThanOrEqual(atLeast);
+  await expect.poll(step, { timeout: 10 * MINUTE, intervals: [200] }).toBeGreaterThanOrEqual(atLeast);
   return step();
 }
 
 /** Waits until the run has taken `atLeast` steps. */
 async function stepAtLeast(p: Page, atLeast: number): Promise<number> {
   const step = async () => Number(/Step\s+(\d+) of/.exec(await p.getByTestId('run-stats').innerText())?.[1] ?? -1);
-  await expect.poll(step, { timeout: 10 * MINUTE, interval: 100 }).toBeGreaterThanOrEqual(atLeast);
+  await expect.poll(step, { timeout: 10 * MINUTE, intervals: [100] }).toBeGreaterThanOrEqual(atLeast);
   return step();
 }
 
@@ -179,21 +178,27 @@ async function freeStorage(p: Page): Promise<void> {
   }));
 }
 
-beforeAll(async () => {
+test.beforeAll(async () => {
+  test.setTimeout(HOOK_TIMEOUT);
   ({ server, url } = await startServer());
   browser = await launchChromium();
   page = await openStudioWithQuota(QUOTA_BYTES);
 });
 
-afterAll(async () => {
+test.afterAll(async () => {
   await browser?.close();
   await server?.close();
 });
 
-describe('studio, nothing lost', () => {
+test.describe('studio, nothing lost', () => {
+  // The runs are compared with the first and find the adapters the ones before saved: after a failure,
+  // the rest does not run.
+  test.describe.configure({ mode: 'serial' });
+
   let uninterrupted: Awaited<ReturnType<typeof lossTable>>;
 
-  it('an uninterrupted run, for the others to be compared with', async () => {
+  test('an uninterrupted run, for the others to be compared with', async () => {
+    test.setTimeout(15 * MINUTE);
     await loadModelFromUrl(page, '/models/tiny-pali-test');
     await dropDataset(page);
     await setUpRun(page, 'uninterrupted');
@@ -206,9 +211,10 @@ describe('studio, nothing lost', () => {
     expect(uninterrupted.filter((r) => r.validation !== undefined).map((r) => r.step)).toEqual([0, 4, 8, 12]);
     // The finished run is kept as its adapter; its checkpoint went in the same transaction.
     expect((await storedRecords(page)).checkpoints).toEqual([]);
-  }, 15 * MINUTE);
+  });
 
-  it('a reload mid-run: the run is offered, its dataset asked for, and it resumes with the same losses', async () => {
+  test('a reload mid-run: the run is offered, its dataset asked for, and it resumes with the same losses', async () => {
+    test.setTimeout(20 * MINUTE);
     await setUpRun(page, 'reloaded');
     await startRun(page);
     // Interrupted past its first periodic checkpoint: the steps after it are lost and trained again.
@@ -236,9 +242,10 @@ describe('studio, nothing lost', () => {
     await waitForStatus(page, 'Done');
     expect(await lossTable(page)).toEqual(uninterrupted);
     expect(await page.getByTestId('saved-adapter').innerText()).toMatch(/Saved in this browser as reloaded \(task caption, 12 steps\)/);
-  }, 20 * MINUTE);
+  });
 
-  it('a GPU device lost mid-run: the engine starts again and the run ends with the same losses', async () => {
+  test('a GPU device lost mid-run: the engine starts again and the run ends with the same losses', async () => {
+    test.setTimeout(20 * MINUTE);
     await setUpRun(page, 'device lost');
     await startRun(page);
     await stepAtLeast(page, (await checkpointAtLeast(page, 3)) + 2);
@@ -251,9 +258,10 @@ describe('studio, nothing lost', () => {
     expect(await page.getByTestId('engine-notice').innerText()).toMatch(/loaded the model and the dataset again/);
     await waitForStatus(page, 'Done');
     expect(await lossTable(page)).toEqual(uninterrupted);
-  }, 20 * MINUTE);
+  });
 
-  it('storage full: clear messages, and every adapter and checkpoint saved before is still there and readable', async () => {
+  test('storage full: clear messages, and every adapter and checkpoint saved before is still there and readable', async () => {
+    test.setTimeout(20 * MINUTE);
     // An earlier checkpoint: a run paused after its first periodic one.
     await setUpRun(page, 'storage full');
     await startRun(page);
@@ -293,5 +301,5 @@ describe('studio, nothing lost', () => {
     const saved = await storedRecords(page);
     expect(saved.adapters.map((a) => a.name).sort()).toEqual(['device lost', 'reloaded', 'storage full', 'uninterrupted']);
     expect(saved.checkpoints).toEqual([]);
-  }, 20 * MINUTE);
+  });
 });

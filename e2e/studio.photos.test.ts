@@ -7,10 +7,9 @@
  * examples (src/cli/photos.test.ts). The production build, as people get it.
  */
 import { readFileSync } from 'node:fs';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { expect, test, type Browser, type Page } from '@playwright/test';
 import { mixedPhotoZip, photoFixtures } from '../src/data/testing/photoFixtures.ts';
-import { launchChromium, lowerGpuProcessPriority } from './support/browser.ts';
+import { HOOK_TIMEOUT, launchChromium, lowerGpuProcessPriority } from './support/browser.ts';
 import { expectOnlyOwnOrigin } from './support/requests.ts';
 import { file, openStudio, screenshot, setNumber, startProductionServer, tab } from './support/studio.ts';
 
@@ -23,23 +22,28 @@ let server: { url: string; close(): Promise<void> };
 let browser: Browser;
 let page: Page;
 
-beforeAll(async () => {
+test.beforeAll(async () => {
+  test.setTimeout(HOOK_TIMEOUT);
   server = await startProductionServer();
   browser = await launchChromium();
   page = await openStudio(browser, server.url);
 });
 
-afterEach(() => {
+test.afterEach(() => {
   if (page) expectOnlyOwnOrigin(page);
 });
 
-afterAll(async () => {
+test.afterAll(async () => {
   await browser?.close();
   await server?.close();
 });
 
-describe('studio, a zip of photos in every format', () => {
-  it('uses every image, reports the bad files and leaves them out of the counts', async () => {
+test.describe('studio, a zip of photos in every format', () => {
+  // The second test trains on what the first loaded: after a failure, the rest does not run.
+  test.describe.configure({ mode: 'serial' });
+
+  test('uses every image, reports the bad files and leaves them out of the counts', async () => {
+    test.setTimeout(8 * MINUTE);
     await tab(page, 'Model');
     await page.getByRole('button', { name: 'Load the default model' }).click();
     await page.getByTestId('model-card').waitFor({ timeout: 4 * MINUTE });
@@ -56,9 +60,10 @@ describe('studio, a zip of photos in every format', () => {
     const [, train, validation] = split.match(/Training: (\d+) images.*Validation: (\d+) images/) ?? [];
     expect(Number(train) + Number(validation)).toBe(good.length);
     await screenshot(page, 'dataset-mixed-photos');
-  }, 8 * MINUTE);
+  });
 
-  it('trains without NaN and downloads the adapter', async () => {
+  test('trains without NaN and downloads the adapter', async () => {
+    test.setTimeout(14 * MINUTE);
     await tab(page, 'Train');
     await setNumber(page, 'Batch size', 2);
     await setNumber(page, 'Length', 3);
@@ -69,12 +74,12 @@ describe('studio, a zip of photos in every format', () => {
     const restorePriority = lowerGpuProcessPriority();
     try {
       await page.getByRole('button', { name: 'Start training' }).click();
-      await expect.poll(() => page.getByTestId('run-status').innerText(), { timeout: 10 * MINUTE, interval: 2000 }).toMatch(/Evaluating|Done|Stopped/);
+      await expect.poll(() => page.getByTestId('run-status').innerText(), { timeout: 10 * MINUTE, intervals: [2000] }).toMatch(/Evaluating|Done|Stopped/);
     } finally {
       restorePriority();
     }
     expect(await page.getByRole('alert').allInnerTexts(), 'no error').toEqual([]);
-    await expect.poll(() => page.getByTestId('run-status').innerText(), { timeout: 10 * MINUTE, interval: 2000 }).toBe('Done');
+    await expect.poll(() => page.getByTestId('run-status').innerText(), { timeout: 10 * MINUTE, intervals: [2000] }).toBe('Done');
     const trainLoss = (await page.getByTestId('train-loss').innerText()).split(' → ').map(Number);
     console.log(`train loss ${trainLoss.join(' → ')}`);
     expect(trainLoss.every(Number.isFinite)).toBe(true);
@@ -86,5 +91,5 @@ describe('studio, a zip of photos in every format', () => {
     const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8'));
     expect(header.__metadata__.base_model).toBe('pali-scenes-default');
     expect(header['image.wup'].shape).toEqual([64, 256]);
-  }, 14 * MINUTE);
+  });
 });

@@ -1,24 +1,23 @@
 /**
- * A page for the browser tests: the real worker and bridge, driven from Playwright through
- * `window.engineHarness`. No UI; the studio's own pages come with the UI issue.
+ * A page for the browser tests: the engine in a worker of its own (harnessWorker.ts), driven from
+ * Playwright through `window.engineHarness`. No UI.
  */
+import * as Comlink from 'comlink';
 import type { TrainConfig } from '../../src/config.ts';
 import type { StepReport } from '../../src/shared/engineApi.ts';
-import { EngineBridge } from '../../src/ui/engineBridge.ts';
+import type { HarnessApi } from './harnessWorker.ts';
 
-const bridge = new EngineBridge();
+const engine = Comlink.wrap<HarnessApi>(new Worker(new URL('./harnessWorker.ts', import.meta.url), { type: 'module', name: 'engine-harness' }));
 
 const harness = {
   webgpu: () => 'gpu' in navigator,
-  loadModel: (url: string) => bridge.loadModel(url),
-  loadDataset: (url: string) => bridge.loadDataset(url),
-  async train(config: Partial<TrainConfig>, steps?: number, state?: number[]) {
+  loadModel: (url: string) => engine.loadModel(url),
+  loadDataset: (url: string) => engine.loadDataset(url),
+  async train(config: Partial<TrainConfig>) {
     const reports: StepReport[] = [];
-    const outcome = await bridge.train(config, { steps, state: state && Uint8Array.from(state), onStep: (r) => reports.push(r) });
+    const outcome = await engine.train(config, Comlink.proxy((r: StepReport) => { reports.push(r); }));
     return { ...outcome, reports };
   },
-  saveState: async () => Array.from(await bridge.saveState()),
-  exportAdapter: async () => Array.from(await bridge.exportAdapter()),
 };
 
 declare global {

@@ -4,11 +4,17 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Page } from '@playwright/test';
 import { createServer, type ViteDevServer } from 'vite';
+import { CHROMIUM, CHROMIUM_ARGS } from './chromium.ts';
 import { recordRequests } from './requests.ts';
 
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/**
+ * How long a file's beforeAll may take (each calls test.setTimeout(HOOK_TIMEOUT) first): Playwright gives a
+ * hook the test timeout (playwright.config.ts, 180 s), and starting the servers — a production build on two
+ * cores — and Chromium, then loading a model, may take longer.
+ */
+export const HOOK_TIMEOUT = 300_000;
 
 export async function startServer(): Promise<{ url: string; server: ViteDevServer }> {
   // No file watching or hot reload: an edit elsewhere in the tree must not reload a page mid-test.
@@ -23,21 +29,7 @@ export async function startServer(): Promise<{ url: string; server: ViteDevServe
 }
 
 export async function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--enable-unsafe-webgpu',
-      '--use-webgpu-adapter=swiftshader',
-      '--no-sandbox',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-quic',
-      // Extra flags for an experiment (e.g. E2E_CHROMIUM_ARGS='--js-flags=--trace-wasm'); none in the test command.
-      ...(process.env.E2E_CHROMIUM_ARGS ? process.env.E2E_CHROMIUM_ARGS.split(' ') : []),
-    ],
-  });
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 }
 
 /**

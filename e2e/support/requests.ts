@@ -7,8 +7,7 @@
  * What the page's Content-Security-Policy refused (the production build has one) is recorded too, from
  * the console: a refusal is something the app tried that its own policy forbids.
  */
-import type { ConsoleMessage, Page } from 'playwright-core';
-import { expect } from 'vitest';
+import { expect, type ConsoleMessage, type Page } from '@playwright/test';
 
 interface RequestLog {
   origin: string;

@@ -3,8 +3,7 @@
  * through the drop zones' pickers. Screenshots go to e2e/screenshots/ (git-ignored).
  */
 import { mkdirSync } from 'node:fs';
-import type { Browser, Page } from 'playwright-core';
-import { expect } from 'vitest';
+import { expect, type Browser, type Page } from '@playwright/test';
 import { recordRequests } from './requests.ts';
 
 export const SCREENSHOTS = 'e2e/screenshots';
@@ -120,8 +119,9 @@ export async function startProductionServer(): Promise<{ url: string; close(): P
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const outDir = mkdtempSync(join(tmpdir(), 'adalink-studio-'));
-  // Vite builds for the NODE_ENV it finds, and vitest sets it to 'test': that bundle would be React's
-  // development build (several times slower to render, and what the long-task check would then measure).
+  // Vite builds for the NODE_ENV it finds, and a test runner may have set it (vitest: 'test'): that bundle
+  // would be React's development build (several times slower to render, and what the long-task check would
+  // then measure).
   const nodeEnv = process.env.NODE_ENV;
   process.env.NODE_ENV = 'production';
   try {

@@ -1,9 +1,18 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Reporter, TestModule } from 'vitest/node';
 
 /**
- * Ends the run with one plain line, `tests: N passed, N failed, N skipped`, after Vitest's own summary,
- * so that CI (which reads the last line of .ci/run) sees the count in a runner-independent form.
+ * The line both runners end with (Playwright's: e2e/support/playwrightSummaryReporter.ts); under `npm test`
+ * (scripts/test.mjs, which sets ADALINK_SUMMARY_DIR) the counts are also written there, for the line over both.
  */
+export function summaryLine(runner: 'vitest' | 'playwright', passed: number, failed: number, skipped: number): string {
+  const folder = process.env.ADALINK_SUMMARY_DIR;
+  if (folder) writeFileSync(join(folder, `${runner}.json`), JSON.stringify({ passed, failed, skipped }));
+  return `\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`;
+}
+
+/** Ends Vitest's run with one plain line, `tests: N passed, N failed, N skipped`, after its own summary. */
 export default class SummaryReporter implements Reporter {
   onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {
     let passed = 0;
@@ -18,6 +27,6 @@ export default class SummaryReporter implements Reporter {
         else skipped++;
       }
     }
-    process.stdout.write(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
+    process.stdout.write(summaryLine('vitest', passed, failed, skipped));
   }
 }

@@ -1,11 +1,12 @@
 /**
- * A dataset split read from disk with its image features cached on the GPU: what `train`, `evaluate` and
- * the default-model report start from. A dataset without splits is all 'train'.
+ * A dataset split read from disk with its image features cached on the GPU (src/engine/preparedSplit.ts, as
+ * the studio's worker prepares one): what `train`, `evaluate` and the default-model report start from. A
+ * dataset without splits is all 'train'.
  */
 import { readDataset, type CaptionDataset } from '../data/dataset.ts';
 import { selectSplit } from '../data/splits.ts';
-import { cacheImageFeatures, type FeatureCache } from '../engine/featureCache.ts';
 import type { ModelPackage } from '../engine/modelPackage.ts';
+import { prepareSplit, type PreparedSplit } from '../engine/preparedSplit.ts';
 import { datasetSource } from './fileSource.ts';
 import { progress } from './progress.ts';
 
@@ -16,13 +17,16 @@ export async function readSplit(path: string, split: string): Promise<CaptionDat
   return selectSplit(dataset, split);
 }
 
-export async function cacheFeatures(pkg: ModelPackage, dataset: CaptionDataset): Promise<FeatureCache> {
+/** Every example of `dataset`, to train on or to be scored on, with its images' features cached (a progress bar). */
+export async function prepareExamples(pkg: ModelPackage, dataset: CaptionDataset, use: 'train' | 'validation'): Promise<PreparedSplit> {
   const bar = progress('caching image features', dataset.images.length);
   const started = performance.now();
   const rate = (done: number) => done / Math.max(1e-3, (performance.now() - started) / 1000);
-  const features = await cacheImageFeatures(pkg, dataset, (done) => bar.update(done, `${rate(done).toFixed(1)} images/s`));
+  const choice = use === 'train' ? { train: dataset.examples, validation: [] } : { train: [], validation: dataset.examples };
+  const prepared = await prepareSplit(pkg, dataset, choice, { onProgress: (done) => bar.update(done, `${rate(done).toFixed(1)} images/s`) });
   bar.stop();
-  console.log(`cached the features of ${dataset.images.length} images in ${((performance.now() - started) / 1000).toFixed(1)} s (${rate(dataset.images.length).toFixed(1)} images/s)`);
-  for (const row of [...dataset.skipped, ...features.skipped]) console.log(`skipped ${row.where}: ${row.reason}`);
-  return features;
+  const images = prepared.dataset.images.length;
+  console.log(`cached the features of ${images} images in ${((performance.now() - started) / 1000).toFixed(1)} s (${rate(images).toFixed(1)} images/s)`);
+  for (const row of [...dataset.skipped, ...prepared.features.skipped]) console.log(`skipped ${row.where}: ${row.reason}`);
+  return prepared;
 }

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import type { CaptionDataset } from '../data/dataset.ts';
 import { loadModelPackage } from '../engine/modelPackage.ts';
 import { readAdapterFile } from '../formats/adapterFile.ts';
-import { cacheFeatures, readSplit } from './datasetSplit.ts';
+import { prepareExamples, readSplit } from './datasetSplit.ts';
 import { folderSource } from './fileSource.ts';
 import { announceGpu, runCli, useDevice } from './runCli.ts';
 import { scoreRuns, scoreTable } from './scoring.ts';
@@ -44,8 +44,7 @@ async function main(): Promise<void> {
   const adapters = await Promise.all(args.adapter!.map(async (path) => ({
     label: path, weights: readAdapterFile(new Uint8Array(await readFile(path)), pkg.manifest, path).weights,
   })));
-  const features = await cacheFeatures(pkg, dataset);
-  const runs = await scoreRuns(pkg, dataset, features, adapters, {
+  const runs = await scoreRuns(pkg, await prepareExamples(pkg, dataset, 'validation'), adapters, {
     numBeams: args.beams === undefined ? undefined : Number(args.beams),
     maxTokens: args['max-tokens'] === undefined ? undefined : Number(args['max-tokens']),
   });

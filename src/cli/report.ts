@@ -24,7 +24,7 @@ import type { FeatureCache } from '../engine/featureCache.ts';
 import { loadModelPackage, type ModelPackage } from '../engine/modelPackage.ts';
 import { encodeExamples, Trainer } from '../engine/trainer.ts';
 import { adapterWeightsOfState, writeAdapterFile, type AdapterWeights } from '../formats/adapterFile.ts';
-import { cacheFeatures } from './datasetSplit.ts';
+import { prepareExamples } from './datasetSplit.ts';
 import { datasetSource, folderSource } from './fileSource.ts';
 import { progress } from './progress.ts';
 import { announceGpu, runCli, useDevice } from './runCli.ts';
@@ -96,15 +96,15 @@ async function main(): Promise<void> {
 
   const demo = await readDataset(await datasetSource(args.data!));
   const train = selectSplit(demo, 'train');
-  const trainFeatures = await cacheFeatures(pkg, train);
-  const examples = encodeExamples(pkg, train.examples, trainFeatures);
+  const trainSplit = await prepareExamples(pkg, train, 'train');
+  const trainFeatures = trainSplit.features;
+  const examples = encodeExamples(pkg, trainSplit.train, trainFeatures);
   const trained = [];
   for (const seed of seeds) {
     trained.push(await trainSeed(pkg, examples, trainFeatures, steps, seed, seed === seeds[0] ? args.adapter! : `${args.adapter}.seed${seed}`));
   }
-  const validation = selectSplit(demo, 'validation');
-  const features = await cacheFeatures(pkg, validation);
-  const [frozen, ...adapted] = await scoreRuns(pkg, validation, features, trained.map((t) => ({ label: `seed ${t.seed}`, weights: t.weights })));
+  const validation = await prepareExamples(pkg, selectSplit(demo, 'validation'), 'validation');
+  const [frozen, ...adapted] = await scoreRuns(pkg, validation, trained.map((t) => ({ label: `seed ${t.seed}`, weights: t.weights })));
   const runs: EngineRun[] = trained.map(({ weights, ...run }, i) => ({ ...run, evaluation: adapted[i].evaluation }));
 
   const reference: ReferenceResults = JSON.parse(readFileSync(args.reference!, 'utf8'));

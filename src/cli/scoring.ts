@@ -2,11 +2,10 @@
  * Scoring models on a dataset split from the command line: the frozen model and adapters, one after the
  * other, with a progress line each; and the Markdown table the evaluate command and the report print.
  */
-import type { CaptionDataset } from '../data/dataset.ts';
 import { evaluateCaptions, evaluationItems, type Evaluation } from '../engine/evaluate.ts';
-import type { FeatureCache } from '../engine/featureCache.ts';
 import { CaptionGenerator, type GenerationOptions } from '../engine/generate.ts';
 import type { ModelPackage } from '../engine/modelPackage.ts';
+import type { PreparedSplit } from '../engine/preparedSplit.ts';
 import type { AdapterWeights } from '../formats/adapterFile.ts';
 import { progress } from './progress.ts';
 
@@ -19,12 +18,13 @@ export interface ScoredRun {
 
 export type EvaluateOptions = Pick<GenerationOptions, 'numBeams' | 'maxTokens'>;
 
-/** Scores the frozen model and each adapter on every (image, prompt) of `dataset`. */
+/** Scores the frozen model and each adapter on every (image, prompt) of the split's validation examples. */
 export async function scoreRuns(
-  pkg: ModelPackage, dataset: CaptionDataset, features: FeatureCache,
+  pkg: ModelPackage, split: PreparedSplit,
   adapters: Array<{ label: string; weights: readonly AdapterWeights[] }>, options: EvaluateOptions = {},
 ): Promise<ScoredRun[]> {
-  const items = evaluationItems(pkg, dataset, features);
+  const { features } = split;
+  const items = evaluationItems(pkg, { ...split.dataset, examples: split.validation }, features);
   // One generator (its GPU embedding table and scratch buffers) for every model scored.
   const generator = new CaptionGenerator(pkg);
   const runs: ScoredRun[] = [];

@@ -23,7 +23,7 @@ import { decodeTrainingState, encodeTrainingState } from '../formats/trainingSta
 import { runSchedule } from '../engine/runSchedule.ts';
 import { encodeExamples, Trainer } from '../engine/trainer.ts';
 import { writeAdapterFile } from '../formats/adapterFile.ts';
-import { cacheFeatures, readSplit } from './datasetSplit.ts';
+import { prepareExamples, readSplit } from './datasetSplit.ts';
 import { folderSource } from './fileSource.ts';
 import { progress } from './progress.ts';
 import { announceGpu, runCli, useDevice } from './runCli.ts';
@@ -83,10 +83,10 @@ async function main(): Promise<void> {
   useDevice(pkg.device);
   console.log(`model: ${pkg.manifest.name} (d_model ${pkg.manifest.d_model}, ${pkg.manifest.image.tokens} image tokens)`);
   const dataset = await readSplit(args.data, args.split!);
-  const features = await cacheFeatures(pkg, dataset);
+  const { features, train } = await prepareExamples(pkg, dataset, 'train');
   // Training reads the cached features only: the ViT's weights and buffers leave the GPU.
   await pkg.vision.release();
-  const examples = encodeExamples(pkg, dataset.examples, features);
+  const examples = encodeExamples(pkg, train, features);
   console.log(`${examples.length} examples from ${features.ok.filter(Boolean).length} images`);
 
   const saved = args.state && existsSync(args.state) ? decodeTrainingState(new Uint8Array(await readFile(args.state)), args.state) : undefined;

@@ -6,6 +6,24 @@
 import { ConfigError, DatasetError } from '../errors.ts';
 import { orderSplits, type CaptionDataset, type CaptionExample } from './captionDataset.ts';
 
+/**
+ * The images that `groups` of examples use, in order of first use, and each group re-indexed into that
+ * list: a subset of a dataset that keeps only what its examples need.
+ */
+export function imagesOf(dataset: CaptionDataset, groups: CaptionExample[][]): { images: string[]; groups: CaptionExample[][] } {
+  const images: string[] = [];
+  const newIndex = new Map<number, number>();
+  const reindex = (e: CaptionExample): CaptionExample => {
+    let index = newIndex.get(e.imageIndex);
+    if (index === undefined) {
+      index = images.push(dataset.images[e.imageIndex]) - 1;
+      newIndex.set(e.imageIndex, index);
+    }
+    return { ...e, imageIndex: index };
+  };
+  return { images, groups: groups.map((group) => group.map(reindex)) };
+}
+
 /** The dataset restricted to one split: its examples, and the images they use, re-indexed. */
 export function selectSplit(dataset: CaptionDataset, split: string): CaptionDataset {
   const chosen = dataset.examples.filter((e) => e.split === split);
@@ -13,16 +31,7 @@ export function selectSplit(dataset: CaptionDataset, split: string): CaptionData
     throw new DatasetError(`no examples in split "${split}"`, dataset.label,
       `The dataset's splits are ${dataset.splits.map((s) => `"${s}"`).join(', ')}: choose one of them.`);
   }
-  const images: string[] = [];
-  const newIndex = new Map<number, number>();
-  const examples: CaptionExample[] = chosen.map((e) => {
-    let index = newIndex.get(e.imageIndex);
-    if (index === undefined) {
-      index = images.push(dataset.images[e.imageIndex]) - 1;
-      newIndex.set(e.imageIndex, index);
-    }
-    return { ...e, imageIndex: index };
-  });
+  const { images, groups: [examples] } = imagesOf(dataset, [chosen]);
   // `skipped` is the report on the files read, whichever split the rows were meant for: it stays whole.
   return { ...dataset, images, examples, splits: [split] };
 }
@@ -59,6 +68,53 @@ export function assignValidationSplit(dataset: CaptionDataset, { fraction, seed 
   const heldOut = new Set(ranked.slice(0, held).map((r) => r.index));
   const examples = dataset.examples.map((e) => (e.split === 'train' && heldOut.has(e.imageIndex) ? { ...e, split: 'validation' } : e));
   return { ...dataset, examples, splits: orderSplits(examples.map((e) => e.split)) };
+}
+
+/** How a dataset is split into training and validation (the studio's Dataset step). */
+export interface SplitOptions {
+  /**
+   * 'dataset': use the dataset's own validation split; 'holdout': hold out `fraction` of the training
+   * images (by image, seeded). A dataset without a validation split always holds out.
+   */
+  mode: 'dataset' | 'holdout';
+  fraction: number;
+  seed: number;
+  /** Use at most this many images of each split (0 = all): a quick first run on a slow GPU. */
+  maxTrainImages: number;
+  maxValidationImages: number;
+}
+
+/** The examples a run trains on and the ones it is validated on. */
+export interface SplitChoice {
+  train: CaptionExample[];
+  validation: CaptionExample[];
+}
+
+/** First `max` images (0: all) of `examples`, in the dataset's order, with all their examples. */
+function limitImages(examples: CaptionExample[], max: number): CaptionExample[] {
+  if (max <= 0) return examples;
+  const kept = new Set<number>();
+  for (const e of examples) {
+    if (kept.size >= max) break;
+    kept.add(e.imageIndex);
+  }
+  return examples.filter((e) => kept.has(e.imageIndex));
+}
+
+/** The training and validation examples for the person's split options. */
+export function chooseSplit(dataset: CaptionDataset, options: SplitOptions): SplitChoice {
+  let examples = dataset.examples;
+  const hasValidation = dataset.splits.includes('validation') && examples.some((e) => e.split === 'validation');
+  if (options.mode === 'holdout' || !hasValidation) {
+    // The dataset's train and validation rows pooled, then a seeded share of the images held out.
+    const pooled = examples.map((e) => (e.split === 'validation' ? { ...e, split: 'train' } : e));
+    const withTrain = { ...dataset, examples: pooled, splits: [...new Set(pooled.map((e) => e.split))] };
+    examples = assignValidationSplit(withTrain, { fraction: options.fraction, seed: options.seed }).examples;
+  }
+  return {
+    train: limitImages(examples.filter((e) => e.split === 'train'), options.maxTrainImages),
+    validation: limitImages(examples.filter((e) => e.split === 'validation'), options.maxValidationImages),
+  };
 }
 
 /** FNV-1a over UTF-16 code units, then a murmur3 finaliser so that nearby strings spread out. */

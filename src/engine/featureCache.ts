@@ -67,6 +67,8 @@ export async function cacheImageFeatures(
   pkg: ModelPackage,
   dataset: ImageFiles,
   onProgress?: (done: number, total: number) => void,
+  /** Called with each image's pixels once decoded (e.g. for a thumbnail), before they go to the GPU. */
+  onImage?: (index: number, image: RgbImage) => void,
 ): Promise<FeatureCache> {
   const { manifest, device } = pkg;
   const { size, tokens } = manifest.image;
@@ -99,7 +101,10 @@ export async function cacheImageFeatures(
       for (let index = start; index < end; index++) {
         const result = (await images.next()).value as Decoded;
         if ('skipped' in result) skipped.push({ where: dataset.images[index], reason: result.skipped });
-        else await resampler.resize(result.image, pixels, indices.push(index) - 1);
+        else {
+          onImage?.(index, result.image);
+          await resampler.resize(result.image, pixels, indices.push(index) - 1);
+        }
       }
       if (indices.length > 0) await encodeBatch(pixels, indices);
       onProgress?.(end, count);

@@ -12,7 +12,9 @@
  *    capture — is recorded (commandRecorder.ts); every later step of that shape encodes the recording into the
  *    step's own command encoder: forward, vjp and update become one submit with no ONNX Runtime work on the CPU.
  *  - `captured`: the same sessions, ORT replaying its capture every step.
- *  - `plain`: the package's session, any shape, ORT's per-operator work every step.
+ *  - `plain`: the package's session, any shape, ORT's per-operator work every step. A model whose vjp graph
+ *    is made per shape (from the Hub: ModelPackage.vjpGraph, no any-shape session) gets a plain session per
+ *    shape, the last MAX_PLAIN_SHAPES kept.
  *
  * Capture needs every op on the GPU, i.e. the vjp graph's GPU-input form (manifest files.vjp.input_types:
  * float32 mask, int32 ids and labels); a package with int64 inputs runs plain, ORT uploading those three.
@@ -26,7 +28,7 @@ import type { Batch } from './batch.ts';
 import { encodeRecorded, recordCommands, RecordingError, releaseRecorded, type RecordedCommands } from './commandRecorder.ts';
 import type { BufferPool } from './gpuBuffers.ts';
 import { holdForGraphCapture } from './graphCapture.ts';
-import type { ModelPackage } from './modelPackage.ts';
+import type { ModelPackage, VjpShape } from './modelPackage.ts';
 import { createSession, gpuTensor, hostTensor, type OrtTensor, type Session } from './onnxRuntime.ts';
 
 export type VjpReplay = 'plain' | 'captured' | 'recorded';
@@ -36,6 +38,9 @@ export type VjpReplay = 'plain' | 'captured' | 'recorded';
  * graph's weights and, once recorded, its intermediate buffers on the GPU.
  */
 export const MAX_CAPTURED_SHAPES = 4;
+
+/** Plain per-shape sessions kept (a graph made per shape, no any-shape session); the least recent goes first. */
+export const MAX_PLAIN_SHAPES = 2;
 
 /** A vjp run's results, in buffers of ours that the next run of the same shape overwrites. */
 export interface VjpResult {
@@ -87,6 +92,8 @@ export class FrozenVjp {
   readonly replay: VjpReplay;
   readonly counts: VjpCounts = { plain: 0, capture: 0, ortReplay: 0, recorded: 0 };
   private readonly captured = new Map<string, CapturedShape | 'plain'>();
+  /** Per-shape plain sessions, least recently used first (only without the package's any-shape session). */
+  private readonly plainSessions = new Map<string, Session>();
   private readonly device: GPUDevice;
   private readonly imageTokens: number;
   private readonly d: number;
@@ -139,7 +146,7 @@ export class FrozenVjp {
     this.device.queue.submit([encoder.finish()]);
     const shape = await this.capturedShape(part, [...Object.values(feeds), ...Object.values(fetches)]);
     if (!shape) {
-      await this.pkg.vjp.run(feeds, fetches);
+      await (await this.plainSession(part)).run(feeds, fetches);
       this.counts.plain++;
       return result;
     }
@@ -152,7 +159,7 @@ export class FrozenVjp {
         console.warn(`vjp graph capture failed for shape ${shapeKey(part)}, running it without: ${(e as Error).message}`);
         this.captured.set(shapeKey(part), 'plain');
         await shape.session.release();
-        await this.pkg.vjp.run(feeds, fetches);
+        await (await this.plainSession(part)).run(feeds, fetches);
         this.counts.plain++;
         return result;
       }
@@ -185,9 +192,7 @@ export class FrozenVjp {
       this.captured.set(key, 'plain');
       return undefined;
     }
-    const vjp = this.pkg.manifest.files.vjp;
-    const bytes = await this.pkg.source.read(vjp.path);
-    const session = await createSession(bytes, `${this.pkg.source.label}/${vjp.path}`, { inputs: [], outputs: [] },
+    const session = await createSession(await this.pkg.vjpGraph(vjpShape(part)), this.where(), { inputs: [], outputs: [] },
       { capture: this.dimensionOverrides(part) });
     // The replay binds the buffers of the capturing run: keep their registrations (graphCapture.ts).
     await holdForGraphCapture(tensors.map((t) => t.gpuBuffer as GPUBuffer));
@@ -196,11 +201,40 @@ export class FrozenVjp {
     return shape;
   }
 
-  /** The graph's names of B, Nt and Nd (symbolic dims of text_mask and labels) → this part's values. */
+  /**
+   * The session that runs this part's shape plain: the package's own (any shape), else one made from the
+   * shape's graph and kept among the last MAX_PLAIN_SHAPES.
+   */
+  private async plainSession(part: VjpPart): Promise<Session> {
+    if (this.pkg.vjp) return this.pkg.vjp;
+    const key = shapeKey(part);
+    let session = this.plainSessions.get(key);
+    if (session) {
+      this.plainSessions.delete(key);
+    } else {
+      session = await createSession(await this.pkg.vjpGraph(vjpShape(part)), this.where(), { inputs: [], outputs: [] });
+      if (this.plainSessions.size >= MAX_PLAIN_SHAPES) {
+        const [oldest, old] = this.plainSessions.entries().next().value!;
+        this.plainSessions.delete(oldest);
+        await old.release();
+      }
+    }
+    this.plainSessions.set(key, session);
+    return session;
+  }
+
+  private where(): string {
+    return `${this.pkg.source.label}/${this.pkg.manifest.files.vjp.path}`;
+  }
+
+  /**
+   * The graph's names of B, Nt and Nd (symbolic dims of text_mask and labels) → this part's values. None for a
+   * graph made per shape: its dims are fixed already.
+   */
   private dimensionOverrides({ batch, size }: VjpPart): Record<string, number> {
     const { inputs } = this.pkg.manifest.files.vjp;
     const dims = (name: string) => {
-      const meta = this.pkg.vjp.inputMetadata.find((m) => m.name === name);
+      const meta = this.pkg.vjp?.inputMetadata.find((m) => m.name === name);
       return meta?.isTensor ? meta.shape : [];
     };
     const [b, nt] = dims(inputs.text_mask);
@@ -214,10 +248,13 @@ export class FrozenVjp {
 
   /**
    * The run's feeds and fetches on buffers of ours, pooled by size so that a shape gets the same ones every
-   * run; the part's rows are copied into them in `encoder`.
+   * run; the part's rows are copied into them in `encoder`. The pool pads each to 16 bytes, as ORT pads its own:
+   * its kernels read and write vec4s, and a last vec4 past a buffer's end would touch other elements (WebGPU's
+   * robust access clamps it), e.g. a mask of 3 × 5 floats.
    */
   private io({ batch, uploaded, image, text, start, size }: VjpPart, encoder: GPUCommandEncoder) {
-    const { pool, d } = this;
+    const { d } = this;
+    const { pool } = this;
     const { inputs, outputs } = this.pkg.manifest.files.vjp;
     const Nt = batch.promptLength, Nd = batch.targetLength, Ni = this.imageTokens;
     const rows = (source: GPUBuffer, label: string, floatsPerRow: number) => {
@@ -255,7 +292,7 @@ export class FrozenVjp {
     return { feeds, fetches, result };
   }
 
-  /** Releases the captured sessions and recordings (the package's own session stays). */
+  /** Releases the captured and per-shape sessions and recordings (the package's own session stays). */
   async release(): Promise<void> {
     for (const shape of this.captured.values()) {
       if (shape === 'plain') continue;
@@ -263,9 +300,15 @@ export class FrozenVjp {
       await shape.session.release();
     }
     this.captured.clear();
+    for (const session of this.plainSessions.values()) await session.release();
+    this.plainSessions.clear();
   }
 }
 
 function shapeKey({ batch, size }: VjpPart): string {
   return `${size}×${batch.promptLength}×${batch.targetLength}`;
+}
+
+function vjpShape({ batch, size }: VjpPart): VjpShape {
+  return { batch: size, promptTokens: batch.promptLength, targetTokens: batch.targetLength };
 }

@@ -8,7 +8,8 @@
  * Embeddings, adapted embeddings, encoder states and keys/values stay on the GPU (ORT's device); each step
  * brings back only the logits of the newest position, and the search — greedy or beam — runs on the CPU
  * over them. Several images run as one batch: B rows for greedy, B·k rows for k beams (row b·k + i is
- * beam i of example b).
+ * beam i of example b). Without a decoder_step graph (a Hub model: hubPackage.ts) each step reruns
+ * decoder_init on the whole prefix instead (PrefixDecoder).
  */
 import type { AdapterWeights } from '../formats/adapterFile.ts';
 import { encodeAdaptedEmbeddings } from './adaptedEmbeddings.ts';
@@ -17,7 +18,8 @@ import { ConfigError, DatasetError, PackageError } from '../errors.ts';
 import { BufferPool, storageBuffer, storageUsage } from './gpuBuffers.ts';
 import type { GenerationSessions, ModelPackage } from './modelPackage.ts';
 import { gpuTensor, hostTensor, type OrtTensor } from './onnxRuntime.ts';
-import { beamSearch, greedySearch, logSumExp, type StepDecoder } from './search.ts';
+import { beamSearch, greedySearch, logSumExp } from './search.ts';
+import { checkDims, IncrementalDecoder, PrefixDecoder, type EncodedBatch } from './stepDecoders.ts';
 
 export interface CaptionInputs {
   /** Cached image features, f32 [images, Ni, d] on the package's device: a FeatureCache, or a buffer laid out the same way. */
@@ -99,7 +101,10 @@ export class CaptionGenerator {
           imageIndices: inputs.imageIndices.slice(start, start + batchSize),
           promptIds: inputs.promptIds.slice(start, start + batchSize),
         }, adapterBuffers);
-        const decoder = await IncrementalDecoder.start(this.pkg, this.graphs, encoded, search === 'greedy' ? 1 : numBeams);
+        const rowsPerExample = search === 'greedy' ? 1 : numBeams;
+        const decoder = this.graphs.decoderStep
+          ? await IncrementalDecoder.start(this.pkg, this.graphs, encoded, rowsPerExample)
+          : await PrefixDecoder.start(this.pkg, this.graphs, encoded, rowsPerExample);
         try {
           const best = search === 'greedy'
             ? await greedySearch(decoder, maxTokens, text.eos_id, text.pad_id)
@@ -294,151 +299,3 @@ export class CaptionGenerator {
 }
 
 type AdapterBuffers = Array<AdapterWeights & { Wdown: GPUBuffer; Wup: GPUBuffer }>;
-
-interface EncodedBatch {
-  /** encoder_hidden, f32 [B, S, d], on the GPU. */
-  hidden: OrtTensor;
-  /** i64 [B, S]. */
-  encoderMask: BigInt64Array;
-  B: number;
-  S: number;
-}
-
-function checkDims(tensor: OrtTensor, expected: readonly number[], what: string, where: string): void {
-  const dims = tensor.dims;
-  if (dims.length !== expected.length || dims.some((v, i) => v !== expected[i])) {
-    throw new PackageError(`the graph's ${what} has shape [${dims.join(', ')}], expected [${expected.join(', ')}]`, where,
-      'The graph does not follow docs/ENGINE.md §7 or disagrees with manifest.json: re-export the package.');
-  }
-}
-
-/**
- * The decoder of one batch of R = B·k rows, position by position: decoder_init on the start token, then
- * decoder_step with the past self keys/values (kept on the GPU as ORT's outputs) and the cross keys/values
- * (computed once by decoder_init). `logits` holds the newest position's logits, f32 [R, V], on the CPU.
- */
-class IncrementalDecoder implements StepDecoder {
-  private constructor(
-    private readonly pkg: ModelPackage,
-    private readonly graphs: GenerationSessions,
-    readonly examples: number,
-    readonly rows: number,
-    private readonly encoderMask: BigInt64Array,
-    private readonly S: number,
-    private logits: Float32Array,
-    private selfKeys: OrtTensor,
-    private selfValues: OrtTensor,
-    private readonly crossKeys: OrtTensor,
-    private readonly crossValues: OrtTensor,
-  ) {}
-
-  get vocabSize(): number {
-    return this.pkg.manifest.text.vocab_size;
-  }
-
-  /** Runs decoder_init on `[decoder_start_id]` for every row, each example's encoder output repeated k times. */
-  static async start(pkg: ModelPackage, graphs: GenerationSessions, encoded: EncodedBatch, k: number): Promise<IncrementalDecoder> {
-    const { B, S } = encoded;
-    const R = B * k;
-    let hidden = encoded.hidden;
-    let encoderMask = encoded.encoderMask;
-    if (k > 1) {
-      hidden = repeatRows(pkg.device, encoded.hidden, k);
-      encoded.hidden.dispose();
-      encoderMask = new BigInt64Array(R * S);
-      for (let row = 0; row < R; row++) encoderMask.set(encoded.encoderMask.subarray(Math.floor(row / k) * S, (Math.floor(row / k) + 1) * S), row * S);
-    }
-    const file = pkg.manifest.files.decoder_init!;
-    const where = `${pkg.source.label}/${file.path}`;
-    const outputs = await graphs.decoderInit.run({
-      [file.inputs.decoder_input_ids]: hostTensor('int64', new BigInt64Array(R).fill(BigInt(pkg.manifest.text.decoder_start_id)), [R, 1]),
-      [file.inputs.encoder_hidden]: hidden,
-      [file.inputs.encoder_mask]: hostTensor('int64', encoderMask, [R, S]),
-    }).finally(() => hidden.dispose());
-    const out = (role: keyof typeof file.outputs) => outputs[file.outputs[role]];
-    const logits = out('logits');
-    const keys = out('self_keys');
-    const [L, , H, , dh] = keys.dims;
-    try {
-      checkDims(logits, [R, 1, pkg.manifest.text.vocab_size], 'logits', where);
-      checkDims(keys, [L, R, H, 1, dh], 'self_keys', where);
-      checkDims(out('self_values'), [L, R, H, 1, dh], 'self_values', where);
-      checkDims(out('cross_keys'), [L, R, H, S, dh], 'cross_keys', where);
-      checkDims(out('cross_values'), [L, R, H, S, dh], 'cross_values', where);
-    } catch (e) {
-      for (const output of Object.values(outputs)) output.dispose();
-      throw e;
-    }
-    return new IncrementalDecoder(pkg, graphs, B, R, encoderMask, S, logits.data as Float32Array,
-      keys, out('self_values'), out('cross_keys'), out('cross_values'));
-  }
-
-  /** The logits of row `row`, [V]. */
-  row(row: number): Float32Array {
-    const V = this.vocabSize;
-    return this.logits.subarray(row * V, (row + 1) * V);
-  }
-
-  /**
-   * Appends `tokens[row]` to every row and computes the next logits. With `sourceRows`, row j first takes
-   * the past keys/values of row sourceRows[j] (beam search: a beam continues another beam's prefix).
-   */
-  async step(tokens: number[], sourceRows?: number[]): Promise<void> {
-    const R = this.rows;
-    if (sourceRows && sourceRows.some((source, row) => source !== row)) {
-      const [keys, values] = [gatherRows(this.pkg.device, this.selfKeys, sourceRows), gatherRows(this.pkg.device, this.selfValues, sourceRows)];
-      this.selfKeys.dispose();
-      this.selfValues.dispose();
-      [this.selfKeys, this.selfValues] = [keys, values];
-    }
-    const file = this.pkg.manifest.files.decoder_step!;
-    const outputs = await this.graphs.decoderStep.run({
-      [file.inputs.decoder_input_ids]: hostTensor('int64', BigInt64Array.from(tokens, (t) => BigInt(t)), [R, 1]),
-      [file.inputs.encoder_mask]: hostTensor('int64', this.encoderMask, [R, this.S]),
-      [file.inputs.past_self_keys]: this.selfKeys,
-      [file.inputs.past_self_values]: this.selfValues,
-      [file.inputs.cross_keys]: this.crossKeys,
-      [file.inputs.cross_values]: this.crossValues,
-    });
-    this.selfKeys.dispose();
-    this.selfValues.dispose();
-    const logits = outputs[file.outputs.logits];
-    checkDims(logits, [R, 1, this.vocabSize], 'logits', `${this.pkg.source.label}/${file.path}`);
-    this.logits = logits.data as Float32Array;
-    this.selfKeys = outputs[file.outputs.self_keys];
-    this.selfValues = outputs[file.outputs.self_values];
-  }
-
-  dispose(): void {
-    for (const t of [this.selfKeys, this.selfValues, this.crossKeys, this.crossValues]) t.dispose();
-  }
-}
-
-/** A new GPU tensor [R·k, …] repeating each row of `tensor` [R, …] k times (rows r·k … r·k + k−1). */
-function repeatRows(device: GPUDevice, tensor: OrtTensor, k: number): OrtTensor {
-  const [R, ...rest] = tensor.dims;
-  const rowBytes = rest.reduce((a, b) => a * b, 1) * 4;
-  const out = device.createBuffer({ label: 'repeated rows', size: Math.max(16, R * k * rowBytes), usage: storageUsage() });
-  const encoder = device.createCommandEncoder({ label: 'repeat rows' });
-  for (let row = 0; row < R * k; row++) encoder.copyBufferToBuffer(tensor.gpuBuffer as GPUBuffer, Math.floor(row / k) * rowBytes, out, row * rowBytes, rowBytes);
-  device.queue.submit([encoder.finish()]);
-  return gpuTensor(out, [R * k, ...rest], 'float32', () => out.destroy());
-}
-
-/**
- * Keys or values [L, R, H, P, dh] with row j taken from row sourceRows[j], on the GPU: L·R copies of one
- * row's H·P·dh block (the rows are contiguous within a layer).
- */
-function gatherRows(device: GPUDevice, tensor: OrtTensor, sourceRows: number[]): OrtTensor {
-  const [L, R, H, P, dh] = tensor.dims;
-  const blockBytes = H * P * dh * 4;
-  const out = device.createBuffer({ label: 'reordered keys/values', size: Math.max(16, L * R * blockBytes), usage: storageUsage() });
-  const encoder = device.createCommandEncoder({ label: 'reorder beams' });
-  for (let layer = 0; layer < L; layer++) {
-    for (let row = 0; row < R; row++) {
-      encoder.copyBufferToBuffer(tensor.gpuBuffer as GPUBuffer, (layer * R + sourceRows[row]) * blockBytes, out, (layer * R + row) * blockBytes, blockBytes);
-    }
-  }
-  device.queue.submit([encoder.finish()]);
-  return gpuTensor(out, tensor.dims, 'float32', () => out.destroy());
-}

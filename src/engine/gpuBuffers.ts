@@ -44,8 +44,10 @@ export async function readFloats(device: GPUDevice, buffer: GPUBuffer, floats: n
 }
 
 /**
- * Buffers reused across steps by exact byte size: batches of the same shape get the same buffers, and
- * ORT, which reads a tensor's size from its dims, always sees a buffer of exactly that size.
+ * Buffers reused across steps by byte size: batches of the same shape get the same buffers. Each is padded
+ * to a multiple of 16 bytes, as onnxruntime-web pads its own: its WebGPU kernels may read a tensor in
+ * 16-byte vectors, and on a buffer of, say, 7 floats they read the last elements wrong (seen with Add, Equal
+ * and Where on SwiftShader; src/engine/hubPackage.test.ts).
  */
 export class BufferPool {
   private free = new Map<string, GPUBuffer>();
@@ -56,7 +58,7 @@ export class BufferPool {
     const key = `${label}:${bytes}`;
     let buffer = this.free.get(key);
     if (!buffer) {
-      buffer = this.device.createBuffer({ label, size: Math.max(16, bytes), usage: storageUsage() });
+      buffer = this.device.createBuffer({ label, size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: storageUsage() });
       this.free.set(key, buffer);
     }
     return buffer;

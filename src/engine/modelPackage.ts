@@ -1,7 +1,8 @@
 /**
  * Loads a model package (docs/ENGINE.md §1): reads and checks the manifest, every file it names, the
  * tokenizer and the embedding table, and opens the ONNX graphs on WebGPU. Anything wrong is reported
- * here, before training starts, as a PackageError naming the file.
+ * here, before training starts, as a PackageError naming the file. A model read from the Hub's
+ * transformers.js layout is a ModelPackage too (hubPackage.ts): the same interface, its vjp graph derived.
  */
 import { MissingFileError, type FileSource } from '../data/source.ts';
 import { createTextCodec, type TextCodec } from '../data/text.ts';
@@ -20,20 +21,45 @@ export interface ModelPackage {
   /** The frozen token embedding table, vocab_size × d_model. */
   textEmbeddings: Float32Array;
   vision: Session;
-  vjp: Session;
+  /**
+   * The vjp graph's session for any batch shape: a package's vjp.onnx. Absent where the graph is made per
+   * shape (a model from the Hub): the engine then opens `vjpGraph(shape)` per shape (frozenVjp.ts).
+   */
+  vjp?: Session;
+  /**
+   * The vjp graph's bytes for one batch shape (files.vjp's roles and input types): a package's vjp.onnx
+   * whatever the shape; a Hub model's graph derived for that shape (src/autodiff/seq2seqTraining.ts), cached.
+   */
+  vjpGraph(shape: VjpShape): Promise<Uint8Array>;
   /** The generation graphs (docs/ENGINE.md §7), when the package has them. */
   generation?: GenerationSessions;
   /** ORT's device, shared with the engine's kernels. */
   device: GPUDevice;
 }
 
+/** A package as loadModelPackage gives it: with its any-shape vjp session. */
+export type PackageWithVjp = ModelPackage & { vjp: Session };
+
+/** One vjp run's shape: examples, prompt tokens, target tokens (Ni and d are the manifest's). */
+export interface VjpShape {
+  batch: number;
+  promptTokens: number;
+  targetTokens: number;
+}
+
 export interface GenerationSessions {
   /** Ẽ_image, Ẽ_text, text_mask → encoder_hidden (kept on the GPU). */
   encoder: Session;
-  /** The decoder on a whole prefix: logits (to the CPU), self and cross keys/values (kept on the GPU). */
+  /**
+   * The decoder on a whole prefix: logits (to the CPU), self and cross keys/values (kept on the GPU). A
+   * composed one (Hub) also gives `last_logits`, the newest position's [B, 1, V] (to the CPU).
+   */
   decoderInit: Session;
-  /** One more decoder position from the past keys/values: logits (to the CPU), self keys/values (GPU). */
-  decoderStep: Session;
+  /**
+   * One more decoder position from the past keys/values: logits (to the CPU), self keys/values (GPU).
+   * Absent (a Hub model without a decoder with past): generation reruns decoderInit on the prefix.
+   */
+  decoderStep?: Session;
 }
 
 async function readPackageFile(source: FileSource, path: string, what: string): Promise<Uint8Array> {
@@ -52,13 +78,13 @@ async function readPackageFile(source: FileSource, path: string, what: string): 
   }
 }
 
-export async function loadModelPackage(source: FileSource, onProgress?: (done: number, total: number, what: string) => void): Promise<ModelPackage> {
+export async function loadModelPackage(source: FileSource, onProgress?: (done: number, total: number, what: string) => void): Promise<PackageWithVjp> {
   const manifest = parseManifest(await readPackageFile(source, 'manifest.json', 'manifest'), source.label);
   const where = (path: string) => `${source.label}/${path}`;
   const steps = 5;
   onProgress?.(0, steps, 'tokenizer');
 
-  const text = withBos(createTextCodec(await readPackageFile(source, manifest.tokenizer, 'tokenizer'), manifest, source.label), manifest);
+  const text = textCodecFor(await readPackageFile(source, manifest.tokenizer, 'tokenizer'), manifest, source.label);
   onProgress?.(1, steps, 'text embeddings');
 
   const { path: embeddingsPath, tensor } = manifest.files.text_embeddings;
@@ -117,7 +143,9 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
     };
   }
   onProgress?.(steps, steps, 'ready');
-  return { manifest, source, text, textEmbeddings, vision, vjp, generation, device: await ortDevice() };
+  // Read again per shape (frozenVjp.ts opens a session per captured shape): the bytes are not kept here.
+  const vjpGraph = () => readPackageFile(source, vjpFile.path, 'vjp graph');
+  return { manifest, source, text, textEmbeddings, vision, vjp, vjpGraph, generation, device: await ortDevice() };
 }
 
 /**
@@ -151,6 +179,11 @@ function checkVjpGraph(session: Session, manifest: ModelManifest, where: string)
   }
 }
 
+/** The model's text codec from its tokenizer.json (§2), with bos where the manifest says `text.add_bos`. */
+export function textCodecFor(tokenizerJson: Uint8Array, manifest: ModelManifest, where: string): TextCodec {
+  return withBos(createTextCodec(tokenizerJson, manifest, where), manifest);
+}
+
 /**
  * With `text.add_bos` (docs/ENGINE.md §2; Florence-2, which reads and writes `<s> … </s>`), prompt and target
  * ids are [bos] + tokens + [eos], cut to the maximum with bos first and eos last; otherwise the codec as it is.
@@ -169,9 +202,9 @@ function withBos(codec: TextCodec, manifest: ModelManifest): TextCodec {
 
 export async function releaseModelPackage(pkg: ModelPackage): Promise<void> {
   await pkg.vision.release();
-  await pkg.vjp.release();
+  await pkg.vjp?.release();
   if (pkg.generation) {
     const { encoder, decoderInit, decoderStep } = pkg.generation;
-    await Promise.all([encoder.release(), decoderInit.release(), decoderStep.release()]);
+    await Promise.all([encoder.release(), decoderInit.release(), decoderStep?.release()]);
   }
 }

@@ -25,6 +25,29 @@ export interface ModelInfo {
   bytes?: number;
   defaultPrompt?: string;
   canGenerate?: boolean;
+  /** A model from the Hugging Face Hub: the repository, the commit its files were read at, and the download. */
+  hub?: HubModelInfo;
+}
+
+/** Which graphs of a Hub repository: onnx/<name>.onnx (fp32) or onnx/<name>_fp16.onnx. */
+export type HubVariant = 'fp32' | 'fp16';
+
+/** Where a Hub model came from, as ModelInfo says it. */
+export interface HubModelInfo {
+  /** "owner/name". */
+  repo: string;
+  /** What was asked for: a branch, a tag or a commit ("main" by default). */
+  requested: string;
+  /** The commit it resolved to (40 hex digits): the files were read there, and the model's id names it. */
+  revision: string;
+  variant: HubVariant;
+  /** Bytes downloaded by this load, and bytes already in this browser's Cache Storage before it. */
+  downloaded: number;
+  cached: number;
+  /** Whether the files stay in this browser's Cache Storage for the next load (not where the browser refuses site data). */
+  kept: boolean;
+  /** The Hub's address the files came from (https://huggingface.co; another only in development builds). */
+  endpoint: string;
 }
 
 /** Files the user picked or dropped (Blobs cross to the worker without being read on the UI thread). */
@@ -34,19 +57,40 @@ export interface PickedFile {
   file: Blob;
 }
 
-/** A model package: a URL (the bundled default, or one the user types) or a folder the user picked. */
-export type ModelInput = string | { label: string; files: PickedFile[] };
+/**
+ * A model from the Hugging Face Hub, in the transformers.js layout (config.json, tokenizer.json, onnx/*.onnx):
+ * only the files the variant needs are downloaded, into the browser's Cache Storage. `endpoint` is for tests
+ * only: the worker accepts another address than https://huggingface.co in development builds alone.
+ */
+export interface HubModelInput {
+  hub: { repo: string; revision?: string; variant: HubVariant; endpoint?: string };
+}
+
+/**
+ * A model package: a URL (the bundled default, or one the user types), a folder the user picked, or a Hub
+ * repository. A string that is a Hub model's address (hubModelAddress: "hf://owner/name@commit") is that model.
+ */
+export type ModelInput = string | { label: string; files: PickedFile[] } | HubModelInput;
+
+/** The default repository the Model step offers. */
+export const DEFAULT_HUB_REPO = 'onnx-community/Florence-2-base-ft';
+
+/**
+ * A Hub model as an address a checkpoint keeps in its SourceOrigin.url, so that a reload loads it again by
+ * itself: "hf://owner/name@revision", "?variant=fp16" for the fp16 graphs (huggingface_hub's hf:// form).
+ */
+export function hubModelAddress(ref: { repo: string; revision: string; variant: HubVariant }): string {
+  return `hf://${ref.repo}@${ref.revision}${ref.variant === 'fp16' ? '?variant=fp16' : ''}`;
+}
+
+/** The Hub model an address names (hubModelAddress), or undefined when it is not one. */
+export function parseHubModelAddress(address: string): { repo: string; revision: string; variant: HubVariant } | undefined {
+  const match = /^hf:\/\/([\w.-]+\/[\w.-]+)@([\w.\-/]+?)(?:\?variant=(fp32|fp16))?$/.exec(address);
+  return match ? { repo: match[1], revision: match[2], variant: (match[3] ?? 'fp32') as HubVariant } : undefined;
+}
 
 /** A dataset: a URL of a served .zip or folder (the demo), or what the user dropped (a folder, a .zip, files). */
 export type DatasetInput = { url: string; label: string } | { label: string; files: PickedFile[] };
-
-/** The legacy harness answer of `loadDataset` (all examples used for training). */
-export interface DatasetInfo {
-  label: string;
-  images: number;
-  examples: number;
-  skipped: Array<{ where: string; reason: string }>;
-}
 
 export interface PreviewItem {
   path: string;
@@ -92,6 +136,13 @@ export interface Progress {
   total: number;
   /** 'bytes' for downloads; items otherwise. */
   unit?: 'bytes' | 'items';
+  /**
+   * A download's time left, from the rate of the bytes that came over the network (not those found in the
+   * browser's cache, which a rate over `done` would count as instant).
+   */
+  etaSeconds?: number;
+  /** Of `done`, the bytes that were already in the browser's cache (a resumed or repeated download). */
+  cachedBytes?: number;
 }
 
 export interface StepReport {
@@ -112,16 +163,11 @@ export type RunEvent =
 
 export interface TrainOutcome {
   /** The run's id (its checkpoints are kept under it). */
-  runId?: string;
+  runId: string;
   /** Updates applied in total (after a resume, counting the earlier ones). */
   step: number;
-  losses: number[];
   /** Steps the run was asked to reach. */
-  totalSteps?: number;
-  /** How the frozen model's vjp ran, in steps (engine/frozenVjp.ts): the harness's check that the fast path runs. */
-  /** How the frozen model's gradient graph ran, in steps (src/engine/frozenVjp.ts's VjpCounts). */
-  vjpSteps?: Record<'plain' | 'capture' | 'ortReplay' | 'recorded', number>;
-  /** Set when training stopped on its own (e.g. a non-finite loss); the adapter of `step` is kept. */
+  totalSteps: number;
   /** Why the run stopped, with what to do about it (the engine's error, as readableError gives it). */
   error?: ReadableError;
 }
@@ -140,7 +186,11 @@ export interface StudioRunOptions {
   fromCheckpoint?: string;
 }
 
-/** Where a model or a dataset came from: with a URL, the studio can load it again by itself. */
+/**
+ * Where a model or a dataset came from: with a URL, the studio can load it again by itself. A Hub model's
+ * url is its address at the commit it was read at (hubModelAddress), which the studio loads from the Hub
+ * (or from this browser's cache of it) again.
+ */
 export interface SourceOrigin {
   label: string;
   url?: string;
@@ -232,26 +282,17 @@ export interface PlaygroundResult {
 
 export interface EngineApi {
   loadModel(source: ModelInput, onProgress?: (p: Progress) => void): Promise<ModelInfo>;
-  /** The engine harness's path: an imagefolder by URL, every example for training, features cached now. */
-  loadDataset(url: string, onProgress?: (p: Progress) => void): Promise<DatasetInfo>;
-  /**
-   * Starts a run from scratch, or from `state` (bytes of a saved training state). Callbacks are
-   * top-level arguments: comlink proxies functions only there.
-   */
-  train(config: Partial<TrainConfig>, options?: { steps?: number; state?: Uint8Array }, onStep?: (r: StepReport) => void): Promise<TrainOutcome>;
   /** Stops the run in progress after its in-flight steps; `train` then resolves. */
   pause(): void;
-  /** The current training state, as bytes (safetensors). */
-  saveState(): Promise<Uint8Array>;
-  /** The current adapter, as a .safetensors file. */
-  exportAdapter(): Promise<Uint8Array>;
 
-  // The studio.
   /** Reads a dataset and checks every image; the dataset in use changes only when this succeeds. */
   openDataset(input: DatasetInput, onProgress?: (p: Progress) => void): Promise<DatasetSummary>;
   describeSplit(options: SplitOptions): Promise<SplitSummary>;
-  /** A run on the opened dataset's training split, with validation loss on its validation split. */
-  trainStudio(config: Partial<TrainConfig>, options: StudioRunOptions, onStep?: (r: StepReport) => void, onEvent?: (e: RunEvent) => void): Promise<TrainOutcome>;
+  /**
+   * A run on the opened dataset's training split, with validation loss on its validation split. Callbacks are
+   * top-level arguments: comlink proxies functions only there.
+   */
+  train(config: Partial<TrainConfig>, options: StudioRunOptions, onStep?: (r: StepReport) => void, onEvent?: (e: RunEvent) => void): Promise<TrainOutcome>;
   /** Saves the current run's adapter in IndexedDB. */
   saveRun(details: { name: string; task: string }): Promise<AdapterSummary>;
   /** Captions of the validation split by the frozen model and with an adapter (the current run's, or a saved one). */

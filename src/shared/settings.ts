@@ -3,20 +3,9 @@
  * and a line of help each. Shared by the Train panel and the worker (which converts epochs to steps).
  */
 import { DEFAULT_CONFIG, type TrainConfig } from '../config.ts';
+import type { SplitOptions } from '../data/splits.ts';
 
-/** How the dataset is split into training and validation (the Dataset step's options; the worker's chooseSplit). */
-export interface SplitOptions {
-  /**
-   * 'dataset': use the dataset's own validation split; 'holdout': hold out `fraction` of the training
-   * images (by image, seeded). A dataset without a validation split always holds out.
-   */
-  mode: 'dataset' | 'holdout';
-  fraction: number;
-  seed: number;
-  /** Use at most this many images of each split (0 = all): a quick first run on a slow GPU. */
-  maxTrainImages: number;
-  maxValidationImages: number;
-}
+export type { SplitOptions };
 
 /** What the Train panel edits: the engine's config plus how the run length and validation are given. */
 export interface StudioSettings {

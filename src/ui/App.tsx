@@ -11,6 +11,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import type {
   AdapterSummary, DatasetInput, DatasetSummary, EvaluationResult, ModelInfo, ModelInput, Progress, SplitOptions,
 } from '../shared/engineApi.ts';
+import { parseHubModelAddress } from '../shared/engineApi.ts';
 import { readableError } from '../shared/errors.ts';
 import { DEFAULT_SETTINGS, DEFAULT_SPLIT, type StudioSettings } from '../shared/settings.ts';
 import type { EngineBridge } from './engineBridge.ts';
@@ -18,10 +19,18 @@ import { TABS, type Studio, type Tab } from './studio.ts';
 import { AdaptersPanel } from './panels/AdaptersPanel.tsx';
 import { DatasetPanel } from './panels/DatasetPanel.tsx';
 import { EvaluatePanel } from './panels/EvaluatePanel.tsx';
-import { ModelPanel } from './panels/ModelPanel.tsx';
+import { DEV_HUB_ENDPOINT, ModelPanel } from './panels/ModelPanel.tsx';
 import { PlaygroundPanel } from './panels/PlaygroundPanel.tsx';
 import { TrainPanel } from './panels/TrainPanel.tsx';
 import { useTrainingRun } from './panels/useTrainingRun.ts';
+
+/** A Hub model (the Hub form, or a checkpoint's hf:// address) with the development build's stand-in, if any. */
+function withHubEndpoint(source: ModelInput): ModelInput {
+  const hub = typeof source === 'string' ? parseHubModelAddress(source) : 'hub' in source ? source.hub : undefined;
+  if (!hub) return source;
+  const endpoint = 'endpoint' in hub && hub.endpoint ? hub.endpoint : DEV_HUB_ENDPOINT;
+  return { hub: endpoint ? { ...hub, endpoint } : { ...hub } };
+}
 
 const TAB_LABELS: Record<Tab, string> = {
   model: '1 · Model', dataset: '2 · Dataset', train: '3 · Train', evaluate: '4 · Evaluate', adapters: '5 · Adapters', playground: '6 · Playground',
@@ -52,9 +61,11 @@ export function App({ bridge }: { bridge: EngineBridge }) {
   latest.current = { settings, split, modelSource, datasetInput };
 
   const loadModel = useCallback(async (source: ModelInput, onProgress?: (p: Progress) => void) => {
-    const info = await bridge.loadModel(source, { onProgress });
+    const input = withHubEndpoint(source);
+    const info = await bridge.loadModel(input, onProgress);
     setModel(info);
-    setModelSource(source);
+    // A Hub model is kept at the commit it was read at: a new engine (a lost GPU) loads the same files again.
+    setModelSource(info.hub && typeof input === 'object' && 'hub' in input ? { hub: { ...input.hub, revision: info.hub.revision } } : input);
     // A rank cannot exceed the model's width: a small model gets its largest rank instead of an error at Start.
     const current = latest.current.settings;
     const rank = current.config.rank;
@@ -67,7 +78,7 @@ export function App({ bridge }: { bridge: EngineBridge }) {
   }, [bridge, refreshAdapters]);
 
   const openDataset = useCallback(async (input: DatasetInput, onProgress?: (p: Progress) => void) => {
-    const summary = await bridge.openDataset(input, { onProgress });
+    const summary = await bridge.openDataset(input, onProgress);
     setDataset(summary);
     setDatasetInput(input);
     setEvaluation(undefined);

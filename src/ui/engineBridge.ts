@@ -1,23 +1,37 @@
 /**
  * The UI's one way to the engine worker (after Squoosh's worker bridge): the worker's API by type only,
- * comlink underneath, and an AbortSignal per call. Calls that use the GPU are queued so they run one at a
- * time in order; aborting a training call pauses it (the steps in flight finish, nothing is lost), and
- * aborting a call still waiting in the queue drops it. Calls that only read or write storage, or look at
- * the dataset, go straight through, so the UI stays useful while a run trains.
+ * comlink underneath. Every method of EngineApi is a method of the bridge, derived from the type (no
+ * hand-written forward): it answers a Promise, and the functions passed to it (progress, steps, events) are
+ * proxied. How each call is sent is one table, DISPATCH, that the compiler keeps complete: calls that use the
+ * GPU are queued so they run one at a time in order; calls that only read or write storage, or look at the
+ * dataset, go straight through, so the UI stays useful while a run trains. `withSignal(signal)` gives the
+ * same calls under an AbortSignal: aborting a call still waiting in the queue drops it, aborting a run pauses
+ * it (the steps in flight finish, nothing is lost).
  *
  * When the worker's GPU device is lost, every call in flight rejects with a DeviceLostError and the
  * bridge starts a new worker (a new device, a new onnxruntime-web: docs/ENGINE.md §8), empty: the
  * listeners of `onEngineRestart` load the model and the dataset into it again and resume the run.
  */
 import * as Comlink from 'comlink';
-import { EngineStartError } from '../errors.ts';
+import { DeviceLostError, EngineStartError } from '../errors.ts';
 import { ENGINE_READY, isDeviceLostMessage } from '../shared/errors.ts';
-import { DeviceLostError } from '../errors.ts';
-import type { TrainConfig } from '../config.ts';
-import type {
-  AdapterSummary, CheckpointSummary, DatasetInfo, DatasetInput, DatasetSummary, EngineApi, EvaluationResult, ModelInfo, ModelInput, PlaygroundResult,
-  Progress, RunEvent, SplitOptions, SplitSummary, StepReport, StorageReport, StudioRunOptions, TrainOutcome,
-} from '../shared/engineApi.ts';
+import type { EngineApi } from '../shared/engineApi.ts';
+
+/** The engine's API as the page calls it: the same methods and arguments, each answering a Promise. */
+export type EngineCalls = {
+  [K in keyof EngineApi]: (...args: Parameters<EngineApi[K]>) => Promise<Awaited<ReturnType<EngineApi[K]>>>;
+};
+
+/**
+ * How each call is sent: 'queued' (uses the GPU: one at a time, in order), 'run' (queued, and an abort
+ * pauses it), 'direct' (storage and the dataset's description: at once, beside a run).
+ */
+const DISPATCH: { readonly [K in keyof EngineApi]: 'queued' | 'run' | 'direct' } = {
+  loadModel: 'queued', openDataset: 'queued', train: 'run', saveRun: 'queued', evaluate: 'queued', caption: 'queued',
+  pause: 'direct', describeSplit: 'direct', gpuBytes: 'direct', simulateDeviceLoss: 'direct',
+  listAdapters: 'direct', renameAdapter: 'direct', deleteAdapter: 'direct', adapterFile: 'direct', importAdapter: 'direct',
+  listCheckpoints: 'direct', deleteCheckpoint: 'direct', clearCheckpoints: 'direct', storageUsage: 'direct',
+};
 
 export class AbortedError extends Error {
   constructor() {
@@ -25,8 +39,6 @@ export class AbortedError extends Error {
     this.name = 'AbortError';
   }
 }
-
-type ProgressOptions = { signal?: AbortSignal; onProgress?: (p: Progress) => void };
 
 /**
  * Rejects once the worker fails before its module has loaded (a script that did not load, or threw
@@ -79,6 +91,8 @@ interface Engine {
   api: Comlink.Remote<EngineApi>;
 }
 
+export interface EngineBridge extends EngineCalls {}
+
 export class EngineBridge {
   private engine: Engine;
   private queue: Promise<unknown> = Promise.resolve();
@@ -88,6 +102,31 @@ export class EngineBridge {
 
   constructor() {
     this.engine = this.startEngine();
+    Object.assign(this, this.calls(undefined));
+  }
+
+  /** The engine's calls under `signal`: a queued call not yet started is dropped, a run is paused. */
+  withSignal(signal: AbortSignal | undefined): EngineCalls {
+    return this.calls(signal);
+  }
+
+  private calls(signal: AbortSignal | undefined): EngineCalls {
+    const calls: Partial<Record<keyof EngineApi, (...args: unknown[]) => Promise<unknown>>> = {};
+    for (const name of Object.keys(DISPATCH) as Array<keyof EngineApi>) {
+      calls[name] = (...args) => this.send(name, args, signal);
+    }
+    return calls as EngineCalls;
+  }
+
+  private send(name: keyof EngineApi, args: unknown[], signal: AbortSignal | undefined): Promise<unknown> {
+    // Comlink proxies a function only when it is an argument of its own.
+    const proxied = args.map((a) => (typeof a === 'function' ? Comlink.proxy(a as (...x: unknown[]) => unknown) : a));
+    const call = () => (this.api[name] as (...a: unknown[]) => Promise<unknown>)(...proxied);
+    switch (DISPATCH[name]) {
+      case 'direct': return call();
+      case 'queued': return this.enqueue(signal, call);
+      case 'run': return this.enqueue(signal, () => this.pausable(signal, call));
+    }
   }
 
   private startEngine(): Engine {
@@ -125,113 +164,12 @@ export class EngineBridge {
     return result;
   }
 
-  private static progress(options: ProgressOptions) {
-    return options.onProgress && Comlink.proxy(options.onProgress);
-  }
-
-  loadModel(source: ModelInput, options: ProgressOptions = {}): Promise<ModelInfo> {
-    return this.enqueue(options.signal, () => this.api.loadModel(source, EngineBridge.progress(options)));
-  }
-
-  loadDataset(url: string, options: ProgressOptions = {}): Promise<DatasetInfo> {
-    return this.enqueue(options.signal, () => this.api.loadDataset(url, EngineBridge.progress(options)));
-  }
-
-  train(
-    config: Partial<TrainConfig>,
-    options: { signal?: AbortSignal; steps?: number; state?: Uint8Array; onStep?: (r: StepReport) => void } = {},
-  ): Promise<TrainOutcome> {
-    return this.enqueue(options.signal, () => this.pausable(options.signal,
-      () => this.api.train(config, { steps: options.steps, state: options.state }, options.onStep && Comlink.proxy(options.onStep))));
-  }
-
   /** Aborting `signal` pauses the call in flight (the worker finishes its in-flight steps and returns). */
   private pausable<T>(signal: AbortSignal | undefined, call: () => Promise<T>): Promise<T> {
     const pause = () => void this.api.pause();
     signal?.addEventListener('abort', pause, { once: true });
     if (signal?.aborted) pause();
     return call().finally(() => signal?.removeEventListener('abort', pause));
-  }
-
-  saveState(signal?: AbortSignal): Promise<Uint8Array> {
-    return this.enqueue(signal, () => this.api.saveState());
-  }
-
-  exportAdapter(signal?: AbortSignal): Promise<Uint8Array> {
-    return this.enqueue(signal, () => this.api.exportAdapter());
-  }
-
-  openDataset(input: DatasetInput, options: ProgressOptions = {}): Promise<DatasetSummary> {
-    return this.enqueue(options.signal, () => this.api.openDataset(input, EngineBridge.progress(options)));
-  }
-
-  describeSplit(options: SplitOptions): Promise<SplitSummary> {
-    return this.api.describeSplit(options);
-  }
-
-  trainStudio(
-    config: Partial<TrainConfig>, options: StudioRunOptions,
-    callbacks: { signal?: AbortSignal; onStep?: (r: StepReport) => void; onEvent?: (e: RunEvent) => void } = {},
-  ): Promise<TrainOutcome> {
-    return this.enqueue(callbacks.signal, () => this.pausable(callbacks.signal, () => this.api.trainStudio(config, options,
-      callbacks.onStep && Comlink.proxy(callbacks.onStep), callbacks.onEvent && Comlink.proxy(callbacks.onEvent))));
-  }
-
-  saveRun(details: { name: string; task: string }): Promise<AdapterSummary> {
-    return this.enqueue(undefined, () => this.api.saveRun(details));
-  }
-
-  evaluate(options: { adapterId?: string; split: SplitOptions }, callbacks: ProgressOptions = {}): Promise<EvaluationResult> {
-    return this.enqueue(callbacks.signal, () => this.api.evaluate(options, EngineBridge.progress(callbacks)));
-  }
-
-  caption(image: Blob, prompt: string, adapterId: string | undefined, callbacks: ProgressOptions = {}): Promise<PlaygroundResult> {
-    return this.enqueue(callbacks.signal, () => this.api.caption(image, prompt, adapterId, EngineBridge.progress(callbacks)));
-  }
-
-  listAdapters(): Promise<AdapterSummary[]> {
-    return this.api.listAdapters();
-  }
-
-  renameAdapter(id: string, changes: { name?: string; task?: string }): Promise<AdapterSummary> {
-    return this.api.renameAdapter(id, changes);
-  }
-
-  deleteAdapter(id: string): Promise<void> {
-    return this.api.deleteAdapter(id);
-  }
-
-  adapterFile(id: string): Promise<{ fileName: string; bytes: Uint8Array }> {
-    return this.api.adapterFile(id);
-  }
-
-  importAdapter(file: Blob, fileName: string): Promise<AdapterSummary> {
-    return this.api.importAdapter(file, fileName);
-  }
-
-  gpuBytes(): Promise<number> {
-    return this.api.gpuBytes();
-  }
-
-  listCheckpoints(): Promise<CheckpointSummary[]> {
-    return this.api.listCheckpoints();
-  }
-
-  deleteCheckpoint(runId: string): Promise<void> {
-    return this.api.deleteCheckpoint(runId);
-  }
-
-  clearCheckpoints(): Promise<void> {
-    return this.api.clearCheckpoints();
-  }
-
-  storageUsage(): Promise<StorageReport> {
-    return this.api.storageUsage();
-  }
-
-  /** Tests only: the engine's GPU device is destroyed, as a lost GPU would be. */
-  simulateDeviceLoss(): Promise<void> {
-    return this.api.simulateDeviceLoss();
   }
 
   terminate(): void {

@@ -7,9 +7,9 @@ import { readDataset, type CaptionDataset, type CaptionExample } from '../data/d
 import { checkImage, decodeImage, IMAGE_FORMATS, type RgbImage } from '../data/images.ts';
 import { inOrder } from '../data/inOrder.ts';
 import { resampleRgb } from '../data/resample.ts';
-import { assignValidationSplit } from '../data/splits.ts';
+import type { SplitChoice } from '../data/splits.ts';
 import { AdaLinkError, DatasetError } from '../errors.ts';
-import type { DatasetInput, DatasetSummary, PreviewItem, Progress, SourceOrigin, SplitOptions, SplitSummary } from '../shared/engineApi.ts';
+import type { DatasetInput, DatasetSummary, PreviewItem, Progress, SourceOrigin, SplitSummary } from '../shared/engineApi.ts';
 import { datasetSource } from './sources.ts';
 
 const PREVIEW_ITEMS = 24;
@@ -145,38 +145,6 @@ export async function openDataset(input: DatasetInput, onProgress?: (p: Progress
   };
   const origin: SourceOrigin = 'url' in input ? { label: source.label, url: input.url } : { label: source.label };
   return { dataset, summary, thumbnails, serial: ++serial, origin, imageDigests };
-}
-
-export interface SplitChoice {
-  train: CaptionExample[];
-  validation: CaptionExample[];
-}
-
-/** First `max` images (0: all) of `examples`, in the dataset's order, with all their examples. */
-function limitImages(examples: CaptionExample[], max: number): CaptionExample[] {
-  if (max <= 0) return examples;
-  const kept = new Set<number>();
-  for (const e of examples) {
-    if (kept.size >= max) break;
-    kept.add(e.imageIndex);
-  }
-  return examples.filter((e) => kept.has(e.imageIndex));
-}
-
-/** The training and validation examples for the person's split options. */
-export function chooseSplit(dataset: CaptionDataset, options: SplitOptions): SplitChoice {
-  let examples = dataset.examples;
-  const hasValidation = dataset.splits.includes('validation') && examples.some((e) => e.split === 'validation');
-  if (options.mode === 'holdout' || !hasValidation) {
-    // The dataset's train and validation rows pooled, then a seeded share of the images held out.
-    const pooled = examples.map((e) => (e.split === 'validation' ? { ...e, split: 'train' } : e));
-    const withTrain = { ...dataset, examples: pooled, splits: [...new Set(pooled.map((e) => e.split))] };
-    examples = assignValidationSplit(withTrain, { fraction: options.fraction, seed: options.seed }).examples;
-  }
-  return {
-    train: limitImages(examples.filter((e) => e.split === 'train'), options.maxTrainImages),
-    validation: limitImages(examples.filter((e) => e.split === 'validation'), options.maxValidationImages),
-  };
 }
 
 /**

@@ -10,31 +10,35 @@
  */
 import * as Comlink from 'comlink';
 import { browserImageDecoder } from '../data/browserImageDecoder.ts';
-import { readDataset, type CaptionDataset } from '../data/dataset.ts';
 import { useImageDecoder } from '../data/images.ts';
-import { urlSource } from '../data/source.ts';
 import { withDefaults, type TrainConfig } from '../config.ts';
 import { ConfigError, DatasetError, PackageError } from '../errors.ts';
 import { CaptionGenerator } from '../engine/generate.ts';
+import { loadHubPackage } from '../engine/hubPackage.ts';
 import { loadModelPackage, releaseModelPackage, type ModelPackage } from '../engine/modelPackage.ts';
+import type { FileSource } from '../data/source.ts';
 import { decodeTrainingState, encodeTrainingState } from '../formats/trainingState.ts';
+import { chooseSplit, type SplitOptions } from '../data/splits.ts';
 import { runSchedule } from '../engine/runSchedule.ts';
 import { encodeExamples, nonFiniteBeforeUpdate, Trainer } from '../engine/trainer.ts';
 import { readAdapterFile, writeAdapterFile, type AdapterWeights } from '../formats/adapterFile.ts';
+import type { Evaluation } from '../engine/evaluate.ts';
+import { prepareSplit, releaseSplit, type PreparedSplit } from '../engine/preparedSplit.ts';
 import type {
-  AdapterSummary, CheckpointSummary, DatasetInfo, DatasetInput, DatasetSummary, EngineApi, EvaluationResult, ModelInfo, ModelInput, PlaygroundResult,
-  Progress, RunEvent, SourceOrigin, SplitOptions, SplitSummary, StepReport, StudioRunOptions, TrainOutcome,
+  AdapterSummary, CheckpointSummary, DatasetInput, DatasetSummary, EngineApi, EvaluationResult, HubModelInfo, HubModelInput, ModelInfo, ModelInput,
+  PickedFile, PlaygroundResult, Progress, RunEvent, SourceOrigin, SplitSummary, StepReport, StudioRunOptions, TrainOutcome,
 } from '../shared/engineApi.ts';
+import { hubModelAddress, parseHubModelAddress } from '../shared/engineApi.ts';
 import { ENGINE_READY, readableError, sendReadableErrors, type EngineDeviceLost } from '../shared/errors.ts';
 import { DeviceLostError } from '../errors.ts';
 import * as store from '../storage/adapterStore.ts';
 import * as checkpoints from '../storage/checkpointStore.ts';
 import { storageUsage } from '../storage/storageUsage.ts';
-import { chooseSplit, describeSplit, openDataset, splitFingerprint, type OpenedDataset } from './datasetSession.ts';
-import { captionImage, evaluateValidation, validationLoss } from './evaluation.ts';
+import { describeSplit, openDataset, splitFingerprint, thumbnail, type OpenedDataset } from './datasetSession.ts';
+import { captionImage, evaluateValidation, GALLERY_IMAGES, validationLoss } from './evaluation.ts';
 import { gpuBytesInUse, trackGpuMemory } from '../engine/gpuMemory.ts';
-import { prepare, releasePrepared, type Prepared } from './prepared.ts';
-import { downloadPackage } from './sources.ts';
+import { openHubModel } from './hubSource.ts';
+import { downloadPackage, hubEndpoint } from './sources.ts';
 
 trackGpuMemory();
 sendReadableErrors();
@@ -42,6 +46,13 @@ useImageDecoder(browserImageDecoder);
 
 /** What a run's checkpoints say besides its state: fixed when the run starts. */
 type RunSetup = Omit<CheckpointSummary, 'savedAt' | 'step' | 'losses' | 'validation' | 'bytes'>;
+
+/** A split's features on the GPU, for as long as the split, the dataset and the model stay (key). */
+interface Prepared extends PreparedSplit {
+  key: string;
+  /** The frozen model's captions of the validation split, scored, once computed. */
+  frozen?: Evaluation;
+}
 
 interface Run {
   trainer: Trainer;
@@ -51,13 +62,10 @@ interface Run {
   /** Validation losses so far, by step. */
   validation: Array<{ step: number; loss: number }>;
   datasetLabel: string;
-  /** A studio run's setup (the engine harness's runs have none and write no checkpoints). */
-  setup?: RunSetup;
+  setup: RunSetup;
   /** Step of the last checkpoint written (undefined: none yet). */
   checkpointedStep?: number;
 }
-
-type StudioRun = Run & { setup: RunSetup };
 
 let pkg: ModelPackage | undefined;
 /** Where the loaded model came from. */
@@ -65,7 +73,7 @@ let modelOrigin: SourceOrigin | undefined;
 let modelInfo: ModelInfo | undefined;
 let generator: CaptionGenerator | undefined;
 let opened: OpenedDataset | undefined;
-/** Features of the split in use (studio), or of the whole dataset (harness). */
+/** Features of the split in use. */
 let prepared: Prepared | undefined;
 let run: Run | undefined;
 let pauseController: AbortController | undefined;
@@ -90,7 +98,7 @@ function endRun(): void {
   if (!run) return;
   // Its buffers go now; its captured vjp sessions are released in the background (nothing waits on them).
   run.trainer.destroy().catch((e) => console.warn(`releasing the run's vjp sessions: ${(e as Error).message}`));
-  if (run.prepared !== prepared) releasePrepared(run.prepared);
+  if (run.prepared !== prepared) releaseSplit(run.prepared);
   run = undefined;
 }
 
@@ -100,9 +108,24 @@ async function preparedFor(split: SplitOptions, onProgress?: (p: Progress) => vo
   const data = requireDataset();
   const key = JSON.stringify([model.manifest.id, data.serial, split]);
   if (prepared?.key === key) return prepared;
-  if (prepared && prepared !== run?.prepared) releasePrepared(prepared);
+  if (prepared && prepared !== run?.prepared) releaseSplit(prepared);
   prepared = undefined;
-  prepared = await prepare(model, data.dataset, chooseSplit(data.dataset, split), key, onProgress);
+  const choice = chooseSplit(data.dataset, split);
+  if (choice.train.length === 0) {
+    throw new DatasetError('the training split is empty', data.dataset.label, 'Choose a split that leaves images for training, or add images.');
+  }
+  // The gallery's pictures, made from the pixels decoded for the features (no second decode).
+  const gallery = new Set([...new Set(choice.validation.map((e) => data.dataset.images[e.imageIndex]))].slice(0, GALLERY_IMAGES));
+  const thumbnails: Array<Promise<void>> = [];
+  const ready = await prepareSplit(model, data.dataset, choice, {
+    onProgress: (done, total) => onProgress?.({ phase: 'caching image features', done, total }),
+    onImage: (path, image) => {
+      if (!gallery.has(path) || data.thumbnails.has(path)) return;
+      thumbnails.push(thumbnail(image).then((blob) => { if (blob) data.thumbnails.set(path, blob); }, () => undefined));
+    },
+  });
+  await Promise.all(thumbnails);
+  prepared = { ...ready, key };
   return prepared;
 }
 
@@ -118,7 +141,7 @@ function reportDeviceLoss(device: GPUDevice): void {
 }
 
 /** A new studio run on the open dataset's split. */
-async function newRun(model: ModelPackage, partial: Partial<TrainConfig>, options: StudioRunOptions, emit: (e: RunEvent) => void): Promise<StudioRun> {
+async function newRun(model: ModelPackage, partial: Partial<TrainConfig>, options: StudioRunOptions, emit: (e: RunEvent) => void): Promise<Run> {
   const data = requireDataset();
   const prepared = await preparedFor(options.split, (progress) => emit({ type: 'progress', progress }));
   const config = withDefaults(partial);
@@ -133,7 +156,7 @@ async function newRun(model: ModelPackage, partial: Partial<TrainConfig>, option
 }
 
 /** The run of a checkpoint, on the loaded model and the open dataset, which must be the ones it was trained on. */
-async function runFromCheckpoint(runId: string, emit: (e: RunEvent) => void): Promise<StudioRun> {
+async function runFromCheckpoint(runId: string, emit: (e: RunEvent) => void): Promise<Run> {
   const record = await checkpoints.getCheckpoint(runId);
   const where = `the run saved at step ${record.step} of ${record.totalSteps}`;
   if (!pkg || pkg.manifest.id !== record.model.id) {
@@ -160,7 +183,7 @@ async function runFromCheckpoint(runId: string, emit: (e: RunEvent) => void): Pr
  * Writes the run's checkpoint over its previous one. A write that fails (the storage is full) is
  * reported and training goes on: the previous checkpoint is still whole.
  */
-async function writeCheckpoint(current: StudioRun, emit: (e: RunEvent) => void): Promise<void> {
+async function writeCheckpoint(current: Run, emit: (e: RunEvent) => void): Promise<void> {
   try {
     const state = await current.trainer.exportState();
     const bytes = encodeTrainingState(state);
@@ -196,81 +219,63 @@ function safeFileName(name: string): string {
   return name.replace(/[^\p{L}\p{N}._ -]+/gu, '_').replace(/\s+/g, '-').slice(0, 80) || 'adapter';
 }
 
+/**
+ * A model's package opened from where it is: a Hub repository (hubSource.ts: the files the variant needs, from
+ * the Hub or this browser's cache of it, then loadHubPackage), or a package by URL or picked folder.
+ */
+async function openModel(source: ModelInput, onProgress?: (p: Progress) => void): Promise<{
+  next: ModelPackage; files: FileSource; bytes: number; origin: SourceOrigin; hub?: HubModelInfo;
+}> {
+  // A checkpoint's Hub address (hubModelAddress) is loaded from https://huggingface.co.
+  const hubInput: HubModelInput['hub'] | undefined = typeof source === 'string' ? parseHubModelAddress(source) : 'hub' in source ? source.hub : undefined;
+  if (hubInput) {
+    const endpoint = hubEndpoint(hubInput.endpoint);
+    const download = await openHubModel({ ...hubInput, endpoint }, (p) => onProgress?.({
+      phase: 'loading model', done: p.done, total: p.total, unit: 'bytes', etaSeconds: p.etaSeconds, cachedBytes: p.cached,
+    }));
+    const { repo, variant, sha } = download;
+    const next = await loadHubPackage(download.source, { repo, revision: sha, variant }, (done, total) => onProgress?.({ phase: 'opening graphs', done, total }));
+    return {
+      next, files: download.source, bytes: download.bytes,
+      origin: { label: download.source.label, url: hubModelAddress({ repo, revision: sha, variant }) },
+      hub: { repo, requested: download.requested, revision: sha, variant, downloaded: download.downloaded, cached: download.cached, kept: download.persistent, endpoint },
+    };
+  }
+  const picked = source as string | { label: string; files: PickedFile[] };
+  const { source: files, bytes } = await downloadPackage(picked, (done, total) => onProgress?.({ phase: 'loading model', done, total, unit: 'bytes' }));
+  const next = await loadModelPackage(files, (done, total) => onProgress?.({ phase: 'opening graphs', done, total }));
+  return { next, files, bytes, origin: typeof picked === 'string' ? { label: files.label, url: picked } : { label: files.label } };
+}
+
 const api: EngineApi = {
   async loadModel(source: ModelInput, onProgress?: (p: Progress) => void): Promise<ModelInfo> {
-    const { source: files, bytes } = await downloadPackage(source, (done, total) => onProgress?.({ phase: 'loading model', done, total, unit: 'bytes' }));
-    const next = await loadModelPackage(files, (done, total) => onProgress?.({ phase: 'opening graphs', done, total }));
+    const { next, files, bytes, origin, hub } = await openModel(source, onProgress);
     reportDeviceLoss(next.device);
     // The new model is good: only now let go of the old one and everything built on it.
     endRun();
-    releasePrepared(prepared);
+    releaseSplit(prepared);
     prepared = undefined;
     generator?.destroy();
     generator = undefined;
     if (pkg) await releaseModelPackage(pkg);
     pkg = next;
-    modelOrigin = typeof source === 'string' ? { label: files.label, url: source } : { label: files.label };
+    modelOrigin = origin;
     const m = pkg.manifest;
     modelInfo = {
       id: m.id, name: m.name, license: m.license, dModel: m.d_model, imageSize: m.image.size, imageTokens: m.image.tokens,
-      vocabSize: m.text.vocab_size, label: files.label, bytes, defaultPrompt: m.text.default_prompt, canGenerate: Boolean(pkg.generation),
+      vocabSize: m.text.vocab_size, label: files.label, bytes, defaultPrompt: m.text.default_prompt, canGenerate: Boolean(pkg.generation), hub,
     };
     return modelInfo;
-  },
-
-  async loadDataset(url: string, onProgress?: (p: Progress) => void): Promise<DatasetInfo> {
-    const model = requireModel();
-    onProgress?.({ phase: 'reading dataset', done: 0, total: 1 });
-    const dataset: CaptionDataset = await readDataset(urlSource(url));
-    endRun();
-    releasePrepared(prepared);
-    prepared = await prepare(model, dataset, { train: dataset.examples, validation: [] }, `harness ${url}`, onProgress);
-    return {
-      label: dataset.label, images: prepared.features.ok.filter(Boolean).length,
-      examples: encodeExamples(model, prepared.train, prepared.features).length, skipped: [...dataset.skipped, ...prepared.features.skipped],
-    };
-  },
-
-  async train(partial: Partial<TrainConfig>, options: { steps?: number; state?: Uint8Array } = {}, onStep?: (r: StepReport) => void): Promise<TrainOutcome> {
-    const model = requireModel();
-    if (!prepared) throw new ConfigError('no dataset loaded', 'engine', 'Load a dataset first.');
-    const saved = options.state ? decodeTrainingState(options.state) : undefined;
-    const config = saved ? saved.config : withDefaults(partial);
-    endRun();
-    const trainer = new Trainer(model, prepared.features, encodeExamples(model, prepared.train, prepared.features), config, saved);
-    run = { trainer, prepared, totalSteps: config.steps, validation: [], datasetLabel: prepared.dataset.label };
-    pauseController = new AbortController();
-    const steps = Math.min(options.steps ?? config.steps, config.steps - trainer.step);
-    let error: TrainOutcome['error'];
-    try {
-      await trainer.run(steps, { onStep: (r: StepReport) => onStep?.(r), signal: pauseController.signal });
-    } catch (e) {
-      error = readableError(e);
-    }
-    const state = await trainer.exportState();
-    return { step: state.step, losses: state.losses, error, vjpSteps: { ...trainer.vjp.counts } };
   },
 
   pause(): void {
     pauseController?.abort();
   },
 
-  async saveState(): Promise<Uint8Array> {
-    if (!run) throw new ConfigError('nothing trained yet', 'engine', 'Train first.');
-    const bytes = encodeTrainingState(await run.trainer.exportState());
-    return Comlink.transfer(bytes, [bytes.buffer]);
-  },
-
-  async exportAdapter(): Promise<Uint8Array> {
-    if (!run) throw new ConfigError('nothing trained yet', 'engine', 'Train first.');
-    const bytes = writeAdapterFile(await run.trainer.exportState(), requireModel().manifest);
-    return Comlink.transfer(bytes, [bytes.buffer]);
-  },
-
   async openDataset(input: DatasetInput, onProgress?: (p: Progress) => void): Promise<DatasetSummary> {
     const next = await openDataset(input, onProgress);
     // Only a dataset that was read replaces the one in use; a paused run keeps its own features.
-    if (prepared && prepared !== run?.prepared) releasePrepared(prepared);
+    if (prepared && prepared !== run?.prepared) releaseSplit(prepared);
     prepared = undefined;
     opened = next;
     return next.summary;
@@ -280,17 +285,17 @@ const api: EngineApi = {
     return describeSplit(chooseSplit(requireDataset().dataset, options));
   },
 
-  async trainStudio(partial: Partial<TrainConfig>, options: StudioRunOptions, onStep?: (r: StepReport) => void, onEvent?: (e: RunEvent) => void): Promise<TrainOutcome> {
+  async train(partial: Partial<TrainConfig>, options: StudioRunOptions, onStep?: (r: StepReport) => void, onEvent?: (e: RunEvent) => void): Promise<TrainOutcome> {
     const model = requireModel();
     const emit = (e: RunEvent) => onEvent?.(e);
     if (options.fromCheckpoint) {
       endRun();
       run = await runFromCheckpoint(options.fromCheckpoint, emit);
-    } else if (!options.resume || !run?.setup) {
+    } else if (!options.resume || !run) {
       endRun();
       run = await newRun(model, partial, options, emit);
     }
-    const current = run as StudioRun;
+    const current = run!;
     const { trainer, setup } = current;
     pauseController = new AbortController();
     const signal = pauseController.signal;
@@ -336,7 +341,7 @@ const api: EngineApi = {
     }
     // On pause, at the end, and after a failed step (the trainer has rolled back to its last good state).
     if (trainer.step !== current.checkpointedStep) await writeCheckpoint(current, emit);
-    return { runId: setup.runId, step: trainer.step, totalSteps: current.totalSteps, losses: [], error };
+    return { runId: setup.runId, step: trainer.step, totalSteps: current.totalSteps, error };
   },
 
   async saveRun({ name, task }: { name: string; task: string }): Promise<AdapterSummary> {
@@ -350,7 +355,7 @@ const api: EngineApi = {
       id: store.newAdapterId(), name: name.trim() || 'adapter', task: task.trim() || 'caption', modelId: model.manifest.id,
       createdAt: Date.now(), steps: state.step, config: state.config, origin: 'trained', bytes: file.byteLength, file,
       metrics: { finalLoss: state.losses.at(-1), validationLoss: run.validationLoss },
-    }, run.setup?.runId);
+    }, run.setup.runId);
   },
 
   async evaluate({ adapterId, split }: { adapterId?: string; split: SplitOptions }, onProgress?: (p: Progress) => void): Promise<EvaluationResult> {
@@ -415,13 +420,13 @@ const api: EngineApi = {
   listCheckpoints: () => checkpoints.listCheckpoints(),
 
   async deleteCheckpoint(runId: string): Promise<void> {
-    if (run?.setup?.runId === runId) throw new ConfigError('this run is the one in progress', 'its checkpoint', 'Stop the run first.');
+    if (run?.setup.runId === runId) throw new ConfigError('this run is the one in progress', 'its checkpoint', 'Stop the run first.');
     await checkpoints.deleteCheckpoint(runId);
   },
 
   async clearCheckpoints(): Promise<void> {
     // The run in progress keeps its checkpoint: it would be written again at its next one anyway.
-    for (const c of await checkpoints.listCheckpoints()) if (c.runId !== run?.setup?.runId) await checkpoints.deleteCheckpoint(c.runId);
+    for (const c of await checkpoints.listCheckpoints()) if (c.runId !== run?.setup.runId) await checkpoints.deleteCheckpoint(c.runId);
   },
 
   storageUsage: () => storageUsage(),

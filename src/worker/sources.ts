@@ -62,9 +62,37 @@ export async function datasetSource(input: { url: string; label: string } | { la
   return blobSource(input.label, input.files);
 }
 
+/** The Hugging Face Hub: the one origin besides the studio's own that it fetches from, and only model files (hubSource.ts). */
+export const HUB_ENDPOINT = 'https://huggingface.co';
+
 /**
- * The studio fetches only from its own origin (its Content-Security-Policy, connect-src 'self'): a model
- * address elsewhere is refused here with what to do, not left to fail as "Failed to fetch".
+ * The Hub address a Hub model is downloaded from: https://huggingface.co. Another one (a local stand-in
+ * that answers the Hub's URL layout, for the browser tests) is accepted in development builds only; a
+ * production build refuses it — `import.meta.env.DEV` is false there and the branch is not even in the bundle.
+ */
+export function hubEndpoint(requested: string | undefined): string {
+  if (requested === undefined || requested === '' || requested.replace(/\/+$/, '') === HUB_ENDPOINT) return HUB_ENDPOINT;
+  if (!import.meta.env.DEV) {
+    throw new PackageError(`the studio downloads Hub models from ${HUB_ENDPOINT} only`, requested,
+      'Load the model without a Hub address of your own: the studio uses huggingface.co.');
+  }
+  let url: URL;
+  try {
+    url = new URL(requested);
+  } catch {
+    throw new PackageError('the Hub address is not a web address', requested, 'Give the stand-in\'s address, e.g. http://127.0.0.1:8123 (development builds only).');
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname !== '/' || url.search || url.hash) {
+    throw new PackageError('the Hub address must be an http(s) origin, without a path', requested, 'Give the stand-in\'s address, e.g. http://127.0.0.1:8123 (development builds only).');
+  }
+  return url.origin;
+}
+
+/**
+ * The studio fetches only from its own origin (its Content-Security-Policy's connect-src: itself and the Hub): a model
+ * address elsewhere is refused here with what to do, not left to fail as "Failed to fetch". The one
+ * exception is the Hugging Face Hub, reached only through hubSource.ts, only for a repository's model
+ * files, and only when the person asks for a Hub model (ModelInput's `hub` form).
  */
 function requireOwnOrigin(address: string): void {
   let url: URL;
@@ -72,6 +100,11 @@ function requireOwnOrigin(address: string): void {
     url = new URL(address, location.href);
   } catch {
     throw new PackageError('this is not a web address', address, 'Give the package folder\'s address, e.g. /models/my-package.');
+  }
+  if (url.origin !== location.origin && /(^|\.)(huggingface\.co|hf\.co)$/.test(url.hostname)) {
+    const repo = /^\/([\w.-]+\/[\w.-]+)/.exec(url.pathname)?.[1];
+    throw new PackageError('a Hugging Face Hub address is not a package folder: the studio reads Hub models through its Hub section, which downloads only the files a model needs',
+      address, `Use "From the Hugging Face Hub" with the repository id${repo ? ` ${repo}` : ' (owner/name)'}.`);
   }
   if (url.origin !== location.origin) {
     throw new PackageError(`the studio loads models only from its own site (${location.origin}), so that nothing you use is fetched from elsewhere`,

@@ -25,7 +25,7 @@ export function EvaluatePanel({ studio, run }: { studio: Studio; run: TrainingRu
   const evaluate = async () => {
     if (!adapterId) return;
     await task.run(async (onProgress) => {
-      studio.setEvaluation(await studio.bridge.evaluate({ adapterId, split: studio.split }, { onProgress }));
+      studio.setEvaluation(await studio.bridge.evaluate({ adapterId, split: studio.split }, onProgress));
       await studio.refreshAdapters();
     });
   };

@@ -26,7 +26,7 @@ export function PlaygroundPanel({ studio }: { studio: Studio }) {
 
   const caption = async (file = image) => {
     if (!file) return;
-    await captioning.run(async (onProgress) => setResult(await bridge.caption(file.file, prompt || model?.defaultPrompt || '', adapterId, { onProgress })));
+    await captioning.run(async (onProgress) => setResult(await bridge.caption(file.file, prompt || model?.defaultPrompt || '', adapterId, onProgress)));
   };
 
   return (

@@ -194,7 +194,7 @@ export function useTrainingRun(studio: Studio): TrainingRun {
     if (s.model?.canGenerate) {
       setView((v) => ({ ...v, status: 'evaluating' }));
       try {
-        const result = await s.bridge.evaluate({ adapterId: saved.id, split: latest.current.split }, { onProgress: (progress) => setView((v) => ({ ...v, progress })) });
+        const result = await s.bridge.evaluate({ adapterId: saved.id, split: latest.current.split }, (progress) => setView((v) => ({ ...v, progress })));
         s.setEvaluation(result);
         await s.refreshAdapters();
       } catch (e) {
@@ -278,7 +278,7 @@ export function useTrainingRun(studio: Studio): TrainingRun {
         };
       }
       runEngine.current = s.bridge.restarts;
-      const outcome = await s.bridge.trainStudio(config, options, { signal: controller.current.signal, onStep, onEvent });
+      const outcome = await s.bridge.withSignal(controller.current.signal).train(config, options, onStep, onEvent);
       flush();
       setView((v) => ({ ...v, totalSteps: outcome.totalSteps ?? v.totalSteps }));
       if (outcome.error) {
