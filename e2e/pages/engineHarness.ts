@@ -5,13 +5,15 @@
 import * as Comlink from 'comlink';
 import type { TrainConfig } from '../../src/config.ts';
 import type { StepReport } from '../../src/shared/engineApi.ts';
-import type { HarnessApi } from './harnessWorker.ts';
+import type { HarnessApi, VjpBatch } from './harnessWorker.ts';
 
 const engine = Comlink.wrap<HarnessApi>(new Worker(new URL('./harnessWorker.ts', import.meta.url), { type: 'module', name: 'engine-harness' }));
 
 const harness = {
   webgpu: () => 'gpu' in navigator,
   loadModel: (url: string) => engine.loadModel(url),
+  loadHubModel: (url: string, repo: string) => engine.loadHubModel(url, repo),
+  vjp: (batch: VjpBatch) => engine.vjp(batch),
   loadDataset: (url: string) => engine.loadDataset(url),
   async train(config: Partial<TrainConfig>) {
     const reports: StepReport[] = [];

@@ -1,7 +1,8 @@
 /**
  * The engine harness's own worker (not the studio's): the engine's modules driven without the studio — a
- * model by URL, an imagefolder by URL with every example for training, and runs from scratch — so the browser
- * tests can compare the engine in Chromium with PyTorch's reference and with the engine in Node.
+ * model package or a Hub-layout folder by URL, an imagefolder by URL with every example for training, runs from
+ * scratch, and one run of a model's vjp graph — so the browser tests can compare the engine in Chromium with
+ * PyTorch's references and with the engine in Node.
  */
 import * as Comlink from 'comlink';
 import { withDefaults, type TrainConfig } from '../../src/config.ts';
@@ -10,7 +11,9 @@ import { readDataset } from '../../src/data/dataset.ts';
 import { useImageDecoder } from '../../src/data/images.ts';
 import { urlSource } from '../../src/data/source.ts';
 import { ConfigError } from '../../src/errors.ts';
+import { loadHubPackage } from '../../src/engine/hubPackage.ts';
 import { loadModelPackage, type ModelPackage } from '../../src/engine/modelPackage.ts';
+import { createSession, hostTensor } from '../../src/engine/onnxRuntime.ts';
 import { prepareSplit, releaseSplit, type PreparedSplit } from '../../src/engine/preparedSplit.ts';
 import { encodeExamples, Trainer } from '../../src/engine/trainer.ts';
 import type { StepReport } from '../../src/shared/engineApi.ts';
@@ -19,6 +22,12 @@ import { downloadPackage } from '../../src/worker/sources.ts';
 
 sendReadableErrors();
 useImageDecoder(browserImageDecoder);
+
+/** One batch of the vjp contract (docs/ENGINE.md §1), flattened; mask, ids and labels as numbers. */
+export interface VjpBatch {
+  shape: { B: number; Ni: number; Nt: number; Nd: number; d: number };
+  inputs: Record<'image_embeds' | 'text_embeds' | 'text_mask' | 'decoder_input_ids' | 'labels', number[]>;
+}
 
 export interface HarnessOutcome {
   step: number;
@@ -35,6 +44,34 @@ const api = {
   async loadModel(url: string): Promise<void> {
     const { source } = await downloadPackage(url, () => undefined);
     pkg = await loadModelPackage(source);
+  },
+
+  /** A folder in the layout transformers.js publishes on the Hub, served by the page's origin. */
+  async loadHubModel(url: string, repo: string): Promise<{ id: string; vjpInputs: Record<string, string> | undefined }> {
+    pkg = await loadHubPackage(urlSource(url), { repo, revision: 'fixture', variant: 'fp32' });
+    return { id: pkg.manifest.id, vjpInputs: pkg.manifest.files.vjp.input_types };
+  },
+
+  /** The loaded model's vjp graph for this batch's shape, run once: loss and the gradients, flattened. */
+  async vjp({ shape: { B, Ni, Nt, Nd, d }, inputs }: VjpBatch): Promise<Record<'loss' | 'grad_image_embeds' | 'grad_text_embeds', number[]>> {
+    if (!pkg) throw new ConfigError('no model is loaded', 'the harness', 'Call loadModel or loadHubModel first.');
+    const files = pkg.manifest.files.vjp;
+    const gpuForm = files.input_types !== undefined;
+    const ints = (values: number[], dims: number[]) => (gpuForm ? hostTensor('int32', Int32Array.from(values), dims) : hostTensor('int64', BigInt64Array.from(values, BigInt), dims));
+    const session = await createSession(await pkg.vjpGraph({ batch: B, promptTokens: Nt, targetTokens: Nd }), 'the harness\'s vjp', { inputs: [], outputs: [] });
+    try {
+      const outputs = await session.run({
+        [files.inputs.image_embeds]: hostTensor('float32', Float32Array.from(inputs.image_embeds), [B, Ni, d]),
+        [files.inputs.text_embeds]: hostTensor('float32', Float32Array.from(inputs.text_embeds), [B, Nt, d]),
+        [files.inputs.text_mask]: gpuForm ? hostTensor('float32', Float32Array.from(inputs.text_mask), [B, Nt]) : ints(inputs.text_mask, [B, Nt]),
+        [files.inputs.decoder_input_ids]: ints(inputs.decoder_input_ids, [B, Nd]),
+        [files.inputs.labels]: ints(inputs.labels, [B, Nd]),
+      });
+      const read = (role: keyof typeof files.outputs) => Array.from(outputs[files.outputs[role]].data as Float32Array);
+      return { loss: read('loss'), grad_image_embeds: read('grad_image_embeds'), grad_text_embeds: read('grad_text_embeds') };
+    } finally {
+      await session.release();
+    }
   },
 
   /** An imagefolder by URL, every example for training, its features cached now. */

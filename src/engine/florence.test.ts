@@ -10,22 +10,21 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { folderSource } from '../cli/fileSource.ts';
-import { installNodeWebGpu } from '../cli/nodeGpu.ts';
-import { readImageFolder } from '../data/imagefolder.ts';
 import { parseManifest } from '../formats/manifest.ts';
 import type { EncodedExample } from './batch.ts';
 import { PackageError } from '../errors.ts';
-import { cacheImageFeatures, type FeatureCache } from './featureCache.ts';
+import type { FeatureCache } from './featureCache.ts';
 import { CaptionGenerator, type CaptionInputs } from './generate.ts';
-import { loadModelPackage, releaseModelPackage, type ModelPackage } from './modelPackage.ts';
-import { fixtureAdapter, fixtureConfig, type GreedyFixture, type ReferenceFixture } from './testing/tinySetup.ts';
-import { encodeExamples, Trainer } from './trainer.ts';
+import { loadModelPackage, type ModelPackage } from './modelPackage.ts';
+import { fixtureAdapter, fixtureConfig } from './testing/tinySetup.ts';
+import { florenceGreedy, florenceSetup, florenceTraining, maxRelativeError, releaseFlorenceSetup, type FlorenceSetup } from './testing/florenceSetup.ts';
+import { Trainer } from './trainer.ts';
 
 const PACKAGE = 'public/models/tiny-florence-test';
-const DATASET = 'e2e/fixtures/tiny-captions';
-const training: ReferenceFixture = JSON.parse(readFileSync('e2e/fixtures/reference-florence-adamw.json', 'utf8'));
-const greedy: GreedyFixture = JSON.parse(readFileSync('e2e/fixtures/reference-greedy-florence.json', 'utf8'));
+const training = florenceTraining;
+const greedy = florenceGreedy;
 
+let setup: FlorenceSetup | undefined;
 let pkg: ModelPackage;
 let images: string[];
 let features: FeatureCache;
@@ -34,31 +33,11 @@ let generator: CaptionGenerator;
 let inputs: CaptionInputs;
 
 beforeAll(async () => {
-  installNodeWebGpu();
-  pkg = await loadModelPackage(folderSource(PACKAGE));
-  const dataset = await readImageFolder(folderSource(DATASET));
-  images = dataset.images;
-  features = await cacheImageFeatures(pkg, dataset);
-  examples = encodeExamples(pkg, dataset.examples, features);
-  generator = new CaptionGenerator(pkg);
-  inputs = {
-    features,
-    imageIndices: greedy.examples.map((e) => images.indexOf(e.file_name)),
-    promptIds: greedy.examples.map((e) => e.prompt_ids),
-  };
+  setup = await florenceSetup(() => loadModelPackage(folderSource(PACKAGE)));
+  ({ pkg: pkg, images, features, examples, generator, inputs } = setup);
 });
 
-afterAll(async () => {
-  generator?.destroy();
-  features?.buffer.destroy();
-  if (pkg) await releaseModelPackage(pkg);
-});
-
-function maxRelativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let worst = 0;
-  for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]) / Math.abs(expected[i]));
-  return worst;
-}
+afterAll(() => releaseFlorenceSetup(setup));
 
 describe('the Florence-2 package loads', () => {
   it('with its manifest, every graph and the features of every image', () => {

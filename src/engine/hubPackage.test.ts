@@ -10,26 +10,25 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { folderSource } from '../cli/fileSource.ts';
-import { installNodeWebGpu } from '../cli/nodeGpu.ts';
 import { memorySource } from '../data/source.ts';
-import { readImageFolder } from '../data/imagefolder.ts';
 import { PackageError } from '../errors.ts';
 import { readSafetensors, tensorAsFloat32 } from '../formats/safetensors.ts';
 import type { EncodedExample } from './batch.ts';
-import { cacheImageFeatures, type FeatureCache } from './featureCache.ts';
+import type { FeatureCache } from './featureCache.ts';
 import { CaptionGenerator, type CaptionInputs } from './generate.ts';
 import { loadHubPackage } from './hubPackage.ts';
 import { loadModelPackage, releaseModelPackage, type ModelPackage } from './modelPackage.ts';
-import { fixtureAdapter, fixtureConfig, type GreedyFixture, type ReferenceFixture } from './testing/tinySetup.ts';
-import { encodeExamples, Trainer } from './trainer.ts';
+import { fixtureAdapter, fixtureConfig } from './testing/tinySetup.ts';
+import { florenceGreedy, florenceSetup, florenceTraining, maxRelativeError, releaseFlorenceSetup, type FlorenceSetup } from './testing/florenceSetup.ts';
+import { Trainer } from './trainer.ts';
 
 const HUB = 'e2e/fixtures/hub/tiny-florence-test';
 const PACKAGE = 'public/models/tiny-florence-test';
-const DATASET = 'e2e/fixtures/tiny-captions';
 const ORIGIN = { repo: 'adalink-tests/tiny-florence-test', revision: 'fixture', variant: 'fp32' } as const;
-const training: ReferenceFixture = JSON.parse(readFileSync('e2e/fixtures/reference-florence-adamw.json', 'utf8'));
-const greedy: GreedyFixture = JSON.parse(readFileSync('e2e/fixtures/reference-greedy-florence.json', 'utf8'));
+const training = florenceTraining;
+const greedy = florenceGreedy;
 
+let setup: FlorenceSetup | undefined;
 let hub: ModelPackage;
 let images: string[];
 let features: FeatureCache;
@@ -39,31 +38,11 @@ let inputs: CaptionInputs;
 const progress: string[] = [];
 
 beforeAll(async () => {
-  installNodeWebGpu();
-  hub = await loadHubPackage(folderSource(HUB), ORIGIN, (_done, _total, what) => progress.push(what));
-  const dataset = await readImageFolder(folderSource(DATASET));
-  images = dataset.images;
-  features = await cacheImageFeatures(hub, dataset);
-  examples = encodeExamples(hub, dataset.examples, features);
-  generator = new CaptionGenerator(hub);
-  inputs = {
-    features,
-    imageIndices: greedy.examples.map((e) => images.indexOf(e.file_name)),
-    promptIds: greedy.examples.map((e) => e.prompt_ids),
-  };
+  setup = await florenceSetup(() => loadHubPackage(folderSource(HUB), ORIGIN, (_done, _total, what) => progress.push(what)));
+  ({ pkg: hub, images, features, examples, generator, inputs } = setup);
 });
 
-afterAll(async () => {
-  generator?.destroy();
-  features?.buffer.destroy();
-  if (hub) await releaseModelPackage(hub);
-});
-
-function maxRelativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let worst = 0;
-  for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]) / Math.abs(expected[i]));
-  return worst;
-}
+afterAll(() => releaseFlorenceSetup(setup));
 
 describe('a Florence-2 repository in the transformers.js layout loads as a model package', () => {
   it('with a manifest naming the Hub repo, the embedding table embed_tokens gives, the graphs composed and no vjp session', () => {

@@ -18,8 +18,9 @@ export function gpuTensor(buffer: GPUBuffer, dims: readonly number[], dataType: 
 
 /** A tensor of host memory (ids and masks of the int64 graphs, small inputs). */
 export function hostTensor(dataType: 'float32', data: Float32Array, dims: readonly number[]): OrtTensor;
+export function hostTensor(dataType: 'int32', data: Int32Array, dims: readonly number[]): OrtTensor;
 export function hostTensor(dataType: 'int64', data: BigInt64Array, dims: readonly number[]): OrtTensor;
-export function hostTensor(dataType: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: readonly number[]): OrtTensor {
+export function hostTensor(dataType: 'float32' | 'int32' | 'int64', data: Float32Array | Int32Array | BigInt64Array, dims: readonly number[]): OrtTensor {
   return new ort.Tensor(dataType, data, dims);
 }
 

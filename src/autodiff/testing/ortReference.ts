@@ -14,18 +14,10 @@ import { DATA_TYPE_NUMBER, encodeOnnxModel } from '../../formats/onnx.ts';
 import type { OnnxAttribute, OnnxDataType, OnnxModel, OnnxNode } from '../../formats/onnxModel.ts';
 import { evaluate, onnxFromTensor64 } from '../evaluate.ts';
 import type { Tensor64 } from '../values.ts';
+import { randomSource } from './finiteDifferences.ts';
 
-/** A deterministic generator of uniform numbers in [0, 1) (mulberry32). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic generator of uniform numbers in [0, 1) (mulberry32; finiteDifferences.ts's). */
+export const seeded = randomSource;
 
 export const size = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 
