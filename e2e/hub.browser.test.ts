@@ -1,10 +1,11 @@
 /**
  * Florence-2 from the files transformers.js publishes (e2e/fixtures/hub/tiny-florence-test: forward graphs only,
- * tools/make_tiny_hub_florence.py) in headless Chromium (real WebGPU over SwiftShader), through the engine
- * harness's worker: the studio derives the gradient graph itself (src/autodiff/), and its loss and gradients
- * equal PyTorch autograd's (float64, src/autodiff/testing/florence-vjp-reference.json) to 1e-5; 50 AdamW steps
- * equal the PyTorch reference trainer's losses (e2e/fixtures/reference-florence-adamw.json) to 1e-4.
- * The folder is served by the page's origin here; e2e/studio.hub.test.ts downloads it from a Hub stand-in.
+ * tools/make_tiny_hub_florence.py), downloaded from a local stand-in of the Hub (e2e/support/hubServer.ts) by the
+ * studio's hubSource.ts in headless Chromium (real WebGPU over SwiftShader), through the engine harness's
+ * worker: the studio derives the gradient graph itself (src/autodiff/), and its loss and gradients equal PyTorch
+ * autograd's (float64, src/autodiff/testing/florence-vjp-reference.json) to 1e-5; 50 AdamW steps equal the
+ * PyTorch reference trainer's losses (e2e/fixtures/reference-florence-adamw.json) to 1e-4. The studio's own
+ * Hub flow (the Model tab, evaluation, the adapter download) is e2e/studio.hub.test.ts.
  */
 import { readFileSync } from 'node:fs';
 import { expect, test, type Browser, type Page } from '@playwright/test';
@@ -12,36 +13,54 @@ import type { ViteDevServer } from 'vite';
 import { fixtureConfig, type ReferenceFixture } from '../src/engine/testing/tinySetup.ts';
 import type { VjpBatch } from './pages/harnessWorker.ts';
 import { HOOK_TIMEOUT, launchChromium, openPage, startServer } from './support/browser.ts';
-import { expectOnlyOwnOrigin } from './support/requests.ts';
+import { startHubServer, type HubServer } from './support/hubServer.ts';
+import { recordedRequests } from './support/requests.ts';
+
+const REPO = 'adalink-test/tiny-florence-test';
 
 const reference: VjpBatch & { float64: Record<'loss' | 'grad_image_embeds' | 'grad_text_embeds', number | number[]> } =
   JSON.parse(readFileSync('src/autodiff/testing/florence-vjp-reference.json', 'utf8'));
 const training: ReferenceFixture = JSON.parse(readFileSync('e2e/fixtures/reference-florence-adamw.json', 'utf8'));
 
 let server: ViteDevServer;
+let hub: HubServer;
 let browser: Browser;
 let page: Page;
+let own: string;
 
 test.beforeAll(async () => {
   test.setTimeout(HOOK_TIMEOUT);
   const started = await startServer();
   server = started.server;
+  own = new URL(started.url).origin;
+  hub = await startHubServer();
   browser = await launchChromium();
   page = await openPage(browser, `${started.url}/e2e/pages/engine.html`);
   await page.waitForFunction(() => document.getElementById('status')?.textContent === 'ready');
-  const model = await page.evaluate(() => window.engineHarness.loadHubModel('/e2e/fixtures/hub/tiny-florence-test', 'adalink-test/tiny-florence-test'));
-  expect(model.id).toBe('hub:adalink-test/tiny-florence-test@fixture');
+  const model = await page.evaluate(([endpoint, repo]) => window.engineHarness.loadHubModel(endpoint, repo), [hub.url, REPO] as const);
+  expect(model.id).toBe(`hub:${REPO}@${hub.sha(REPO)}`);
+  expect(model.files.filter((f) => f.endsWith('.onnx')).sort()).toEqual(
+    ['onnx/decoder_model.onnx', 'onnx/embed_tokens.onnx', 'onnx/encoder_model.onnx', 'onnx/vision_encoder.onnx']);
   // The GPU-input form: every op of the derived vjp runs on WebGPU, and the step's replay can be recorded.
   expect(model.vjpInputs).toEqual({ text_mask: 'float32', decoder_input_ids: 'int32', labels: 'int32' });
 });
 
-// The engine, in its worker, asks no origin but the page's for anything.
+// The engine, in its worker, asks the page's origin, and the Hub stand-in only for that repository's files.
 test.afterEach(() => {
-  if (page) expectOnlyOwnOrigin(page);
+  if (!page) return;
+  // Vite's dev client also opens a websocket to the page's host.
+  const ownHost = new URL(own).host;
+  const elsewhere = recordedRequests(page).filter((u) => {
+    const { protocol, origin, host } = new URL(u);
+    return origin !== own && !['data:', 'blob:'].includes(protocol) && !(protocol === 'ws:' && host === ownHost);
+  });
+  const allowed = (u: string) => u.startsWith(`${hub.url}/api/models/${REPO}/revision/`) || u.startsWith(`${hub.url}/${REPO}/resolve/${hub.sha(REPO)}/`);
+  expect(elsewhere.filter((u) => !allowed(u))).toEqual([]);
 });
 
 test.afterAll(async () => {
   await browser?.close();
+  await hub?.close();
   await server?.close();
 });
 

@@ -12,7 +12,7 @@ const engine = Comlink.wrap<HarnessApi>(new Worker(new URL('./harnessWorker.ts',
 const harness = {
   webgpu: () => 'gpu' in navigator,
   loadModel: (url: string) => engine.loadModel(url),
-  loadHubModel: (url: string, repo: string) => engine.loadHubModel(url, repo),
+  loadHubModel: (endpoint: string, repo: string) => engine.loadHubModel(endpoint, repo),
   vjp: (batch: VjpBatch) => engine.vjp(batch),
   loadDataset: (url: string) => engine.loadDataset(url),
   async train(config: Partial<TrainConfig>) {

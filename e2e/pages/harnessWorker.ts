@@ -1,6 +1,6 @@
 /**
  * The engine harness's own worker (not the studio's): the engine's modules driven without the studio — a
- * model package or a Hub-layout folder by URL, an imagefolder by URL with every example for training, runs from
+ * model package by URL or a repository from a Hub (hubSource.ts), an imagefolder by URL with every example for training, runs from
  * scratch, and one run of a model's vjp graph — so the browser tests can compare the engine in Chromium with
  * PyTorch's references and with the engine in Node.
  */
@@ -18,6 +18,7 @@ import { prepareSplit, releaseSplit, type PreparedSplit } from '../../src/engine
 import { encodeExamples, Trainer } from '../../src/engine/trainer.ts';
 import type { StepReport } from '../../src/shared/engineApi.ts';
 import { readableError, sendReadableErrors, type ReadableError } from '../../src/shared/errors.ts';
+import { openHubModel } from '../../src/worker/hubSource.ts';
 import { downloadPackage } from '../../src/worker/sources.ts';
 
 sendReadableErrors();
@@ -46,10 +47,11 @@ const api = {
     pkg = await loadModelPackage(source);
   },
 
-  /** A folder in the layout transformers.js publishes on the Hub, served by the page's origin. */
-  async loadHubModel(url: string, repo: string): Promise<{ id: string; vjpInputs: Record<string, string> | undefined }> {
-    pkg = await loadHubPackage(urlSource(url), { repo, revision: 'fixture', variant: 'fp32' });
-    return { id: pkg.manifest.id, vjpInputs: pkg.manifest.files.vjp.input_types };
+  /** A repository in the layout transformers.js publishes, downloaded from a Hub (the studio's hubSource.ts). */
+  async loadHubModel(endpoint: string, repo: string): Promise<{ id: string; sha: string; files: string[]; vjpInputs: Record<string, string> | undefined }> {
+    const hub = await openHubModel({ endpoint, repo, variant: 'fp32' });
+    pkg = await loadHubPackage(hub.source, { repo, revision: hub.sha, variant: 'fp32' });
+    return { id: pkg.manifest.id, sha: hub.sha, files: hub.files, vjpInputs: pkg.manifest.files.vjp.input_types };
   },
 
   /** The loaded model's vjp graph for this batch's shape, run once: loss and the gradients, flattened. */
