@@ -46,8 +46,9 @@ test.beforeAll(async () => {
   ({ server, url } = await startServer());
   hub = await startHubServer({
     repos: {
-      // A repository that has only the merged decoder, which the engine does not read.
-      'adalink-test/merged-only': Object.fromEntries([...readRepo(REPO_FOLDER)].map(([p, b]) => [p === 'onnx/decoder_model.onnx' ? 'onnx/decoder_model_merged.onnx' : p, b])),
+      // A repository with neither decoder_model nor decoder_model_merged (src/engine/hubPackage.test.ts loads a
+      // merged-only one).
+      'adalink-test/no-decoder': Object.fromEntries([...readRepo(REPO_FOLDER)].filter(([p]) => p !== 'onnx/decoder_model.onnx')),
       'adalink-test/gated-florence': Object.fromEntries(readRepo(REPO_FOLDER)),
     },
     gated: ['adalink-test/gated-florence'],
@@ -198,11 +199,11 @@ test.describe('the Hub download (src/worker/hubSource.ts on a page of its own)',
       expect(fp16.error.where).toMatch(new RegExp(`^${REPO}@main \\(commit ${hub.sha(REPO).slice(0, 12)}\\)$`));
       expect(fp16.error.fix).toBe('Choose the fp32 variant: this repository has its graphs.');
     }
-    const merged = await harnessOpen(page, { repo: 'adalink-test/merged-only', variant: 'fp32' });
-    expect(merged.ok).toBe(false);
-    if (!merged.ok) {
-      expect(merged.error.problem).toMatch(/^the repository has no "onnx\/decoder_model\.onnx"/);
-      expect(merged.error.fix).toMatch(/decoder_model_merged is not read/);
+    const noDecoder = await harnessOpen(page, { repo: 'adalink-test/no-decoder', variant: 'fp32' });
+    expect(noDecoder.ok).toBe(false);
+    if (!noDecoder.ok) {
+      expect(noDecoder.error.problem).toBe('the repository has no "onnx/decoder_model.onnx" (the fp32 variant needs it)');
+      expect(noDecoder.error.fix).toMatch(/^Choose a repository in the transformers\.js layout/);
     }
     expect(fileRequests(since(from))).toEqual([]);
   });

@@ -175,7 +175,7 @@ function decoderPart(c: Composer, graphs: HubSeq2SeqGraphs, wired: { ids: string
   const extra = decoder.graph.inputs.find((i) => !(i.name in wires) && !decoder.graph.initializers.some((t) => t.name === i.name));
   if (extra) {
     throw new PackageError(`decoder_model takes "${extra.name}", which a decoder without past keys and values does not`, 'onnx/decoder_model.onnx',
-      'Use the repository\'s decoder_model.onnx (not decoder_with_past_model.onnx or decoder_model_merged.onnx).');
+      'Use the repository\'s decoder_model.onnx, or its decoder_model_merged.onnx (read at its no-cache branch); not decoder_with_past_model.onnx.');
   }
   return c.part(decoder, 'decoder', wires, names);
 }

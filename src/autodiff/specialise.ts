@@ -24,6 +24,7 @@ import { shapeSlice } from './ops/reshape.ts';
 import { attrGraph, isIntegerType, nodeWhere, opError, sizeOf, tensor } from './ops/tensor.ts';
 import { inferShapes } from './shapes.ts';
 import type { StaticValue, Tensor64, ValueTable } from './values.ts';
+import { collectNames, renameNode } from './graphNames.ts';
 
 /** Float values are folded (computed in float64 on the CPU) only up to this many elements … */
 export const FOLD_FLOAT_ELEMENTS = 4096;
@@ -361,37 +362,6 @@ class Specialiser {
     const agrees = dims.length === actual.shape.length && dims.every((d, k) => d === undefined
       || (typeof d === 'number' ? d === actual.shape[k] : (this.symbols.get(d)?.value ?? actual.shape[k]) === actual.shape[k]));
     if (!agrees) throw new PackageError(`specialise infers ${shown(actual.shape)}, the graph declares ${shown(dims)}`, where, fix);
-  }
-}
-
-/** A node with its names renamed, including the outer names its sub-graphs read. */
-function renameNode(node: OnnxNode, rename: ReadonlyMap<string, string>): OnnxNode {
-  const name = (n: string) => rename.get(n) ?? n;
-  const attributes = Object.fromEntries(Object.entries(node.attributes).map(([key, a]) =>
-    [key, a.type === 'graph' ? { type: 'graph' as const, value: renameGraph(a.value, rename) } : a]));
-  return { ...node, inputs: node.inputs.map(name), outputs: node.outputs.map(name), attributes };
-}
-
-/** A sub-graph whose reads of outer names follow `rename` (names it defines itself are its own). */
-function renameGraph(graph: OnnxGraph, rename: ReadonlyMap<string, string>): OnnxGraph {
-  const own = new Set<string>();
-  collectNames(graph, own);
-  const outer = new Map([...rename].filter(([from]) => !own.has(from)));
-  const name = (n: string) => outer.get(n) ?? n;
-  return {
-    ...graph,
-    nodes: graph.nodes.map((n) => renameNode(n, outer)),
-    outputs: graph.outputs.map((o) => ({ ...o, name: name(o.name) })),
-  };
-}
-
-/** Every name a graph defines, at any depth. */
-function collectNames(graph: OnnxGraph, names: Set<string>): void {
-  for (const i of graph.inputs) names.add(i.name);
-  for (const t of graph.initializers) names.add(t.name);
-  for (const n of graph.nodes) {
-    for (const o of n.outputs) if (o !== '') names.add(o);
-    for (const a of Object.values(n.attributes)) if (a.type === 'graph') collectNames(a.value, names);
   }
 }
 

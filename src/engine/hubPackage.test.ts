@@ -7,17 +7,20 @@
  * (e2e/fixtures/reference-greedy-florence.json) without and with the adapter; its beam search equals the
  * package's, whose decoder_step keeps past keys and values.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { folderSource } from '../cli/fileSource.ts';
 import { memorySource } from '../data/source.ts';
 import { PackageError } from '../errors.ts';
+import { encodeOnnxModel, readOnnxModel } from '../formats/onnx.ts';
+import type { OnnxModel, OnnxValueInfo } from '../formats/onnxModel.ts';
 import { readSafetensors, tensorAsFloat32 } from '../formats/safetensors.ts';
 import type { EncodedExample } from './batch.ts';
 import type { FeatureCache } from './featureCache.ts';
 import { CaptionGenerator, type CaptionInputs } from './generate.ts';
 import { loadHubPackage } from './hubPackage.ts';
 import { loadModelPackage, releaseModelPackage, type ModelPackage } from './modelPackage.ts';
+import { createSession, hostTensor, type OrtTensor } from './onnxRuntime.ts';
 import { fixtureAdapter, fixtureConfig } from './testing/tinySetup.ts';
 import { florenceGreedy, florenceSetup, florenceTraining, maxRelativeError, releaseFlorenceSetup, type FlorenceSetup } from './testing/florenceSetup.ts';
 import { Trainer } from './trainer.ts';
@@ -147,3 +150,159 @@ describe('captions of the Hub model (decoder_init rerun on the prefix)', () => {
     }
   });
 });
+
+/**
+ * Optimum's merged decoder made from the fixture's decoder_model: its inputs, plus past_key_values.* and
+ * use_cache_branch; the weights in the main graph; one If on use_cache_branch whose else branch is
+ * decoder_model and whose then branch gives logits + 1000 and passes the encoder's past keys and values through
+ * (so taking the wrong branch, or keeping it, shows).
+ */
+function mergedDecoder(decoder: OnnxModel): OnnxModel {
+  const g = decoder.graph;
+  const past: OnnxValueInfo[] = g.outputs.filter((o) => o.name.startsWith('present.')).map((o) => ({
+    name: o.name.replace(/^present\./, 'past_key_values.'), dataType: o.dataType, shape: o.shape?.map((d, k) => (k === 2 ? 'past_sequence_length' : d)),
+  }));
+  const inputs = ['encoder_attention_mask', 'encoder_hidden_states', 'inputs_embeds'].map((name) => g.inputs.find((i) => i.name === name)!);
+  expect(inputs.every(Boolean) && g.inputs.length === 3 && past.length > 0).toBe(true);
+  const withPast = {
+    name: 'with_past', inputs: [], valueInfo: [],
+    initializers: [{ name: 'thousand', dataType: 'float32' as const, dims: [], values: Float32Array.of(1000) }],
+    nodes: [...g.nodes, { opType: 'Add', domain: '', name: 'shift', inputs: ['logits', 'thousand'], outputs: ['logits_with_past'], attributes: {} }],
+    outputs: g.outputs.map((o) => (o.name === 'logits' ? { ...o, name: 'logits_with_past' }
+      : /\.encoder\./.test(o.name) ? { ...o, name: o.name.replace(/^present\./, 'past_key_values.') } : o)),
+  };
+  const noCache = { ...g, name: 'no_cache', inputs: [], initializers: [], valueInfo: [] };
+  return {
+    ...decoder,
+    graph: {
+      name: 'merged decoder',
+      inputs: [...inputs, ...past, { name: 'use_cache_branch', dataType: 'bool', shape: [1] }],
+      initializers: g.initializers,
+      nodes: [{
+        opType: 'If', domain: '', name: 'optimum::if', inputs: ['use_cache_branch'], outputs: g.outputs.map((o) => o.name),
+        attributes: { then_branch: { type: 'graph', value: withPast }, else_branch: { type: 'graph', value: noCache } },
+      }],
+      outputs: g.outputs,
+      valueInfo: [],
+    },
+  };
+}
+
+/** The fixture's files, decoder_model.onnx replaced by the merged decoder made from it. */
+function mergedOnlyRepo(): Map<string, Uint8Array> {
+  const files = new Map<string, Uint8Array>();
+  for (const path of readdirSync(HUB, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => `${e.parentPath}/${e.name}`.slice(HUB.length + 1))) {
+    if (path !== 'onnx/decoder_model.onnx') files.set(path, new Uint8Array(readFileSync(`${HUB}/${path}`)));
+  }
+  const decoder = readOnnxModel(new Uint8Array(readFileSync(`${HUB}/onnx/decoder_model.onnx`)), { where: 'decoder_model.onnx' });
+  files.set('onnx/decoder_model_merged.onnx', encodeOnnxModel(mergedDecoder(decoder)));
+  return files;
+}
+
+/** A tensor's values on the CPU (a GPU output downloaded), as numbers; the tensor disposed. */
+async function valuesOf(t: OrtTensor): Promise<number[]> {
+  const data = await t.getData(true);
+  return Array.from(data as Float32Array);
+}
+
+describe('a repository that publishes only the merged decoder loads, its no-cache branch kept', () => {
+  let merged: ModelPackage;
+  beforeAll(async () => {
+    merged = await loadHubPackage(memorySource('merged-only', mergedOnlyRepo()), ORIGIN);
+  });
+  afterAll(async () => {
+    if (merged) await releaseModelPackage(merged);
+  });
+
+  it('names the merged decoder, and keeps the GPU-input form of the vjp', () => {
+    expect(merged.manifest.files.vjp.path).toBe('onnx/decoder_model_merged.onnx');
+    expect(merged.manifest.files.decoder_init!.path).toBe('onnx/decoder_model_merged.onnx');
+    expect(merged.manifest.files.vjp.input_types).toEqual(hub.manifest.files.vjp.input_types);
+    expect(merged.textEmbeddings).toEqual(hub.textEmbeddings);
+  });
+
+  it('decoder_init gives the logits, keys and values of decoder_model\'s', async () => {
+    const { encoder_tokens: S, decoder_tokens: T } = { encoder_tokens: 7, decoder_tokens: 4 };
+    const d = hub.manifest.d_model;
+    const file = hub.manifest.files.decoder_init!;
+    const hidden = Float32Array.from({ length: 2 * S * d }, (_, i) => Math.sin(i * 0.37));
+    const mask = BigInt64Array.from({ length: 2 * S }, (_, i) => (i % S < S - (i >= S ? 2 : 0) ? 1n : 0n));
+    const ids = BigInt64Array.from({ length: 2 * T }, (_, i) => BigInt((i * 13 + 2) % hub.manifest.text.vocab_size));
+    const run = async (pkg: ModelPackage) => {
+      const out = await pkg.generation!.decoderInit.run({
+        [file.inputs.decoder_input_ids]: hostTensor('int64', ids, [2, T]),
+        [file.inputs.encoder_hidden]: hostTensor('float32', hidden, [2, S, d]),
+        [file.inputs.encoder_mask]: hostTensor('int64', mask, [2, S]),
+      });
+      const values: Record<string, number[]> = {};
+      for (const [role, name] of Object.entries(file.outputs)) values[role] = await valuesOf(out[name]);
+      return values;
+    };
+    const [expected, actual] = [await run(hub), await run(merged)];
+    expect(Object.keys(actual)).toEqual(['logits', 'self_keys', 'self_values', 'cross_keys', 'cross_values']);
+    for (const role of Object.keys(expected)) {
+      expect(actual[role].length, role).toBe(expected[role].length);
+      expect(actual[role], role).toEqual(expected[role]);
+    }
+  });
+
+  it('the derived vjp gives decoder_model\'s loss and gradients', async () => {
+    const shape = { batch: 2, promptTokens: 3, targetTokens: 5 };
+    const { vjp } = hub.manifest.files;
+    const Ni = hub.manifest.image.tokens;
+    const d = hub.manifest.d_model;
+    const V = hub.manifest.text.vocab_size;
+    const { batch: B, promptTokens: Nt, targetTokens: Nd } = shape;
+    const feeds = () => ({
+      [vjp.inputs.image_embeds]: hostTensor('float32', Float32Array.from({ length: B * Ni * d }, (_, i) => Math.cos(i * 0.11)), [B, Ni, d]),
+      [vjp.inputs.text_embeds]: hostTensor('float32', Float32Array.from({ length: B * Nt * d }, (_, i) => Math.sin(i * 0.23)), [B, Nt, d]),
+      [vjp.inputs.text_mask]: hostTensor('float32', Float32Array.from({ length: B * Nt }, (_, i) => (i === B * Nt - 1 ? 0 : 1)), [B, Nt]),
+      [vjp.inputs.decoder_input_ids]: hostTensor('int32', Int32Array.from({ length: B * Nd }, (_, i) => (i * 7 + 2) % V), [B, Nd]),
+      [vjp.inputs.labels]: hostTensor('int32', Int32Array.from({ length: B * Nd }, (_, i) => (i === B * Nd - 1 ? -100 : (i * 11 + 5) % V)), [B, Nd]),
+    });
+    const run = async (pkg: ModelPackage) => {
+      const session = await createSession(await pkg.vjpGraph(shape), 'vjp', { inputs: Object.values(vjp.inputs), outputs: Object.values(vjp.outputs) });
+      try {
+        const out = await session.run(feeds());
+        return Object.fromEntries(await Promise.all(Object.entries(vjp.outputs).map(async ([role, name]) => [role, await valuesOf(out[name])] as const)));
+      } finally {
+        await session.release();
+      }
+    };
+    const [expected, actual] = [await run(hub), await run(merged)];
+    expect(Object.keys(actual).sort()).toEqual(['grad_image_embeds', 'grad_text_embeds', 'loss']);
+    expect(Number.isFinite(expected.loss[0])).toBe(true);
+    for (const role of Object.keys(expected)) {
+      expect(actual[role].length, role).toBe(expected[role].length);
+      expect(maxAbsoluteError(actual[role], expected[role]), role).toBeLessThanOrEqual(1e-6 * Math.max(1, maxAbsoluteError(expected[role], expected[role].map(() => 0))));
+    }
+  });
+
+  it('greedy captions equal decoder_model\'s, without and with the adapter', async () => {
+    const mergedGenerator = new CaptionGenerator(merged);
+    try {
+      for (const adapter of [[], fixtureAdapter(training)]) {
+        const options = { batchSize: greedy.examples.length };
+        const [fromPlain, fromMerged] = [await generator.generate(inputs, adapter, options), await mergedGenerator.generate(inputs, adapter, options)];
+        expect(fromMerged.map((c) => c.ids)).toEqual(fromPlain.map((c) => c.ids));
+        expect(fromMerged.map((c) => c.caption)).toEqual(fromPlain.map((c) => c.caption));
+      }
+    } finally {
+      mergedGenerator.destroy();
+    }
+  });
+
+  it('refuses a repository with neither decoder, naming both', async () => {
+    const files = mergedOnlyRepo();
+    files.delete('onnx/decoder_model_merged.onnx');
+    const error = await loadHubPackage(memorySource('no-decoder', files), ORIGIN).catch((e) => e);
+    expect(error).toBeInstanceOf(PackageError);
+    expect((error as PackageError).message).toContain('the repository has no decoder graph "onnx/decoder_model.onnx" (nor "onnx/decoder_model_merged.onnx")');
+  });
+});
+
+function maxAbsoluteError(actual: readonly number[], expected: readonly number[]): number {
+  let worst = 0;
+  expected.forEach((v, i) => { worst = Math.max(worst, Math.abs(actual[i] - v)); });
+  return worst;
+}

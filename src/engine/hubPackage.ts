@@ -9,18 +9,23 @@
  *   generation       encoder and decoder_init composed from embed_tokens, encoder_model and decoder_model
  *                    (src/autodiff/seq2seqTraining.ts); no decoder_step: generate.ts reruns decoder_init on
  *                    the prefix (PrefixDecoder)
+ *   decoder          onnx/decoder_model.onnx, or where a repository publishes only Optimum's merged decoder,
+ *                    onnx/decoder_model_merged.onnx with use_cache_branch = false: its If inlined to the
+ *                    no-cache branch, the past_key_values inputs dropped (src/autodiff/inlineIf.ts)
  *   vjp              derived per batch shape (`vjpGraph`), in the GPU-input form where the graphs allow, so that
  *                    frozenVjp.ts captures and records it; derived once at load for a small shape, to fail here
  *                    and not mid-training, and to learn the form
  *
- * Not used yet: decoder_model_merged.onnx / decoder_with_past_model.onnx, which would give a decoder_step.
+ * Not used yet: the with-past branch of decoder_model_merged.onnx / decoder_with_past_model.onnx, which would
+ * give a decoder_step.
  */
 import { MissingFileError, type FileSource } from '../data/source.ts';
 import { AdaLinkError, PackageError, shorten } from '../errors.ts';
-import { hubGraphPath, hubManifest, type HubGraph, type HubManifestOptions, type HubOrigin } from '../formats/hubManifest.ts';
+import { HUB_MERGED_DECODER, hubGraphPath, hubManifest, type HubGraph, type HubManifestOptions, type HubOrigin } from '../formats/hubManifest.ts';
 import { encodeOnnxModel, readOnnxModel } from '../formats/onnx.ts';
 import type { OnnxModel, OnnxTensor } from '../formats/onnxModel.ts';
 import type { ModelManifest } from '../formats/manifest.ts';
+import { inlineConstantIfs } from '../autodiff/inlineIf.ts';
 import { decoderInitGraph, embeddingTableGraph, encoderGraph, float32Boundary, trainingVjp, type HubSeq2SeqGraphs, type VjpInputForm } from '../autodiff/seq2seqTraining.ts';
 import { textCodecFor, type GenerationSessions, type ModelPackage, type VjpShape } from './modelPackage.ts';
 import { createSession, hostTensor, ortDevice, type Session } from './onnxRuntime.ts';
@@ -47,7 +52,9 @@ export async function loadHubPackage(
 
   onProgress?.(1, steps, 'language model graphs');
   const graph = async (name: HubGraph) => (await readGraph(source, hubGraphPath(name, origin.variant))).model;
-  const graphs: HubSeq2SeqGraphs = { embedTokens: await graph('embed_tokens'), encoder: await graph('encoder_model'), decoder: await graph('decoder_model') };
+  const decoder = await readDecoder(source, origin.variant);
+  manifest.files.vjp.path = manifest.files.decoder_init!.path = decoder.path;
+  const graphs: HubSeq2SeqGraphs = { embedTokens: await graph('embed_tokens'), encoder: await graph('encoder_model'), decoder: decoder.model };
 
   onProgress?.(2, steps, 'text embeddings');
   const textEmbeddings = await embeddingTable(graphs, manifest, where(manifest.files.text_embeddings.path));
@@ -165,9 +172,21 @@ async function readJson(source: FileSource, path: string, required: boolean): Pr
   }
 }
 
-/** A graph read into memory (and its bytes), its external data files (onnx/<name>.onnx_data …) read next to it. */
-async function readGraph(source: FileSource, path: string): Promise<{ model: OnnxModel; bytes: Uint8Array; external: boolean }> {
-  const bytes = await readHubFile(source, path, 'graph');
+/**
+ * A graph read into memory (and its bytes), its external data files (onnx/<name>.onnx_data …) read next to it;
+ * undefined for an `optional` graph the source does not have.
+ */
+async function readGraph(source: FileSource, path: string): Promise<{ model: OnnxModel; bytes: Uint8Array; external: boolean }>;
+async function readGraph(source: FileSource, path: string, optional: true): Promise<{ model: OnnxModel; bytes: Uint8Array; external: boolean } | undefined>;
+async function readGraph(source: FileSource, path: string, optional = false): Promise<{ model: OnnxModel; bytes: Uint8Array; external: boolean } | undefined> {
+  let bytes: Uint8Array;
+  try {
+    bytes = optional ? await source.read(path) : await readHubFile(source, path, 'graph');
+  } catch (e) {
+    if (e instanceof MissingFileError) return undefined;
+    if (optional) return readGraph(source, path); // Its error, as readHubFile words it.
+    throw e;
+  }
   const where = `${source.label}/${path}`;
   const model = asPackageError(() => readOnnxModel(bytes, { where }), where);
   const locations = new Set(tensorsOf(model).filter((t) => t.external).map((t) => t.external!.location));
@@ -176,6 +195,27 @@ async function readGraph(source: FileSource, path: string): Promise<{ model: Onn
   const files = new Map<string, Uint8Array>();
   for (const location of locations) files.set(location, await readHubFile(source, `${folder}${location}`, 'external data file'));
   return { model: asPackageError(() => readOnnxModel(bytes, { where, externalData: (location) => files.get(location) }), where), bytes, external: true };
+}
+
+/**
+ * The decoder without past: onnx/decoder_model.onnx, or else the merged decoder with use_cache_branch = false
+ * (its If replaced by the no-cache branch; past_key_values, then unread, are no longer inputs).
+ */
+async function readDecoder(source: FileSource, variant: HubOrigin['variant']): Promise<{ model: OnnxModel; path: string }> {
+  const plain = hubGraphPath('decoder_model', variant);
+  const merged = hubGraphPath(HUB_MERGED_DECODER, variant);
+  const model = await readGraph(source, plain, true);
+  if (model) return { model: model.model, path: plain };
+  const mergedModel = await readGraph(source, merged, true);
+  if (!mergedModel) {
+    throw new PackageError(`the repository has no decoder graph "${plain}" (nor "${merged}")`, source.label,
+      'Choose a Hugging Face repository in the transformers.js layout (config.json, tokenizer.json, onnx/*.onnx; onnx-community publishes them), with the variant it has (fp32 or fp16).');
+  }
+  const where = `${source.label}/${merged}`;
+  const condition = mergedModel.model.graph.inputs.find((i) => i.name === 'use_cache_branch');
+  if (!condition) return { model: mergedModel.model, path: merged }; // Already the decoder without past.
+  const noCache: OnnxTensor = { name: 'use_cache_branch', dataType: 'bool', dims: condition.shape?.length === 0 ? [] : [1], values: Uint8Array.of(0) };
+  return { model: asPackageError(() => inlineConstantIfs(mergedModel.model, { use_cache_branch: noCache }), where), path: merged };
 }
 
 /** The initializers and Constant tensors of a model's main graph. */

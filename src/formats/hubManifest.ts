@@ -53,8 +53,14 @@ export const HUB_MODEL_TYPES = ['florence2'] as const;
 export const HUB_GRAPHS = ['vision_encoder', 'embed_tokens', 'encoder_model', 'decoder_model'] as const;
 export type HubGraph = (typeof HUB_GRAPHS)[number];
 
+/**
+ * Optimum's merged decoder (an If on use_cache_branch: the decoder without past, or with it), read in place of
+ * decoder_model where a repository publishes only it (src/engine/hubPackage.ts keeps its no-cache branch).
+ */
+export const HUB_MERGED_DECODER = 'decoder_model_merged';
+
 /** onnx/<graph>.onnx, or onnx/<graph>_fp16.onnx for the fp16 variant. */
-export function hubGraphPath(graph: HubGraph, variant: HubOrigin['variant']): string {
+export function hubGraphPath(graph: HubGraph | typeof HUB_MERGED_DECODER, variant: HubOrigin['variant']): string {
   return `onnx/${graph}${variant === 'fp16' ? '_fp16' : ''}.onnx`;
 }
 

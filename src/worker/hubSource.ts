@@ -23,7 +23,7 @@
  */
 import { MissingFileError, type FileSource } from '../data/source.ts';
 import { PackageError, StorageError, StorageFullError, shorten, shown } from '../errors.ts';
-import { HUB_GRAPHS, hubGraphPath } from '../formats/hubManifest.ts';
+import { HUB_GRAPHS, HUB_MERGED_DECODER, hubGraphPath } from '../formats/hubManifest.ts';
 import type { HubVariant } from '../shared/engineApi.ts';
 import { HUB_ENDPOINT } from './sources.ts';
 
@@ -295,25 +295,24 @@ function parseRevision(json: unknown, hub: HubClient, requested: string): HubRev
 
 /**
  * The files a variant needs (src/engine/hubPackage.ts reads them): refused, naming what is missing, before
- * anything is downloaded. decoder_model_merged.onnx does not stand in for decoder_model.onnx: the engine
- * derives its training graph from decoder_model and does not read the merged one.
+ * anything is downloaded. Where decoder_model.onnx is absent, Optimum's decoder_model_merged.onnx stands in for
+ * it (the engine keeps its no-cache branch); decoder_model is taken when both are there.
  */
 export function neededFiles(files: HubFile[], variant: HubVariant, where: string, sha: string): HubFile[] {
   const byPath = new Map(files.map((f) => [f.path, f]));
-  const graphs = HUB_GRAPHS.map((g) => hubGraphPath(g, variant));
+  const merged = hubGraphPath(HUB_MERGED_DECODER, variant);
+  const graphs = HUB_GRAPHS.map((g) => (g === 'decoder_model' && !byPath.has(hubGraphPath(g, variant)) && byPath.has(merged) ? merged : hubGraphPath(g, variant)));
   const missing = [...REQUIRED_FILES, ...graphs].filter((p) => !byPath.has(p));
   if (missing.length > 0) {
     const other: HubVariant = variant === 'fp32' ? 'fp16' : 'fp32';
-    const otherComplete = HUB_GRAPHS.every((g) => byPath.has(hubGraphPath(g, other)));
-    const merged = missing.includes(hubGraphPath('decoder_model', variant)) && byPath.has(`onnx/decoder_model_merged${variant === 'fp16' ? '_fp16' : ''}.onnx`);
+    const hasDecoder = (v: HubVariant) => byPath.has(hubGraphPath('decoder_model', v)) || byPath.has(hubGraphPath(HUB_MERGED_DECODER, v));
+    const otherComplete = HUB_GRAPHS.every((g) => (g === 'decoder_model' ? hasDecoder(other) : byPath.has(hubGraphPath(g, other))));
     const onnx = files.some((f) => f.path.startsWith('onnx/'));
     const fix = !onnx
       ? `This repository has no onnx/ folder: choose one in the transformers.js layout (onnx-community publishes them, e.g. ${OPEN_REPO}).`
       : otherComplete && !missing.some((p) => (REQUIRED_FILES as readonly string[]).includes(p))
         ? `Choose the ${other} variant: this repository has its graphs.`
-        : merged
-          ? `The studio needs the decoder without past (decoder_model${variant === 'fp16' ? '_fp16' : ''}.onnx); decoder_model_merged is not read. Choose a repository that has it (e.g. ${OPEN_REPO}).`
-          : `Choose a repository in the transformers.js layout with config.json, tokenizer.json and onnx/{${HUB_GRAPHS.join(',')}}${variant === 'fp16' ? '_fp16' : ''}.onnx (e.g. ${OPEN_REPO}).`;
+        : `Choose a repository in the transformers.js layout with config.json, tokenizer.json and onnx/{${HUB_GRAPHS.join(',')}}${variant === 'fp16' ? '_fp16' : ''}.onnx (e.g. ${OPEN_REPO}).`;
     throw new PackageError(`the repository has no ${missing.map((p) => `"${p}"`).join(', ')} (the ${variant} variant needs ${missing.length > 1 ? 'them' : 'it'})`,
       `${where} (commit ${sha.slice(0, 12)})`, fix);
   }
