@@ -1,6 +1,6 @@
 /**
  * The ONNX reader: the bytes of a serialized ModelProto → OnnxModel (onnxModel.ts), field numbers as in
- * onnx.proto3. Message by message, top to bottom: the protobuf cursor, TensorProto, ValueInfoProto,
+ * onnx.proto3. Message by message, top to bottom (the protobuf cursor is protobufCursor.ts): TensorProto, ValueInfoProto,
  * AttributeProto, NodeProto, GraphProto, ModelProto.
  *
  * Tensor elements are copied once out of the file (one `slice` per tensor, so each typed array has its own
@@ -9,8 +9,9 @@
  * would therefore lose (sparse initializers, model-local functions, non-tensor types, attributes of lists of
  * tensors or graphs) is refused with a FormatError; doc strings and annotations are skipped.
  */
-import { FormatError, shorten } from '../errors.ts';
+import { shorten } from '../errors.ts';
 import type { OnnxAttribute, OnnxDataType, OnnxDim, OnnxGraph, OnnxModel, OnnxNode, OnnxTensor, OnnxTensorValues, OnnxValueInfo } from './onnxModel.ts';
+import { Cursor, DAMAGED, type Run } from './protobufCursor.ts';
 
 /** TensorProto.DataType: the numbers of the types OnnxModel holds. */
 export const DATA_TYPE_NUMBER: Readonly<Record<OnnxDataType, number>> = {
@@ -35,9 +36,6 @@ export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 
 
 /** Sub-graphs (`If` branches) nest this deep at most: deeper is a hostile file, not a model. */
 const MAX_GRAPH_DEPTH = 64;
-const DAMAGED = 'The file is damaged or is not an ONNX model: download or export it again.';
-const WIRE_NAME = ['varint', '64-bit', 'length-delimited', 'group start', 'group end', '32-bit', '6', '7'];
-const utf8 = new TextDecoder();
 
 export interface ReadOnnxOptions {
   /** The bytes of an external data file (`location` is as the model names it, relative to the model's folder). */
@@ -46,159 +44,6 @@ export interface ReadOnnxOptions {
   where?: string;
 }
 
-/** A repeated numeric field's run of bytes: one packed field, or one element of an unpacked one. */
-interface Run { field: number; start: number; end: number }
-
-/**
- * A protobuf cursor over the file: the current message ends at `end`, `at` is its path for errors
- * (`graph.node[3].attribute[0]`). Field readers check the wire type of the tag just read.
- */
-class Cursor {
-  pos = 0;
-  end: number;
-  at = '';
-  field = 0;
-  wire = 0;
-  /** The last varint's low and high 32 bits, unsigned. */
-  lo = 0;
-  hi = 0;
-  readonly view: DataView;
-
-  constructor(readonly bytes: Uint8Array, readonly file: string, readonly externalData?: ReadOnnxOptions['externalData']) {
-    this.end = bytes.length;
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-
-  fail(problem: string, fix = DAMAGED): never {
-    throw new FormatError(problem, `${this.file}${this.at ? `: ${this.at}` : ''}, byte ${this.pos}`, fix);
-  }
-
-  unsupported(what: string): never {
-    this.fail(`${what} is not supported`, 'Export the model without it (plain tensors and graphs in the default or com.microsoft domain).');
-  }
-
-  more(): boolean {
-    return this.pos < this.end;
-  }
-
-  varint(): void {
-    const { bytes, end } = this;
-    let lo = 0;
-    let hi = 0;
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= end) this.fail('the message ends inside a number (truncated?)');
-      const b = bytes[this.pos++];
-      if (i < 4) lo |= (b & 0x7f) << (7 * i);
-      else if (i === 4) { lo |= (b & 0x0f) << 28; hi = (b & 0x7f) >> 4; }
-      else hi |= (b & 0x7f) << (7 * i - 32);
-      if (b < 0x80) { this.lo = lo >>> 0; this.hi = hi >>> 0; return; }
-    }
-    this.fail('a number runs over 10 bytes');
-  }
-
-  /** The last varint as a signed int64 (or int32: its sign extends) number; exact within ±2^53. */
-  varintValue(): number {
-    this.varint();
-    return (this.hi | 0) * 2 ** 32 + this.lo;
-  }
-
-  /** The next field's number; its wire type goes to `wire`. */
-  tag(): number {
-    const tag = this.varintValue();
-    this.field = Math.floor(tag / 8);
-    this.wire = tag & 7;
-    if (this.field === 0 || tag < 0) this.fail(`field number ${this.field} is invalid`);
-    return this.field;
-  }
-
-  expectWire(wire: number): void {
-    if (this.wire !== wire) {
-      this.fail(`field ${this.field} has wire type ${WIRE_NAME[this.wire]}, expected ${WIRE_NAME[wire]}`);
-    }
-  }
-
-  /** The end of the length-delimited field at `pos`, checked against the message's end. */
-  lengthEnd(): number {
-    this.expectWire(2);
-    const length = this.varintValue();
-    if (length < 0 || length > this.end - this.pos) this.fail(`field ${this.field} of ${length} bytes runs past the end of its message (truncated?)`);
-    return this.pos + length;
-  }
-
-  skip(): void {
-    switch (this.wire) {
-      case 0: this.varint(); return;
-      case 1: this.advance(8); return;
-      case 2: this.pos = this.lengthEnd(); return;
-      case 5: this.advance(4); return;
-      default: this.fail(`field ${this.field} has wire type ${WIRE_NAME[this.wire]}, which ONNX does not use`);
-    }
-  }
-
-  advance(count: number): number {
-    if (this.end - this.pos < count) this.fail('the message ends inside a number (truncated?)');
-    this.pos += count;
-    return this.pos - count;
-  }
-
-  int(): number {
-    this.expectWire(0);
-    return this.varintValue();
-  }
-
-  float(): number {
-    this.expectWire(5);
-    return this.view.getFloat32(this.advance(4), true);
-  }
-
-  string(): string {
-    const end = this.lengthEnd();
-    const value = utf8.decode(this.bytes.subarray(this.pos, end));
-    this.pos = end;
-    return value;
-  }
-
-  /** An embedded message, read by `parse` with `name` appended to the path. */
-  message<T>(name: string, parse: () => T): T {
-    const outerEnd = this.end;
-    const outerAt = this.at;
-    this.at = outerAt ? `${outerAt}.${name}` : name;
-    this.end = this.lengthEnd();
-    const value = parse();
-    this.end = outerEnd;
-    this.at = outerAt;
-    return value;
-  }
-
-  /** A repeated numeric field, packed or not: `read` is called once per element. */
-  repeated(wire: 0 | 1 | 5, read: () => void): void {
-    this.replay(this.run(wire), read);
-  }
-
-  /** The bytes of a length-delimited field. */
-  span(): Run {
-    const end = this.lengthEnd();
-    const start = this.pos;
-    this.pos = end;
-    return { field: this.field, start, end };
-  }
-
-  /** Where a repeated numeric field's elements are: a packed run, or this one element of wire type `wire`. */
-  run(wire: 0 | 1 | 5): Run {
-    if (this.wire === 2) return this.span();
-    this.expectWire(wire);
-    const start = this.pos;
-    this.skip();
-    return { field: this.field, start, end: this.pos };
-  }
-
-  replay(run: Run, read: () => void): void {
-    const [pos, end] = [this.pos, this.end];
-    [this.pos, this.end] = [run.start, run.end];
-    while (this.pos < run.end) read();
-    [this.pos, this.end] = [pos, end];
-  }
-}
 
 /** Sets `record[key]` even for keys such as `__proto__`, refusing a key written twice. */
 function define<T>(c: Cursor, record: Record<string, T>, key: string, value: T, what: string): void {
