@@ -66,6 +66,21 @@ export function nodeReads(node: OnnxNode): string[] {
   return reads;
 }
 
+/**
+ * Which of `nodes` (in topological order) the values `wanted` depend on, found walking back from them, and every
+ * name those nodes read (sub-graphs' outer reads included) together with `wanted`.
+ */
+export function neededNodes(nodes: readonly OnnxNode[], wanted: Iterable<string>): { keep: boolean[]; needed: Set<string> } {
+  const needed = new Set(wanted);
+  const keep = new Array<boolean>(nodes.length).fill(false);
+  for (let n = nodes.length - 1; n >= 0; n--) {
+    if (!nodes[n].outputs.some((o) => needed.has(o))) continue;
+    keep[n] = true;
+    for (const name of nodeReads(nodes[n])) needed.add(name);
+  }
+  return { keep, needed };
+}
+
 /** The values visible from a graph: its own, then those of the scopes around it. */
 type Lookup = (name: string) => Tensor64 | undefined;
 
@@ -111,15 +126,8 @@ function runGraph(graph: OnnxGraph, outer: Lookup, wanted: string[], opset: numb
     return converted;
   };
 
-  // Only the nodes the wanted values depend on, found walking back from them.
-  const needed = new Set(wanted);
-  const run = new Array<boolean>(graph.nodes.length).fill(false);
-  for (let n = graph.nodes.length - 1; n >= 0; n--) {
-    const node = graph.nodes[n];
-    if (!node.outputs.some((o) => needed.has(o))) continue;
-    run[n] = true;
-    for (const name of nodeReads(node)) needed.add(name);
-  }
+  // Only the nodes the wanted values depend on.
+  const run = neededNodes(graph.nodes, wanted).keep;
 
   graph.nodes.forEach((node, n) => {
     if (!run[n]) return;

@@ -15,7 +15,7 @@
  */
 import { PackageError } from '../errors.ts';
 import type { OnnxModel, OnnxNode, OnnxTensor, OnnxTensorValues } from '../formats/onnxModel.ts';
-import { nodeReads } from './evaluate.ts';
+import { neededNodes } from './evaluate.ts';
 import { collectNames, renameNode } from './graphNames.ts';
 
 export function inlineConstantIfs(model: OnnxModel, constants: Record<string, OnnxTensor>): OnnxModel {
@@ -91,13 +91,7 @@ export function inlineConstantIfs(model: OnnxModel, constants: Record<string, On
   for (const node of graph.nodes) visit(node);
 
   // Dead nodes: walk back from the outputs.
-  const live = new Set(graph.outputs.map((o) => o.name));
-  const keep = new Array<boolean>(nodes.length).fill(false);
-  for (let n = nodes.length - 1; n >= 0; n--) {
-    if (!nodes[n].outputs.some((o) => live.has(o))) continue;
-    keep[n] = true;
-    for (const name of nodeReads(nodes[n])) live.add(name);
-  }
+  const { keep, needed: live } = neededNodes(nodes, graph.outputs.map((o) => o.name));
   const liveNodes = nodes.filter((_, n) => keep[n]);
   const produced = new Set(liveNodes.flatMap((n) => n.outputs));
   return {

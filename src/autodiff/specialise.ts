@@ -17,7 +17,7 @@
  */
 import { PackageError } from '../errors.ts';
 import type { OnnxDim, OnnxGraph, OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo } from '../formats/onnxModel.ts';
-import { DEFAULT_OPSET, nodeReads, OPS, unknownOpError, isKnownOp } from './evaluate.ts';
+import { DEFAULT_OPSET, neededNodes, OPS, unknownOpError, isKnownOp } from './evaluate.ts';
 import { onnxFromTensor64, tensor64FromOnnx } from './ops/convert.ts';
 import { constantValue, fillValue } from './ops/generate.ts';
 import { shapeSlice } from './ops/reshape.ts';
@@ -324,13 +324,7 @@ class Specialiser {
       return target;
     });
     // Dead nodes: walk back from the outputs.
-    const live = new Set(outputNames);
-    const keep = new Array<boolean>(nodes.length).fill(false);
-    for (let n = nodes.length - 1; n >= 0; n--) {
-      if (!nodes[n].outputs.some((o) => live.has(o))) continue;
-      keep[n] = true;
-      for (const name of nodeReads(nodes[n])) live.add(name);
-    }
+    const { keep, needed: live } = neededNodes(nodes, outputNames);
     const liveNodes = nodes.filter((_, n) => keep[n]);
     const staticInfo = (name: string, declared?: OnnxValueInfo): OnnxValueInfo => {
       const v = this.values.get(name)!;

@@ -17,6 +17,7 @@ import { PackageError, shorten } from '../errors.ts';
 import type { StaticValue, ValueTable } from './values.ts';
 import { Emitter, floatValues, isFloat, product } from './rules/emitter.ts';
 import { RULES } from './rules/index.ts';
+import { neededNodes } from './evaluate.ts';
 import { type GraphFacts, NodeGradient } from './rules/rule.ts';
 
 export interface VjpRequest {
@@ -80,18 +81,10 @@ function freshPrefix(graph: OnnxGraph): string {
 
 /** Nodes and initializers that the outputs need (graph inputs are all kept, so the feeds stay the same). */
 function withoutDeadCode(graph: OnnxGraph): OnnxGraph {
-  const needed = new Set(graph.outputs.map((o) => o.name));
-  const nodes: OnnxNode[] = [];
-  for (let i = graph.nodes.length - 1; i >= 0; i--) {
-    const node = graph.nodes[i];
-    if (!node.outputs.some((o) => needed.has(o))) continue;
-    nodes.push(node);
-    for (const input of node.inputs) if (input) needed.add(input);
-  }
-  nodes.reverse();
+  const { keep, needed } = neededNodes(graph.nodes, graph.outputs.map((o) => o.name));
   return {
     ...graph,
-    nodes,
+    nodes: graph.nodes.filter((_, n) => keep[n]),
     initializers: graph.initializers.filter((t) => needed.has(t.name)),
     valueInfo: graph.valueInfo.filter((v) => needed.has(v.name)),
   };
