@@ -131,21 +131,7 @@ export function broadcastIndex(from: readonly number[], to: readonly number[]): 
     const j = k - (rank - from.length);
     return j < 0 || from[j] === 1 ? 0 : fromStrides[j];
   });
-  const size = sizeOf(to);
-  const index = new Int32Array(size);
-  const counter = new Array<number>(rank).fill(0);
-  let at = 0;
-  for (let i = 0; i < size; i++) {
-    index[i] = at;
-    for (let k = rank - 1; k >= 0; k--) {
-      counter[k]++;
-      at += strides[k];
-      if (counter[k] < to[k]) break;
-      at -= strides[k] * to[k];
-      counter[k] = 0;
-    }
-  }
-  return index;
+  return stridedIndex(to, strides, 0);
 }
 
 /** f applied element by element to tensors broadcast to one shape. */
