@@ -8,10 +8,9 @@
  */
 import type { CaptionDataset } from '../data/imagefolder.ts';
 import { scoreCaptions, type CaptionScores } from '../eval/metrics.ts';
-import type { AdapterWeights } from '../formats/adapterFile.ts';
-import { DatasetError } from '../errors.ts';
+import { ConfigError, DatasetError } from '../errors.ts';
 import type { FeatureCache } from './featureCache.ts';
-import { CaptionGenerator, type GenerationOptions } from './generate.ts';
+import { CaptionGenerator, type AdapterChoice, type GenerationOptions, type RoutedAdapters } from './generate.ts';
 import type { ModelPackage } from './modelPackage.ts';
 
 export interface EvaluationItem {
@@ -60,13 +59,20 @@ export interface EvaluationOptions extends GenerationOptions {
   generator?: CaptionGenerator;
 }
 
-/** Generates a caption for every item and scores them all; `adapter` empty or absent = the frozen model. */
+/**
+ * Generates a caption for every item and scores them all; `adapter` empty or absent = the frozen model, or
+ * RoutedAdapters whose route is aligned with `items` (item i through adapters[route[i]], −1 = frozen).
+ */
 export async function evaluateCaptions(
   pkg: ModelPackage, items: EvaluationItem[], features: Pick<FeatureCache, 'buffer' | 'ok'>,
-  adapter: readonly AdapterWeights[] = [], options: EvaluationOptions = {},
+  adapter: AdapterChoice = [], options: EvaluationOptions = {},
 ): Promise<Evaluation> {
   const { onProgress, generator: given, ...generation } = options;
   const chunk = generation.batchSize ?? 16;
+  if (!Array.isArray(adapter) && (adapter as RoutedAdapters).route?.length !== items.length) {
+    throw new ConfigError(`${(adapter as RoutedAdapters).route?.length ?? 'no'} routes for ${items.length} items`, 'routed adapters',
+      'Give one route per evaluation item (its adapter set\'s index, or -1 for the frozen model).');
+  }
   const generator = given ?? new CaptionGenerator(pkg);
   const captions: ScoredCaption[] = [];
   try {
@@ -76,7 +82,7 @@ export async function evaluateCaptions(
         features,
         imageIndices: part.map((item) => item.imageIndex),
         promptIds: part.map((item) => pkg.text.promptIds(item.prompt)),
-      }, adapter, { ...generation, batchSize: chunk });
+      }, routeOf(adapter, start, part.length), { ...generation, batchSize: chunk });
       part.forEach((item, i) => captions.push({ ...item, caption: generated[i].caption }));
       onProgress?.(captions.length, items.length);
     }
@@ -90,4 +96,11 @@ export async function evaluateCaptions(
     cands[i] = c.caption;
   });
   return { scores: scoreCaptions(refs, cands), captions };
+}
+
+/** The part of an adapter choice for items [start, start + count): a routed choice's slice of the route. */
+function routeOf(adapter: AdapterChoice, start: number, count: number): AdapterChoice {
+  if (Array.isArray(adapter)) return adapter;
+  const routed = adapter as RoutedAdapters;
+  return { adapters: routed.adapters, route: routed.route.slice(start, start + count) };
 }

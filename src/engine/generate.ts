@@ -10,16 +10,20 @@
  * over them. Several images run as one batch: B rows for greedy, B·k rows for k beams (row b·k + i is
  * beam i of example b). Without a decoder_step graph (a Hub model: hubPackage.ts) each step reruns
  * decoder_init on the whole prefix instead (PrefixDecoder).
+ *
+ * The adapter is one set for every example, or one set per task (RoutedAdapters, adapterRouting.ts): each
+ * example goes through its own task's set, so a batch that mixes tasks gives the captions each task alone gives.
  */
-import type { AdapterWeights } from '../formats/adapterFile.ts';
-import { encodeAdaptedEmbeddings } from './adaptedEmbeddings.ts';
-import { MODALITIES, type Modality } from '../config.ts';
+import { encodeAdaptedEmbeddings, type AdapterOnGpu } from './adaptedEmbeddings.ts';
+import { resolveAdapterChoice, UploadedAdapters, type AdapterChoice } from './adapterRouting.ts';
 import { ConfigError, DatasetError, PackageError } from '../errors.ts';
-import { BufferPool, storageBuffer, storageUsage } from './gpuBuffers.ts';
+import { BufferPool, storageBuffer } from './gpuBuffers.ts';
 import type { GenerationSessions, ModelPackage } from './modelPackage.ts';
 import { gpuTensor, hostTensor, type OrtTensor } from './onnxRuntime.ts';
 import { beamSearch, greedySearch, logSumExp } from './search.ts';
 import { checkDims, IncrementalDecoder, PrefixDecoder, type EncodedBatch } from './stepDecoders.ts';
+
+export type { AdapterChoice, RoutedAdapters } from './adapterRouting.ts';
 
 export interface CaptionInputs {
   /** Cached image features, f32 [images, Ni, d] on the package's device: a FeatureCache, or a buffer laid out the same way. */
@@ -58,7 +62,7 @@ const DEFAULT_BATCH = 8;
 
 /** Captions for every example of `inputs`, in order. One-shot: see CaptionGenerator to keep the GPU tables between calls. */
 export async function generateCaptions(
-  pkg: ModelPackage, inputs: CaptionInputs, adapter?: readonly AdapterWeights[], options: GenerationOptions = {},
+  pkg: ModelPackage, inputs: CaptionInputs, adapter?: AdapterChoice, options: GenerationOptions = {},
 ): Promise<Caption[]> {
   const generator = new CaptionGenerator(pkg);
   try {
@@ -86,21 +90,21 @@ export class CaptionGenerator {
     this.pool = new BufferPool(this.device);
   }
 
-  async generate(inputs: CaptionInputs, adapter: readonly AdapterWeights[] = [], options: GenerationOptions = {}): Promise<Caption[]> {
+  async generate(inputs: CaptionInputs, adapter: AdapterChoice = [], options: GenerationOptions = {}): Promise<Caption[]> {
     const { text } = this.pkg.manifest;
     const maxTokens = options.maxTokens ?? text.max_target_tokens;
     const numBeams = options.numBeams ?? 1;
     const batchSize = options.batchSize ?? DEFAULT_BATCH;
     const search = options.search ?? (numBeams === 1 ? 'greedy' : 'beam');
-    this.checkInputs(inputs, adapter, { maxTokens, numBeams, batchSize, search });
+    this.checkInputs(inputs, { maxTokens, numBeams, batchSize, search });
 
-    return this.withAdapter(adapter, async (adapterBuffers) => {
+    return this.withAdapters(adapter, inputs.imageIndices.length, async (adapters) => {
       const captions: Caption[] = [];
       for (let start = 0; start < inputs.imageIndices.length; start += batchSize) {
         const encoded = await this.encode(inputs.features.buffer, {
           imageIndices: inputs.imageIndices.slice(start, start + batchSize),
           promptIds: inputs.promptIds.slice(start, start + batchSize),
-        }, adapterBuffers);
+        }, adapters.forBatch(start, batchSize));
         const rowsPerExample = search === 'greedy' ? 1 : numBeams;
         const decoder = this.graphs.decoderStep
           ? await IncrementalDecoder.start(this.pkg, this.graphs, encoded, rowsPerExample)
@@ -125,21 +129,21 @@ export class CaptionGenerator {
    * Teacher forcing: Σ log p(ids[t] | image, prompt, ids[<t]) of given generated ids (eos included where it
    * ends them), one decoder_init run per batch — the score a caption would get, without searching.
    */
-  async logProbabilities(inputs: CaptionInputs, ids: number[][], adapter: readonly AdapterWeights[] = [], options: Pick<GenerationOptions, 'batchSize'> = {}): Promise<number[]> {
+  async logProbabilities(inputs: CaptionInputs, ids: number[][], adapter: AdapterChoice = [], options: Pick<GenerationOptions, 'batchSize'> = {}): Promise<number[]> {
     const { text } = this.pkg.manifest;
     const batchSize = options.batchSize ?? DEFAULT_BATCH;
-    this.checkInputs(inputs, adapter, { maxTokens: 1, numBeams: 1, batchSize, search: 'greedy' });
+    this.checkInputs(inputs, { maxTokens: 1, numBeams: 1, batchSize, search: 'greedy' });
     if (ids.length !== inputs.imageIndices.length || ids.some((row) => row.length === 0 || row.some((id) => !Number.isInteger(id) || id < 0 || id >= text.vocab_size))) {
       throw new ConfigError(`give 1 or more ids below ${text.vocab_size} for each of the ${inputs.imageIndices.length} examples`, 'scored ids', 'Score the ids a search generated.');
     }
-    return this.withAdapter(adapter, async (adapterBuffers) => {
+    return this.withAdapters(adapter, inputs.imageIndices.length, async (adapters) => {
       const logprobs: number[] = [];
       for (let start = 0; start < ids.length; start += batchSize) {
         const targets = ids.slice(start, start + batchSize);
         const encoded = await this.encode(inputs.features.buffer, {
           imageIndices: inputs.imageIndices.slice(start, start + batchSize),
           promptIds: inputs.promptIds.slice(start, start + batchSize),
-        }, adapterBuffers);
+        }, adapters.forBatch(start, batchSize));
         const { B, S } = encoded;
         // decoder input = [decoder_start_id, ids[:-1]], padded with pad_id (causal: padding changes nothing before it).
         const T = Math.max(...targets.map((row) => row.length));
@@ -172,29 +176,25 @@ export class CaptionGenerator {
     });
   }
 
-  /** Runs `work` with the adapter's weights on the GPU, then frees them. */
-  private async withAdapter<T>(adapter: readonly AdapterWeights[], work: (buffers: AdapterBuffers) => Promise<T>): Promise<T> {
-    const buffers = adapter.map((w) => ({
-      ...w,
-      Wdown: storageBuffer(this.device, `${w.modality}.wdown`, w.wdown),
-      Wup: storageBuffer(this.device, `${w.modality}.wup`, w.wup),
-    }));
+  /** Checks the adapter choice for `examples` examples, runs `work` with its sets on the GPU (each uploaded once), then frees them. */
+  private async withAdapters<T>(choice: AdapterChoice, examples: number, work: (adapters: UploadedAdapters) => Promise<T>): Promise<T> {
+    const adapters = new UploadedAdapters(this.device, resolveAdapterChoice(choice, examples, this.pkg.manifest.d_model));
     try {
-      return await work(buffers);
+      return await work(adapters);
     } finally {
-      for (const a of buffers) [a.Wdown, a.Wup].forEach((b) => b.destroy());
+      adapters.destroy();
     }
   }
 
   /**
-   * Gathers the image features and prompt embeddings of a batch, adapts each modality the adapter covers
-   * (Ẽ = E + (E·Wdown)·Wup, no dropout) and runs the encoder. Returns encoder_hidden (on the GPU) and
+   * Gathers the image features and prompt embeddings of a batch, adapts each modality the adapters cover
+   * (Ẽ = E + (E·Wdown)·Wup, no dropout; each adapter on its rows) and runs the encoder. Returns encoder_hidden (on the GPU) and
    * encoder_mask = concat(ones(B, Ni), text_mask).
    */
   private async encode(
     features: GPUBuffer,
     examples: { imageIndices: number[]; promptIds: number[][] },
-    adapter: AdapterBuffers,
+    adapters: AdapterOnGpu[],
   ): Promise<EncodedBatch> {
     const { device, pkg, pool } = this;
     const { manifest } = pkg;
@@ -219,8 +219,7 @@ export class CaptionGenerator {
 
     const encoder = device.createCommandEncoder({ label: 'generation embeddings' });
     const { adapted } = encodeAdaptedEmbeddings(device, encoder, pool, manifest,
-      { features, imageIndices: examples.imageIndices, promptIds, promptLength: Nt, embeddingTable: this.embeddingTable },
-      adapter.map((a) => ({ modality: a.modality, r: a.rank, Wdown: a.Wdown, Wup: a.Wup, p: 0, key: 0 })));
+      { features, imageIndices: examples.imageIndices, promptIds, promptLength: Nt, embeddingTable: this.embeddingTable }, adapters);
     device.queue.submit([encoder.finish()]);
 
     const file = manifest.files.encoder!;
@@ -239,7 +238,7 @@ export class CaptionGenerator {
     return { hidden, encoderMask, B, S };
   }
 
-  private checkInputs(inputs: CaptionInputs, adapter: readonly AdapterWeights[], options: Required<GenerationOptions>): void {
+  private checkInputs(inputs: CaptionInputs, options: Required<GenerationOptions>): void {
     const { manifest } = this.pkg;
     const { text } = manifest;
     const d = manifest.d_model;
@@ -277,19 +276,6 @@ export class CaptionGenerator {
           'Encode the prompt with the package\'s tokenizer (pkg.text.promptIds).');
       }
     });
-
-    const seen = new Set<Modality>();
-    for (const w of adapter) {
-      const where = `adapter (${w.modality})`;
-      if (!MODALITIES.includes(w.modality) || seen.has(w.modality)) {
-        throw new ConfigError(`modality ${JSON.stringify(w.modality)} is unknown or given twice`, where, 'Give at most one adapter per modality, "image" or "text".');
-      }
-      seen.add(w.modality);
-      if (!Number.isInteger(w.rank) || w.rank < 1 || w.wdown.length !== d * w.rank || w.wup.length !== w.rank * d) {
-        throw new ConfigError(`weights of ${w.wdown.length} and ${w.wup.length} floats do not fit rank ${w.rank} and d_model ${d}`, where,
-          'Use an adapter trained for this model.');
-      }
-    }
   }
 
   destroy(): void {
@@ -297,5 +283,3 @@ export class CaptionGenerator {
     this.pool.destroy();
   }
 }
-
-type AdapterBuffers = Array<AdapterWeights & { Wdown: GPUBuffer; Wup: GPUBuffer }>;
