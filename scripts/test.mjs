@@ -1,5 +1,7 @@
 // `npm test`: every test, in order — the type check of the four projects (tsc -b), the unit and Node tests
-// (vitest), the browser tests (Playwright's runner) — and one last line over both runners,
+// (vitest), the browser tests (Playwright's runner), the Python package's tests (python/tests/run_tests.py:
+// unittest, a few seconds; torch and transformers tests skip where those are missing) — and one last line over
+// the three runners,
 // `tests: N passed, N failed, N skipped`, which CI reads. A failing runner does not stop the next one (a unit
 // failure should not hide the browser tests' state); the exit status is non-zero if any step failed.
 import { spawnSync } from 'node:child_process';
@@ -13,7 +15,11 @@ const run = (command, args) => spawnSync(command, args, { stdio: 'inherit', env 
 
 let status = run('npx', ['tsc', '-b']);
 if (status !== 0) process.exit(status);
-const runners = { vitest: run('npx', ['vitest', 'run']), playwright: run('npx', ['playwright', 'test']) };
+const runners = {
+  vitest: run('npx', ['vitest', 'run']),
+  playwright: run('npx', ['playwright', 'test']),
+  python: run('python3', [join('python', 'tests', 'run_tests.py')]),
+};
 
 const total = { passed: 0, failed: 0, skipped: 0 };
 const parts = [];
