@@ -153,7 +153,7 @@ test.describe('studio, bad input in every drop zone', () => {
 
     // Our own adapter, downloaded, then cut short.
     const download = page.waitForEvent('download');
-    await page.getByTestId('adapter-row').getByRole('button', { name: 'Download' }).click();
+    await page.getByTestId('adapter-row').getByRole('button', { name: 'Download', exact: true }).click();
     const bytes = readFileSync(await (await download).path());
     await page.getByTestId('adapter-drop-files').setInputFiles([file('tiny-run-cut.safetensors', bytes.subarray(0, Math.floor(bytes.length * 0.6)))]);
     text = await alertText(page);

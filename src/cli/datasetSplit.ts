@@ -4,14 +4,17 @@
  * dataset without splits is all 'train'.
  */
 import { readDataset, type CaptionDataset } from '../data/dataset.ts';
-import { selectSplit } from '../data/splits.ts';
+import { selectSplit, selectTask } from '../data/splits.ts';
 import type { ModelPackage } from '../engine/modelPackage.ts';
 import { prepareSplit, type PreparedSplit } from '../engine/preparedSplit.ts';
 import { datasetSource } from './fileSource.ts';
 import { progress } from './progress.ts';
 
-export async function readSplit(path: string, split: string): Promise<CaptionDataset> {
-  const dataset = await readDataset(await datasetSource(path));
+/** One split of a dataset on disk, and of it only the examples of `task` when one is given (a `task` column). */
+export async function readSplit(path: string, split: string, task?: string): Promise<CaptionDataset> {
+  const read = await readDataset(await datasetSource(path));
+  const dataset = task === undefined ? read : selectTask(read, task);
+  if (task !== undefined) console.log(`${path}: task "${task}" (${dataset.examples.length} of ${read.examples.length} captions)`);
   if (dataset.splits.length === 1 && dataset.splits[0] === 'train' && split === 'train') return dataset;
   console.log(`${path}: split "${split}" of ${dataset.splits.map((s) => `"${s}"`).join(', ')}`);
   return selectSplit(dataset, split);

@@ -26,20 +26,20 @@ function firstImages(dataset: CaptionDataset, limit: number): CaptionDataset {
 async function main(): Promise<void> {
   const { values: args } = parseArgs({
     options: {
-      model: { type: 'string' }, data: { type: 'string' }, split: { type: 'string', default: 'validation' },
+      model: { type: 'string' }, data: { type: 'string' }, split: { type: 'string', default: 'validation' }, task: { type: 'string' },
       adapter: { type: 'string', multiple: true, default: [] }, beams: { type: 'string' }, 'max-tokens': { type: 'string' },
       limit: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (args.help || !args.model || !args.data) {
-    console.log('usage: npm run evaluate -- --model <package folder> --data <folder|zip> [--split validation] [--adapter a.safetensors …] [--beams N] [--limit N] [--out scores.json]');
+    console.log('usage: npm run evaluate -- --model <package folder> --data <folder|zip> [--split validation] [--task T] [--adapter a.safetensors …] [--beams N] [--limit N] [--out scores.json]');
     process.exitCode = args.help ? 0 : 2;
     return;
   }
   await announceGpu();
   const pkg = await loadModelPackage(folderSource(args.model));
   useDevice(pkg.device);
-  let dataset = await readSplit(args.data, args.split!);
+  let dataset = await readSplit(args.data, args.split!, args.task);
   if (args.limit) dataset = firstImages(dataset, Number(args.limit));
   const adapters = await Promise.all(args.adapter!.map(async (path) => ({
     label: path, weights: readAdapterFile(new Uint8Array(await readFile(path)), pkg.manifest, path).weights,

@@ -8,7 +8,8 @@
  * --modalities image,text --rank-image --rank-text --rank (both), --state <file> (save the training state
  * there every --checkpoint-every steps (default 50; 0: only at the end), and resume from it when it exists;
  * a resumed run keeps its saved settings, --steps aside), --split (the dataset split to train on; default
- * train). A checkpoint is written to <file>.partial and then renamed over <file>: a process killed while
+ * train), --task (only the examples of this task, a dataset's `task` column: one adapter per task; the adapter
+ * file's metadata names it, and the studio files it under that task when imported). A checkpoint is written to <file>.partial and then renamed over <file>: a process killed while
  * writing leaves the previous checkpoint whole. --data is a folder or a .zip (imagefolder, COCO
  * captions JSON or CSV: src/data/dataset.ts). --vjp-batch N runs the frozen model's gradient graph on parts of
  * N examples of each batch (less GPU memory, same updates: docs/ENGINE.md §4); a divisor of the batch size.
@@ -36,6 +37,7 @@ const { values: args } = parseArgs({
     dropout: { type: 'string' }, seed: { type: 'string' }, modalities: { type: 'string' },
     rank: { type: 'string' }, 'rank-image': { type: 'string' }, 'rank-text': { type: 'string' },
     'vjp-batch': { type: 'string' }, state: { type: 'string' }, 'checkpoint-every': { type: 'string', default: '50' }, split: { type: 'string', default: 'train' },
+    task: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -82,7 +84,7 @@ async function main(): Promise<void> {
   const pkg = await loadModelPackage(folderSource(args.model));
   useDevice(pkg.device);
   console.log(`model: ${pkg.manifest.name} (d_model ${pkg.manifest.d_model}, ${pkg.manifest.image.tokens} image tokens)`);
-  const dataset = await readSplit(args.data, args.split!);
+  const dataset = await readSplit(args.data, args.split!, args.task);
   const { features, train } = await prepareExamples(pkg, dataset, 'train');
   // Training reads the cached features only: the ViT's weights and buffers leave the GPU.
   await pkg.vision.release();
@@ -126,7 +128,7 @@ async function main(): Promise<void> {
   bar.stop();
   const state = await trainer.exportState();
   if (args.state) await writeState(args.state, trainer);
-  await writeFile(args.out, writeAdapterFile(state, pkg.manifest));
+  await writeFile(args.out, writeAdapterFile(state, pkg.manifest, args.task === undefined ? {} : { task: args.task }));
   console.log(`adapter after ${state.step} steps (last loss ${lastLoss.toFixed(4)}) written to ${args.out}`);
   if (failure) throw failure;
 }

@@ -18,6 +18,8 @@ export interface CaptionExample {
   prompt?: string;
   /** 'train', 'validation', 'test' or the dataset's own name; 'train' when the dataset gives none. */
   split: string;
+  /** The example's task (a `task` column), or undefined: one adapter per task can be trained on one model. */
+  task?: string;
 }
 
 export interface SkippedRow {
@@ -37,6 +39,8 @@ export interface CaptionDataset {
   skipped: SkippedRow[];
 }
 
+/** A task name is a label shown in menus and kept with adapters, not text. */
+export const MAX_TASK_CHARS = 100;
 /** Longer captions are not captions (a pasted file, a broken export); they would be cut to a few tokens anyway. */
 export const MAX_CAPTION_CHARS = 10_000;
 /** Metadata files above this are refused before decoding: the browser would run out of memory first. */
@@ -128,6 +132,7 @@ export interface RowFields {
   captions: unknown;
   prompt?: unknown;
   split?: unknown;
+  task?: unknown;
 }
 
 const NOT_UTF8 = 'not UTF-8 text: re-save the file as UTF-8';
@@ -188,6 +193,17 @@ export class DatasetBuilder {
       return this.skip(where, 'the prompt is not text');
     }
 
+    let task: string | undefined;
+    if (typeof fields.task === 'number' && Number.isFinite(fields.task)) {
+      task = String(fields.task);
+    } else if (typeof fields.task === 'string' && fields.task.trim() !== '') {
+      if (isBroken(fields.task)) return this.skip(where, NOT_UTF8);
+      task = fields.task.trim();
+      if (task.length > MAX_TASK_CHARS) return this.skip(where, `the task is ${task.length} characters long, more than ${MAX_TASK_CHARS}: name the task in a few words`);
+    } else if (fields.task !== undefined && fields.task !== null && fields.task !== '') {
+      return this.skip(where, 'the task is not text: name it in a few words, e.g. "count"');
+    }
+
     const captions = Array.isArray(fields.captions) ? fields.captions : fields.captions === undefined || fields.captions === null ? [] : [fields.captions];
     if (captions.length === 0) return this.skip(where, 'no caption');
     captions.forEach((caption: unknown, i) => {
@@ -196,7 +212,7 @@ export class DatasetBuilder {
       if (caption.length > MAX_CAPTION_CHARS) return this.skip(at, `the caption is ${caption.length} characters long, more than ${MAX_CAPTION_CHARS}`);
       if (caption.trim() === '') return this.skip(at, 'empty caption');
       if (isBroken(caption)) return this.skip(at, NOT_UTF8);
-      const key = JSON.stringify([image, prompt ?? null, caption]);
+      const key = JSON.stringify([image, prompt ?? null, caption, task ?? null]);
       const first = this.seen.get(key);
       if (first !== undefined) return this.skip(at, `duplicate of ${first}`);
       this.seen.set(key, at);
@@ -205,7 +221,7 @@ export class DatasetBuilder {
         index = this.images.push(image) - 1;
         this.imageIndex.set(image, index);
       }
-      this.examples.push({ imageIndex: index, caption, prompt, split });
+      this.examples.push(task === undefined ? { imageIndex: index, caption, prompt, split } : { imageIndex: index, caption, prompt, split, task });
     });
   }
 

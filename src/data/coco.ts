@@ -63,13 +63,13 @@ export function addCocoRows(builder: DatasetBuilder, path: string, bytes: Uint8A
   root.annotations.forEach((annotation: unknown, i) => {
     const where = `${path} annotations[${i}]`;
     if (typeof annotation !== 'object' || annotation === null) return builder.skip(where, 'not an object with "image_id" and "caption"');
-    const record = annotation as { image_id?: unknown; caption?: unknown; prompt?: unknown; question?: unknown };
+    const record = annotation as { image_id?: unknown; caption?: unknown; prompt?: unknown; question?: unknown; task?: unknown };
     if (typeof record.image_id !== 'number' && typeof record.image_id !== 'string') return builder.skip(where, 'no "image_id"');
     const key = String(record.image_id);
     if (!files.has(key)) return builder.skip(where, `image_id ${shorten(key)} is not among the images`);
     if (!Object.hasOwn(record, 'caption')) return builder.skip(where, 'no "caption"');
     builder.addRow(where, context, {
-      file: files.get(key), captions: record.caption, prompt: record.prompt ?? record.question,
+      file: files.get(key), captions: record.caption, prompt: record.prompt ?? record.question, task: record.task,
     });
   });
   return undefined;

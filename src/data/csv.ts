@@ -1,6 +1,6 @@
 /**
  * A CSV of captions (docs/FORMATS.md): a header row naming an image column (file_name, image, file, filename
- * or path) and a caption column (text, caption or captions), optionally prompt/question and split; one
+ * or path) and a caption column (text, caption or captions), optionally prompt/question, split and task; one
  * row per caption, so an image with several captions has several rows. Parsed by papaparse (RFC 4180:
  * quoted commas, doubled quotes, line breaks inside quotes); ';' and tab separators, as spreadsheets in
  * many countries write them, are recognised too.
@@ -14,6 +14,7 @@ const IMAGE_COLUMNS = ['file_name', 'image', 'file', 'filename', 'path'];
 const CAPTION_COLUMNS = ['text', 'caption', 'captions'];
 const PROMPT_COLUMNS = ['prompt', 'question'];
 const SPLIT_COLUMNS = ['split'];
+const TASK_COLUMNS = ['task'];
 
 const CSV_FIX = 'The first row names the columns, e.g. file_name,text — then one row per caption: 0001.png,"a red circle, left of a square".';
 
@@ -48,6 +49,7 @@ export function addCsvRows(builder: DatasetBuilder, path: string, bytes: Uint8Ar
   if (captionColumn < 0) return { problem: `${path} has no caption column (${CAPTION_COLUMNS.join(', ')}): ${named}`, fix: CSV_FIX };
   const promptColumn = column(PROMPT_COLUMNS);
   const splitColumn = column(SPLIT_COLUMNS);
+  const taskColumn = column(TASK_COLUMNS);
   const dir = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
   // train/metadata.csv holds train rows (Hugging Face's layout); captions_val.csv holds validation rows.
   const defaultSplit = isSplitFolderName(dir) ? normaliseSplit(dir) : splitOfFileName(path).split;
@@ -72,6 +74,7 @@ export function addCsvRows(builder: DatasetBuilder, path: string, bytes: Uint8Ar
     builder.addRow(where, context, {
       file: row[imageColumn], captions: row[captionColumn],
       prompt: promptColumn >= 0 ? row[promptColumn] : undefined, split: splitColumn >= 0 ? row[splitColumn] : undefined,
+      task: taskColumn >= 0 ? row[taskColumn] : undefined,
     });
   }
   return undefined;

@@ -210,6 +210,15 @@ describe('CSV', () => {
     expect(rowsOf(dataset, 'train')).toEqual([['images/a.png', 'a cat'], ['images/c.png', 'a cow']]);
   });
 
+  it('reads a task column (one adapter per task), and a COCO annotation\'s task', async () => {
+    const csv = 'file_name,text,prompt,task\na.png,a cat,caption en,describe\na.png,one animal,count them,count\nb.png,a dog,,\n';
+    const dataset = await readDataset(folder({ 'data.csv': csv, 'a.png': 'A', 'b.png': 'B' }));
+    expect(dataset.examples.map((e) => [e.caption, e.task])).toEqual([['a cat', 'describe'], ['one animal', 'count'], ['a dog', undefined]]);
+    const coco = { images: [{ id: 1, file_name: 'a.png' }], annotations: [{ image_id: 1, caption: 'a cat', task: 'describe' }, { image_id: 1, caption: 'a cat' }] };
+    const fromCoco = await readDataset(folder({ 'captions.json': JSON.stringify(coco), 'a.png': 'A' }));
+    expect(fromCoco.examples.map((e) => e.task)).toEqual(['describe', undefined]);
+  });
+
   it('reads metadata.csv in Hugging Face split folders, and probes metadata.csv on a source that cannot list', async () => {
     const dataset = await readDataset(folder({ 'train/metadata.csv': 'file_name,text\na.png,a cat', 'test/metadata.csv': 'file_name,text\nb.png,a dog', 'train/a.png': 'A', 'test/b.png': 'B' }));
     expect(dataset.splits).toEqual(['train', 'test']);

@@ -1,7 +1,7 @@
 /**
  * A Hugging Face "imagefolder" dataset (docs/FORMATS.md): `metadata.jsonl`, one JSON object a line with
  * `file_name` and a caption column (`text`, `caption`, or a list in `captions`), optionally `prompt`
- * (or `question`) and `split`. Either one metadata.jsonl at the root, or Hugging Face's split folders
+ * (or `question`), `split` and `task`. Either one metadata.jsonl at the root, or Hugging Face's split folders
  * (`train/metadata.jsonl`, `validation/metadata.jsonl`, `test/…`) whose file names are relative to
  * their folder. Several captions of one image become several examples sharing the image.
  * A bad line is skipped with its reason; only a dataset with nothing usable fails as a whole.
@@ -100,7 +100,7 @@ export function addImageFolderRows(builder: DatasetBuilder, file: MetadataFile):
     }
     const promptColumn = PROMPT_COLUMNS.find((c) => Object.hasOwn(row, c));
     builder.addRow(where, context, {
-      file: row.file_name, captions: row[captionColumn], prompt: promptColumn && row[promptColumn], split: row.split,
+      file: row.file_name, captions: row[captionColumn], prompt: promptColumn && row[promptColumn], split: row.split, task: row.task,
     });
   }
 }

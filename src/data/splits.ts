@@ -36,6 +36,23 @@ export function selectSplit(dataset: CaptionDataset, split: string): CaptionData
   return { ...dataset, images, examples, splits: [split] };
 }
 
+/** The examples of one task (a `task` column), indexing the dataset's images as before; a task with none is refused. */
+function examplesOfTask(dataset: CaptionDataset, task: string): CaptionExample[] {
+  const chosen = dataset.examples.filter((e) => e.task === task);
+  if (chosen.length === 0) {
+    const tasks = tasksOf(dataset).map((t) => `"${t.task}"`);
+    throw new DatasetError(`no examples of task "${task}"`, dataset.label,
+      tasks.length > 0 ? `The dataset's tasks are ${tasks.join(', ')}: choose one of them, or all tasks.` : 'The dataset has no task column: train on all its examples.');
+  }
+  return chosen;
+}
+
+/** The dataset restricted to one task's examples, and the images they use, re-indexed. */
+export function selectTask(dataset: CaptionDataset, task: string): CaptionDataset {
+  const { images, groups: [examples] } = imagesOf(dataset, [examplesOfTask(dataset, task)]);
+  return { ...dataset, images, examples, splits: orderSplits(examples.map((e) => e.split)) };
+}
+
 export interface ValidationSplitOptions {
   /** The share of the training images held out, in (0, 1). */
   fraction: number;
@@ -82,6 +99,8 @@ export interface SplitOptions {
   /** Use at most this many images of each split (0 = all): a quick first run on a slow GPU. */
   maxTrainImages: number;
   maxValidationImages: number;
+  /** Only the examples of this task (the dataset's `task` column); absent or '' = every example. */
+  task?: string;
 }
 
 /** The examples a run trains on and the ones it is validated on. */
@@ -103,8 +122,8 @@ function limitImages(examples: CaptionExample[], max: number): CaptionExample[] 
 
 /** The training and validation examples for the person's split options. */
 export function chooseSplit(dataset: CaptionDataset, options: SplitOptions): SplitChoice {
-  let examples = dataset.examples;
-  const hasValidation = dataset.splits.includes('validation') && examples.some((e) => e.split === 'validation');
+  let examples = options.task ? examplesOfTask(dataset, options.task) : dataset.examples;
+  const hasValidation = examples.some((e) => e.split === 'validation');
   if (options.mode === 'holdout' || !hasValidation) {
     // The dataset's train and validation rows pooled, then a seeded share of the images held out.
     const pooled = examples.map((e) => (e.split === 'validation' ? { ...e, split: 'train' } : e));
@@ -115,6 +134,34 @@ export function chooseSplit(dataset: CaptionDataset, options: SplitOptions): Spl
     train: limitImages(examples.filter((e) => e.split === 'train'), options.maxTrainImages),
     validation: limitImages(examples.filter((e) => e.split === 'validation'), options.maxValidationImages),
   };
+}
+
+/**
+ * Every task's validation examples, each as that task's own split chooses them (chooseSplit with the task), and
+ * the examples without a task as the split of all examples chooses them: what an evaluation that routes each
+ * example through its task's adapter scores, with no adapter scored on an image it trained on.
+ */
+export function validationByTask(dataset: CaptionDataset, options: SplitOptions): SplitChoice {
+  const validation: CaptionExample[] = [];
+  // A task too small to hold images out has no validation examples: it is left out, as its own run would be.
+  const validationOf = (task: string | undefined) => {
+    try {
+      return chooseSplit(dataset, { ...options, task }).validation;
+    } catch (e) {
+      if (e instanceof DatasetError) return [];
+      throw e;
+    }
+  };
+  for (const { task } of tasksOf(dataset)) validation.push(...validationOf(task));
+  if (dataset.examples.some((e) => e.task === undefined)) validation.push(...validationOf(undefined).filter((e) => e.task === undefined));
+  return { train: [], validation };
+}
+
+/** The dataset's tasks (its `task` column) with their example counts, in order of first use; [] without one. */
+export function tasksOf(dataset: Pick<CaptionDataset, 'examples'>): Array<{ task: string; examples: number }> {
+  const counts = new Map<string, number>();
+  for (const e of dataset.examples) if (e.task !== undefined) counts.set(e.task, (counts.get(e.task) ?? 0) + 1);
+  return [...counts].map(([task, examples]) => ({ task, examples }));
 }
 
 /** FNV-1a over UTF-16 code units, then a murmur3 finaliser so that nearby strings spread out. */

@@ -99,6 +99,7 @@ export interface PreviewItem {
   captions: string[];
   prompt?: string;
   split: string;
+  task?: string;
 }
 
 export interface SplitCount {
@@ -120,6 +121,8 @@ export interface DatasetSummary {
   lengthHistogram: { edges: number[]; counts: number[] };
   hasPrompts: boolean;
   maxCaptionsPerImage: number;
+  /** The `task` column's tasks with their example counts ([] without one): one adapter per task can be trained. */
+  tasks: Array<{ task: string; examples: number }>;
   preview: PreviewItem[];
 }
 
@@ -261,6 +264,15 @@ export interface GalleryItem {
   prompt: string;
   frozen: string;
   adapted: string;
+  /** The example's task, in an evaluation that routes by task. */
+  task?: string;
+}
+
+/** In an evaluation that routes by task: which adapter a task's examples went through (none: the frozen model). */
+export interface TaskRoute {
+  task: string;
+  adapterName?: string;
+  items: number;
 }
 
 export interface EvaluationResult {
@@ -270,6 +282,8 @@ export interface EvaluationResult {
   before: CaptionScores;
   after: CaptionScores;
   items: GalleryItem[];
+  /** Present when each example went through its task's adapter. */
+  routes?: TaskRoute[];
 }
 
 export interface PlaygroundResult {
@@ -295,12 +309,20 @@ export interface EngineApi {
   train(config: Partial<TrainConfig>, options: StudioRunOptions, onStep?: (r: StepReport) => void, onEvent?: (e: RunEvent) => void): Promise<TrainOutcome>;
   /** Saves the current run's adapter in IndexedDB. */
   saveRun(details: { name: string; task: string }): Promise<AdapterSummary>;
-  /** Captions of the validation split by the frozen model and with an adapter (the current run's, or a saved one). */
-  evaluate(options: { adapterId?: string; split: SplitOptions }, onProgress?: (p: Progress) => void): Promise<EvaluationResult>;
+  /**
+   * Captions of the validation split by the frozen model and with an adapter (the current run's, or a saved one),
+   * or, `byTask`, each task's validation examples through the newest adapter saved for that task on this model.
+   */
+  evaluate(options: { adapterId?: string; split: SplitOptions; byTask?: boolean }, onProgress?: (p: Progress) => void): Promise<EvaluationResult>;
   listAdapters(): Promise<AdapterSummary[]>;
   renameAdapter(id: string, changes: { name?: string; task?: string }): Promise<AdapterSummary>;
   deleteAdapter(id: string): Promise<void>;
   adapterFile(id: string): Promise<{ fileName: string; bytes: Uint8Array }>;
+  /**
+   * The loaded model with a saved adapter folded into it, as a .zip of a model package (docs/FORMATS.md, "The
+   * merged model"); `note` says what was folded where (the image side folded into the vision graph, or appended).
+   */
+  mergedModelFile(adapterId: string): Promise<{ fileName: string; bytes: Uint8Array; note: string }>;
   /** Reads an adapter file, checks it against the loaded model, saves it. */
   importAdapter(file: Blob, fileName: string): Promise<AdapterSummary>;
   caption(image: Blob, prompt: string, adapterId?: string, onProgress?: (p: Progress) => void): Promise<PlaygroundResult>;

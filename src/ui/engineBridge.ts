@@ -30,6 +30,7 @@ const DISPATCH: { readonly [K in keyof EngineApi]: 'queued' | 'run' | 'direct' }
   loadModel: 'queued', openDataset: 'queued', train: 'run', saveRun: 'queued', evaluate: 'queued', caption: 'queued',
   pause: 'direct', describeSplit: 'direct', gpuBytes: 'direct', simulateDeviceLoss: 'direct',
   listAdapters: 'direct', renameAdapter: 'direct', deleteAdapter: 'direct', adapterFile: 'direct', importAdapter: 'direct',
+  mergedModelFile: 'direct', // CPU work on the package's files, beside a run
   listCheckpoints: 'direct', deleteCheckpoint: 'direct', clearCheckpoints: 'direct', storageUsage: 'direct',
 };
 

@@ -7,7 +7,7 @@ import { readDataset, type CaptionDataset, type CaptionExample } from '../data/d
 import { checkImage, decodeImage, IMAGE_FORMATS, type RgbImage } from '../data/images.ts';
 import { inOrder } from '../data/inOrder.ts';
 import { resampleRgb } from '../data/resample.ts';
-import type { SplitChoice } from '../data/splits.ts';
+import { tasksOf, type SplitChoice } from '../data/splits.ts';
 import { AdaLinkError, DatasetError } from '../errors.ts';
 import type { DatasetInput, DatasetSummary, PreviewItem, Progress, SourceOrigin, SplitSummary } from '../shared/engineApi.ts';
 import { datasetSource } from './sources.ts';
@@ -133,6 +133,7 @@ export async function openDataset(input: DatasetInput, onProgress?: (p: Progress
   const preview: PreviewItem[] = [...byImage].slice(0, PREVIEW_ITEMS).map(([index, examples]) => ({
     path: dataset.images[index], thumbnail: thumbnails.get(dataset.images[index]),
     captions: examples.map((e) => e.caption), prompt: examples[0].prompt, split: examples[0].split,
+    ...(examples[0].task === undefined ? {} : { task: examples[0].task }),
   }));
   const images = new Set(dataset.examples.map((e) => e.imageIndex));
   const summary: DatasetSummary = {
@@ -141,6 +142,7 @@ export async function openDataset(input: DatasetInput, onProgress?: (p: Progress
     lengthHistogram: histogram(dataset.examples.map((e) => words(e.caption))),
     hasPrompts: dataset.examples.some((e) => e.prompt !== undefined),
     maxCaptionsPerImage: Math.max(...[...byImage.values()].map((list) => list.length)),
+    tasks: tasksOf(dataset),
     preview,
   };
   const origin: SourceOrigin = 'url' in input ? { label: source.label, url: input.url } : { label: source.label };

@@ -18,10 +18,10 @@ import { loadHubPackage } from '../engine/hubPackage.ts';
 import { loadModelPackage, releaseModelPackage, type ModelPackage } from '../engine/modelPackage.ts';
 import type { FileSource } from '../data/source.ts';
 import { decodeTrainingState, encodeTrainingState } from '../formats/trainingState.ts';
-import { chooseSplit, type SplitOptions } from '../data/splits.ts';
+import { chooseSplit, validationByTask, type SplitOptions } from '../data/splits.ts';
 import { runSchedule } from '../engine/runSchedule.ts';
 import { encodeExamples, nonFiniteBeforeUpdate, Trainer } from '../engine/trainer.ts';
-import { readAdapterFile, writeAdapterFile, type AdapterWeights } from '../formats/adapterFile.ts';
+import { writeAdapterFile, type AdapterWeights } from '../formats/adapterFile.ts';
 import type { Evaluation } from '../engine/evaluate.ts';
 import { prepareSplit, releaseSplit, type PreparedSplit } from '../engine/preparedSplit.ts';
 import type {
@@ -38,6 +38,8 @@ import { describeSplit, openDataset, splitFingerprint, thumbnail, type OpenedDat
 import { captionImage, evaluateValidation, GALLERY_IMAGES, validationLoss } from './evaluation.ts';
 import { gpuBytesInUse, trackGpuMemory } from '../engine/gpuMemory.ts';
 import { openHubModel } from './hubSource.ts';
+import { mergedModelFile } from './mergedDownload.ts';
+import { adapterDownload, adapterOf, adaptersByTask, importAdapterFile } from './savedAdapters.ts';
 import { downloadPackage, hubEndpoint } from './sources.ts';
 
 trackGpuMemory();
@@ -102,17 +104,24 @@ function endRun(): void {
   run = undefined;
 }
 
-/** The features of `split` on the open dataset, cached for as long as the split, dataset and model stay. */
-async function preparedFor(split: SplitOptions, onProgress?: (p: Progress) => void): Promise<Prepared> {
+/**
+ * The features of `split` on the open dataset, cached for as long as the split, dataset and model stay. `byTask`:
+ * the validation examples of every task as each task's own split chose them (so that no adapter is scored on
+ * images it trained on), for an evaluation that routes each example through its task's adapter.
+ */
+async function preparedFor(split: SplitOptions, onProgress?: (p: Progress) => void, byTask = false): Promise<Prepared> {
   const model = requireModel();
   const data = requireDataset();
-  const key = JSON.stringify([model.manifest.id, data.serial, split]);
+  const key = JSON.stringify([model.manifest.id, data.serial, split, byTask]);
   if (prepared?.key === key) return prepared;
   if (prepared && prepared !== run?.prepared) releaseSplit(prepared);
   prepared = undefined;
-  const choice = chooseSplit(data.dataset, split);
-  if (choice.train.length === 0) {
+  const choice = byTask ? validationByTask(data.dataset, split) : chooseSplit(data.dataset, split);
+  if (!byTask && choice.train.length === 0) {
     throw new DatasetError('the training split is empty', data.dataset.label, 'Choose a split that leaves images for training, or add images.');
+  }
+  if (byTask && choice.validation.length === 0) {
+    throw new DatasetError('no task has validation examples', data.dataset.label, 'Hold out some images for validation in the Dataset step.');
   }
   // The gallery's pictures, made from the pixels decoded for the features (no second decode).
   const gallery = new Set([...new Set(choice.validation.map((e) => data.dataset.images[e.imageIndex]))].slice(0, GALLERY_IMAGES));
@@ -206,17 +215,6 @@ async function lostWithin(device: GPUDevice, ms: number): Promise<GPUDeviceLostI
   const info = await Promise.race([device.lost, new Promise<undefined>((resolve) => { timer = self.setTimeout(resolve, ms); })]);
   self.clearTimeout(timer);
   return info;
-}
-
-async function adapterOf(id: string): Promise<{ weights: AdapterWeights[]; name: string }> {
-  const model = requireModel();
-  const record = await store.getAdapter(id);
-  const adapter = readAdapterFile(record.file, model.manifest, `adapter "${record.name}"`);
-  return { weights: adapter.weights, name: record.name };
-}
-
-function safeFileName(name: string): string {
-  return name.replace(/[^\p{L}\p{N}._ -]+/gu, '_').replace(/\s+/g, '-').slice(0, 80) || 'adapter';
 }
 
 /**
@@ -358,10 +356,16 @@ const api: EngineApi = {
     }, run.setup.runId);
   },
 
-  async evaluate({ adapterId, split }: { adapterId?: string; split: SplitOptions }, onProgress?: (p: Progress) => void): Promise<EvaluationResult> {
+  async evaluate({ adapterId, split, byTask }: { adapterId?: string; split: SplitOptions; byTask?: boolean }, onProgress?: (p: Progress) => void): Promise<EvaluationResult> {
     const model = requireModel();
+    if (byTask) {
+      const adapters = await adaptersByTask(model);
+      const data = await preparedFor(split, onProgress, true);
+      const result = await evaluateValidation(model, requireGenerator(), data, adapters, onProgress, requireDataset().thumbnails);
+      return { ...result, adapterName: 'each task\'s adapter' };
+    }
     let adapter: { weights: AdapterWeights[]; name: string };
-    if (adapterId) adapter = await adapterOf(adapterId);
+    if (adapterId) adapter = await adapterOf(model, adapterId);
     else if (run) adapter = { weights: await run.trainer.adapterWeights(), name: 'the current run' };
     else throw new ConfigError('there is no adapter to evaluate', 'the Evaluate step', 'Train one, or pick a saved adapter.');
     const data = run && !adapterId ? run.prepared : await preparedFor(split, onProgress);
@@ -382,35 +386,21 @@ const api: EngineApi = {
   deleteAdapter: (id) => store.deleteAdapter(id),
 
   async adapterFile(id: string): Promise<{ fileName: string; bytes: Uint8Array }> {
-    const record = await store.getAdapter(id);
-    const bytes = record.file.slice();
-    return Comlink.transfer({ fileName: `${safeFileName(record.name)}.safetensors`, bytes }, [bytes.buffer]);
+    const download = await adapterDownload(id);
+    return Comlink.transfer(download, [download.bytes.buffer]);
   },
 
-  async importAdapter(file: Blob, fileName: string): Promise<AdapterSummary> {
-    const model = requireModel();
-    const bytes = new Uint8Array(await file.arrayBuffer());
-    const adapter = readAdapterFile(bytes, model.manifest, fileName);
-    let config: TrainConfig;
-    try {
-      config = withDefaults(JSON.parse(adapter.metadata.training_config ?? '{}') as Partial<TrainConfig>);
-    } catch {
-      config = withDefaults({});
-    }
-    config.modalities = adapter.weights.map((w) => w.modality);
-    for (const w of adapter.weights) config.rank[w.modality] = w.rank;
-    const finalLoss = Number(adapter.metadata.final_loss);
-    return store.saveAdapter({
-      id: store.newAdapterId(), name: adapter.metadata.name ?? fileName.replace(/\.safetensors$/i, ''), task: adapter.metadata.task ?? 'caption',
-      modelId: model.manifest.id, createdAt: Date.now(), steps: Number(adapter.metadata.steps) || 0, config, origin: 'imported',
-      bytes: bytes.byteLength, file: bytes, metrics: Number.isFinite(finalLoss) ? { finalLoss } : {},
-    });
+  async mergedModelFile(adapterId: string): Promise<{ fileName: string; bytes: Uint8Array; note: string }> {
+    const merged = await mergedModelFile(requireModel(), modelInfo?.hub, await store.getAdapter(adapterId));
+    return Comlink.transfer(merged, [merged.bytes.buffer]);
   },
+
+  importAdapter: (file: Blob, fileName: string) => importAdapterFile(requireModel(), file, fileName),
 
   async caption(image: Blob, prompt: string, adapterId?: string, onProgress?: (p: Progress) => void): Promise<PlaygroundResult> {
     const model = requireModel();
     if (!model.generation) throw new PackageError('this model package cannot write captions (no generation graphs)', model.source.label, 'Load a package exported with its generation graphs.');
-    const adapter = adapterId ? await adapterOf(adapterId) : undefined;
+    const adapter = adapterId ? await adapterOf(model, adapterId) : undefined;
     const result = await captionImage(model, requireGenerator(), image, prompt.trim() || model.manifest.text.default_prompt, adapter?.weights, onProgress);
     return { ...result, adapterName: adapter?.name };
   },

@@ -5,12 +5,12 @@
  */
 import { IMAGE_FORMATS } from '../data/images.ts';
 import { DatasetError } from '../errors.ts';
-import { evaluateCaptions, evaluationItems, type Evaluation } from '../engine/evaluate.ts';
+import { evaluateCaptions, evaluationItems, type Evaluation, type EvaluationItem } from '../engine/evaluate.ts';
 import { cacheImageFeatures } from '../engine/featureCache.ts';
-import type { CaptionGenerator } from '../engine/generate.ts';
+import type { AdapterChoice, CaptionGenerator } from '../engine/generate.ts';
 import type { ModelPackage } from '../engine/modelPackage.ts';
 import type { AdapterWeights } from '../formats/adapterFile.ts';
-import type { EvaluationResult, GalleryItem, PlaygroundResult, Progress } from '../shared/engineApi.ts';
+import type { EvaluationResult, GalleryItem, PlaygroundResult, Progress, TaskRoute } from '../shared/engineApi.ts';
 import type { PreparedSplit } from '../engine/preparedSplit.ts';
 import { thumbnail } from './datasetSession.ts';
 import { blobSource } from './sources.ts';
@@ -37,15 +37,53 @@ export async function validationLoss(pkg: ModelPackage, generator: CaptionGenera
   return -logprobs.reduce((a, b) => a + b, 0) / tokens;
 }
 
+/** Each task's adapter (the newest saved for it on this model), for an evaluation that routes by task. */
+export type TaskAdapters = Map<string, { weights: AdapterWeights[]; name: string }>;
+
 /**
- * The validation split captioned by the frozen model and with `adapter`, scored by the engine's evaluation
- * (src/engine/evaluate.ts, as `npm run evaluate` and the report), with the thumbnails made when the split's
- * features were cached (the first GALLERY_IMAGES images). The frozen model's captions are computed once per split.
+ * The items of an evaluation, with the adapter each goes through: one adapter for all, or each example through
+ * its task's adapter (examples of a task without one, or without a task, through the frozen model). Items of
+ * different tasks are never merged, even on one image and prompt.
  */
-export async function evaluateValidation(pkg: ModelPackage, generator: CaptionGenerator, prepared: PreparedSplit & { frozen?: Evaluation }, adapter: AdapterWeights[],
-  onProgress: ((p: Progress) => void) | undefined, thumbnails: Map<string, Blob>): Promise<Omit<EvaluationResult, 'adapterId' | 'adapterName'>> {
-  const items = evaluationItems(pkg, { ...prepared.dataset, examples: prepared.validation }, prepared.features);
-  const captions = (weights: AdapterWeights[], phase: Progress['phase']) => {
+function routedItems(pkg: ModelPackage, prepared: PreparedSplit, adapter: AdapterWeights[] | TaskAdapters): {
+  items: EvaluationItem[]; choice: AdapterChoice; tasks: (string | undefined)[]; routes?: TaskRoute[];
+} {
+  const split = { ...prepared.dataset, examples: prepared.validation };
+  if (Array.isArray(adapter)) {
+    const items = evaluationItems(pkg, split, prepared.features);
+    return { items, choice: adapter, tasks: items.map(() => undefined) };
+  }
+  const names = [...new Set(prepared.validation.map((e) => e.task))];
+  const sets = [...adapter.values()].map((a) => a.weights);
+  const index = new Map([...adapter.keys()].map((task, i) => [task, i]));
+  const items: EvaluationItem[] = [];
+  const route: number[] = [];
+  const tasks: (string | undefined)[] = [];
+  const routes: TaskRoute[] = [];
+  for (const task of names) {
+    const examples = prepared.validation.filter((e) => e.task === task);
+    if (!examples.some((e) => prepared.features.ok[e.imageIndex])) continue;
+    const part = evaluationItems(pkg, { ...split, examples }, prepared.features);
+    const i = task === undefined ? -1 : index.get(task) ?? -1;
+    items.push(...part);
+    part.forEach(() => { route.push(i); tasks.push(task); });
+    routes.push({ task: task ?? '(no task)', adapterName: i >= 0 ? adapter.get(task!)!.name : undefined, items: part.length });
+  }
+  if (items.length === 0) throw new DatasetError('nothing to evaluate: no example has a readable image', prepared.dataset.label, 'Check the validation report.');
+  return { items, choice: { adapters: sets, route }, tasks, routes };
+}
+
+/**
+ * The validation split captioned by the frozen model and with `adapter` (one for all examples, or each task's
+ * own), scored by the engine's evaluation (src/engine/evaluate.ts, as `npm run evaluate` and the report), with
+ * the thumbnails made when the split's features were cached (the first GALLERY_IMAGES images). The frozen
+ * model's captions are computed once per split.
+ */
+export async function evaluateValidation(pkg: ModelPackage, generator: CaptionGenerator, prepared: PreparedSplit & { frozen?: Evaluation },
+  adapter: AdapterWeights[] | TaskAdapters, onProgress: ((p: Progress) => void) | undefined, thumbnails: Map<string, Blob>,
+): Promise<Omit<EvaluationResult, 'adapterId' | 'adapterName'>> {
+  const { items, choice, tasks, routes } = routedItems(pkg, prepared, adapter);
+  const captions = (weights: AdapterChoice, phase: Progress['phase']) => {
     onProgress?.({ phase, done: 0, total: items.length });
     return evaluateCaptions(pkg, items, prepared.features, weights, {
       generator, batchSize: CAPTION_BATCH, onProgress: (done, total) => onProgress?.({ phase, done, total }),
@@ -53,16 +91,16 @@ export async function evaluateValidation(pkg: ModelPackage, generator: CaptionGe
   };
   prepared.frozen ??= await captions([], 'captioning (frozen model)');
   const frozen = prepared.frozen;
-  const adapted = await captions(adapter, 'captioning (adapted)');
+  const adapted = await captions(choice, 'captioning (adapted)');
   const gallery: GalleryItem[] = [];
   for (const [i, item] of items.entries()) {
     const thumb = i < GALLERY_IMAGES ? thumbnails.get(item.image) : undefined;
     gallery.push({
       path: item.image, thumbnail: thumb, references: item.references, prompt: item.prompt,
-      frozen: frozen.captions[i].caption, adapted: adapted.captions[i].caption,
+      frozen: frozen.captions[i].caption, adapted: adapted.captions[i].caption, ...(tasks[i] === undefined ? {} : { task: tasks[i] }),
     });
   }
-  return { images: items.length, before: frozen.scores, after: adapted.scores, items: gallery };
+  return { images: items.length, before: frozen.scores, after: adapted.scores, items: gallery, ...(routes ? { routes } : {}) };
 }
 
 /** One image dropped on the playground: its caption by the frozen model and, given an adapter, with it. */

@@ -1,6 +1,7 @@
 /**
  * Step 5 — the adapters kept in this browser (IndexedDB): list with config and metrics, rename, set the
- * task, delete, download as .safetensors, and import one back (checked against the loaded model); and
+ * task, delete, download as .safetensors or folded into the loaded model ("Download merged": a model package
+ * that needs no adapter, src/worker/mergedDownload.ts), and import one back (checked against the loaded model); and
  * what the studio stores in this browser, with how much (StorageCard).
  */
 import { useState } from 'react';
@@ -40,7 +41,7 @@ export function AdaptersPanel({ studio, onCheckpointsCleared }: { studio: Studio
       <DropZone testId="adapter-drop" title="Import an adapter" hint="A .safetensors adapter saved by the studio, for the loaded model." accept=".safetensors"
         multiple={false} onFiles={(files) => void importFile(files[0].file, files[0].path.split('/').pop()!)} />
       <ErrorBox error={error} onDismiss={() => setError(undefined)} />
-      {message && <p className="ok" role="status">{message}</p>}
+      {message && <p className="ok" role="status" style={{ whiteSpace: 'pre-line' }}>{message}</p>}
       {adapters.length === 0 && <p className="muted">No adapters yet: train one in step 3.</p>}
       {tasks.map((task) => (
         <div key={task} className="card">
@@ -58,7 +59,13 @@ export function AdaptersPanel({ studio, onCheckpointsCleared }: { studio: Studio
                       await bridge.deleteAdapter(a.id);
                       await studio.refreshAdapters();
                     })}
-                    onDownload={() => act(async () => { const f = await bridge.adapterFile(a.id); downloadBytes(f.bytes, f.fileName); })} />
+                    onDownload={() => act(async () => { const f = await bridge.adapterFile(a.id); downloadBytes(f.bytes, f.fileName); })}
+                    onDownloadMerged={() => act(async () => {
+                      setMessage(`Merging "${a.name}" into the model…`);
+                      const f = await bridge.mergedModelFile(a.id);
+                      downloadBytes(f.bytes, f.fileName);
+                      setMessage(`${f.fileName} (${formatBytes(f.bytes.byteLength)}):\n${f.note}`);
+                    })} />
                 ))}
               </tbody>
             </table>
@@ -70,10 +77,10 @@ export function AdaptersPanel({ studio, onCheckpointsCleared }: { studio: Studio
   );
 }
 
-function AdapterRow({ adapter: a, matches, editing, onEdit, onSave, onDelete, onDownload }: {
+function AdapterRow({ adapter: a, matches, editing, onEdit, onSave, onDelete, onDownload, onDownloadMerged }: {
   adapter: AdapterSummary; matches: boolean; editing?: { id: string; name: string; task: string };
   onEdit(e: { id: string; name: string; task: string } | undefined): void; onSave(changes: { name: string; task: string }): void;
-  onDelete(): void; onDownload(): void;
+  onDelete(): void; onDownload(): void; onDownloadMerged(): void;
 }) {
   const c = a.config;
   const m = a.metrics;
@@ -106,6 +113,9 @@ function AdapterRow({ adapter: a, matches, editing, onEdit, onSave, onDelete, on
       <td>{formatBytes(a.bytes)}</td>
       <td className="actions">
         <button type="button" onClick={onDownload}>Download</button>
+        <button type="button" onClick={onDownloadMerged} disabled={!matches} data-testid="download-merged"
+          title={matches ? 'The loaded model with this adapter folded in: a model package (.zip) that needs no adapter'
+            : 'Load the model this adapter was trained for first'}>Download merged</button>
         <button type="button" onClick={() => onEdit({ id: a.id, name: a.name, task: a.task })}>Rename</button>
         <button type="button" className="danger" onClick={onDelete}>Delete</button>
       </td>

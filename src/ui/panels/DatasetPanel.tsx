@@ -72,6 +72,9 @@ export function DatasetPanel({ studio, busy }: { studio: Studio; busy: boolean }
                 <dt>Captions</dt><dd>{dataset.examples} (up to {dataset.maxCaptionsPerImage} per image)</dd>
                 <dt>Splits</dt><dd>{dataset.splits.map((s) => `${s.split}: ${s.images} images`).join(' · ')}</dd>
                 <dt>Prompts</dt><dd>{dataset.hasPrompts ? 'a prompt/question column' : 'none: the model\'s default prompt'}</dd>
+                {dataset.tasks.length > 0 && (
+                  <><dt>Tasks</dt><dd data-testid="dataset-tasks">{dataset.tasks.map((t) => `${t.task} (${t.examples})`).join(' · ')}</dd></>
+                )}
                 <dt>Skipped</dt><dd>{dataset.skipped.length === 0 ? 'nothing' : `${dataset.skipped.length} (listed below)`}</dd>
               </dl>
             </div>

@@ -13,6 +13,8 @@ import { useTask } from '../components/useTask.ts';
 import type { TrainingRun } from './useTrainingRun.ts';
 
 const METRICS = ['CIDEr-D', 'BLEU-4', 'ROUGE-L'] as const;
+/** The adapter choice that routes each validation example through its task's newest adapter. */
+const BY_TASK = '\u0000by task';
 
 export function EvaluatePanel({ studio, run }: { studio: Studio; run: TrainingRun }) {
   const { evaluation, model, dataset, adapters } = studio;
@@ -20,12 +22,15 @@ export function EvaluatePanel({ studio, run }: { studio: Studio; run: TrainingRu
   const [chosen, setChosen] = useState<string>('');
   const task = useTask();
   const { busy } = task;
-  const adapterId = chosen || usable[0]?.id;
+  // A dataset with tasks can be scored with each example through its own task's adapter.
+  const canRoute = (dataset?.tasks.length ?? 0) > 0 && usable.length > 0;
+  const byTask = canRoute && chosen === BY_TASK;
+  const adapterId = byTask ? undefined : usable.find((a) => a.id === chosen)?.id ?? usable[0]?.id;
 
   const evaluate = async () => {
-    if (!adapterId) return;
+    if (!adapterId && !byTask) return;
     await task.run(async (onProgress) => {
-      studio.setEvaluation(await studio.bridge.evaluate({ adapterId, split: studio.split }, onProgress));
+      studio.setEvaluation(await studio.bridge.evaluate(byTask ? { byTask, split: studio.split } : { adapterId, split: studio.split }, onProgress));
       await studio.refreshAdapters();
     });
   };
@@ -37,9 +42,10 @@ export function EvaluatePanel({ studio, run }: { studio: Studio; run: TrainingRu
         <label htmlFor="eval-adapter">Adapter</label>
         <select id="eval-adapter" value={adapterId ?? ''} onChange={(e) => setChosen(e.target.value)} disabled={usable.length === 0}>
           {usable.length === 0 && <option value="">no adapter for this model yet</option>}
+          {canRoute && <option value={BY_TASK}>each example through its task&apos;s adapter</option>}
           {usable.map((a) => <option key={a.id} value={a.id}>{a.task} — {a.name}</option>)}
         </select>
-        <button type="button" className="primary" disabled={!adapterId || !dataset || busy || run.busy} onClick={() => void evaluate()}>Evaluate</button>
+        <button type="button" className="primary" disabled={!(adapterId || byTask) || !dataset || busy || run.busy} onClick={() => void evaluate()}>Evaluate</button>
         {!dataset && <span className="muted">Open a dataset (step 2) to evaluate on its validation split.</span>}
         {run.view.status === 'evaluating' && <span className="muted">Evaluating the run that just finished…</span>}
       </div>
@@ -73,6 +79,13 @@ const EvaluationView = memo(function EvaluationView({ evaluation }: { evaluation
               ))}
             </tbody>
           </table>
+          {evaluation.routes && (
+            <ul className="muted" data-testid="task-routes">
+              {evaluation.routes.map((r) => (
+                <li key={r.task}>task &quot;{r.task}&quot;: {r.items} captions through {r.adapterName ? <b>{r.adapterName}</b> : 'the frozen model (no adapter for this task)'}</li>
+              ))}
+            </ul>
+          )}
         </div>
         <div className="card"><BeforeAfterBars metrics={rows} /></div>
       </div>
@@ -81,9 +94,12 @@ const EvaluationView = memo(function EvaluationView({ evaluation }: { evaluation
         <div className="gallery" data-testid="gallery">
           <div className="gallery-row gallery-head"><span>Image</span><span>Reference</span><span>Frozen model</span><span>With adapter</span></div>
           {evaluation.items.map((item, i) => (
-            <div className="gallery-row" key={`${item.path}-${i}`} data-testid="gallery-row">
+            <div className="gallery-row" key={`${item.path}-${i}`} data-testid="gallery-row" data-path={item.path}>
               <Thumb blob={item.thumbnail} alt={item.path} size={80} />
-              <span className="reference">{item.references.map((r, j) => <span key={j} className="caption">{r}</span>)}</span>
+              <span className="reference">
+                {item.task !== undefined && <span className="muted" data-testid="gallery-task">{item.task}</span>}
+                {item.references.map((r, j) => <span key={j} className="caption">{r}</span>)}
+              </span>
               <span className="frozen" data-testid="frozen-caption">{item.frozen || <i>(empty)</i>}</span>
               <span className="adapted" data-testid="adapted-caption">{item.adapted || <i>(empty)</i>}</span>
             </div>

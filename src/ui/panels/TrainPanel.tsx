@@ -14,7 +14,7 @@ import type { Studio } from '../studio.ts';
 import { LossChart, LossTable } from '../components/charts.tsx';
 import { downloadBytes, ErrorBox, formatBytes, formatDuration, ProgressBar } from '../components/common.tsx';
 import { SettingsForm } from './SettingsForm.tsx';
-import type { RunView, Status, TrainingRun } from './useTrainingRun.ts';
+import { EACH_TASK, type RunView, type Status, type TrainingRun } from './useTrainingRun.ts';
 
 const STATUS_TEXT: Record<Status, string> = {
   idle: 'Not started', preparing: 'Preparing', training: 'Training', pausing: 'Pausing after the steps in flight…', paused: 'Paused',
@@ -44,6 +44,7 @@ export function TrainPanel({ studio, run }: { studio: Studio; run: TrainingRun }
       <h2>Train an AdaLink adapter</h2>
       {run.interrupted && !run.busy && view.status !== 'paused' && <InterruptedRun studio={studio} run={run} checkpoint={run.interrupted} />}
       {!ready && <p className="notice">{!model ? 'Load a model in step 1' : 'Open a dataset in step 2'} first.</p>}
+      {dataset && dataset.tasks.length > 0 && <TaskPlan run={run} tasks={dataset.tasks} editable={editable} />}
       <div className="grid-2">
         <SettingsForm settings={settings} setSettings={studio.setSettings} editable={editable} dModel={model?.dModel} datasetLabel={dataset?.label}
           adapterName={run.adapterName} setAdapterName={run.setAdapterName} task={run.task} setTask={run.setTask} />
@@ -92,6 +93,30 @@ export function TrainPanel({ studio, run }: { studio: Studio; run: TrainingRun }
         </div>
       </div>
     </section>
+  );
+}
+
+/**
+ * A dataset with a task column: one adapter shared by all tasks, one adapter per task (a run each, one after
+ * another, each adapter named after and kept under its task), or one task only. The paper's multi-task setting
+ * is one adapter per task on one frozen model.
+ */
+function TaskPlan({ run, tasks, editable }: { run: TrainingRun; tasks: Array<{ task: string; examples: number }>; editable: boolean }) {
+  const plan = run.taskPlan === EACH_TASK || tasks.some((t) => t.task === run.taskPlan) ? run.taskPlan : '';
+  return (
+    <div className="card row wrap" data-testid="task-plan">
+      <label htmlFor="task-plan">Tasks</label>
+      <select id="task-plan" value={plan} disabled={!editable} onChange={(e) => run.setTaskPlan(e.target.value)}>
+        <option value="">one adapter shared by all {tasks.length} tasks</option>
+        <option value={EACH_TASK}>one adapter per task ({tasks.length} runs, one after another)</option>
+        {tasks.map((t) => <option key={t.task} value={t.task}>only &quot;{t.task}&quot; ({t.examples} captions)</option>)}
+      </select>
+      {run.runTask !== undefined && run.busy && (
+        <span className="muted" data-testid="run-task">
+          Training task &quot;{run.runTask}&quot;{run.queuedTasks.length > 0 ? `; then ${run.queuedTasks.map((t) => `"${t}"`).join(', ')}` : ''}.
+        </span>
+      )}
+    </div>
   );
 }
 

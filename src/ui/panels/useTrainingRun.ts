@@ -5,7 +5,7 @@
  */
 import { startTransition, useCallback, useEffect, useRef, useState } from 'react';
 import type { TrainConfig } from '../../config.ts';
-import type { AdapterSummary, CheckpointSummary, Progress, RunDetails, RunEvent, StepReport, StudioRunOptions } from '../../shared/engineApi.ts';
+import type { AdapterSummary, CheckpointSummary, Progress, RunDetails, RunEvent, SplitOptions, StepReport, StudioRunOptions } from '../../shared/engineApi.ts';
 import { isDeviceLost } from '../../shared/errors.ts';
 import { stepsOf } from '../../shared/settings.ts';
 import type { Studio } from '../studio.ts';
@@ -40,6 +40,12 @@ export interface TrainingRun {
   setAdapterName(name: string): void;
   task: string;
   setTask(task: string): void;
+  /** With a dataset that has tasks: '' one shared adapter for all, EACH_TASK one adapter per task (a run each), or one task's name. */
+  taskPlan: string;
+  setTaskPlan(plan: string): void;
+  /** The task the run in progress trains on (undefined: all examples), and the tasks queued after it. */
+  runTask?: string;
+  queuedTasks: string[];
   start(): void;
   pause(): void;
   resume(): void;
@@ -53,6 +59,9 @@ export interface TrainingRun {
   /** Looks for interrupted runs again (their checkpoints may have been cleared elsewhere). */
   refreshInterrupted(): void;
 }
+
+/** The task plan that trains one adapter per task of the dataset, one run after another. */
+export const EACH_TASK = '\u0000each task';
 
 /** The run's view is redrawn at most this often while it trains. */
 const FLUSH_MS = 250;
@@ -117,6 +126,21 @@ export function useTrainingRun(studio: Studio): TrainingRun {
   const [view, setView] = useState<RunView>(EMPTY);
   const [adapterName, setAdapterName] = useState('');
   const [task, setTask] = useState('caption');
+  const [taskPlan, setTaskPlan] = useState('');
+  /** The task of the run being driven, the tasks after it (one adapter per task), and whether the next one starts when this one is saved. */
+  const [runTask, setRunTask] = useState<string>();
+  const [queuedTasks, setQueuedTasks] = useState<string[]>([]);
+  const runTaskRef = useRef<string | undefined>(undefined);
+  const queue = useRef<string[]>([]);
+  const chainNext = useRef(false);
+  const setTaskOfRun = (next: string | undefined, rest: string[]) => {
+    runTaskRef.current = next;
+    queue.current = rest;
+    setRunTask(next);
+    setQueuedTasks(rest);
+  };
+  /** The split a run trains and is evaluated on: the studio's, restricted to the run's task. */
+  const splitOfRun = (): SplitOptions => ({ ...latest.current.split, ...(runTaskRef.current === undefined ? {} : { task: runTaskRef.current }) });
   const [interrupted, setInterrupted] = useState<CheckpointSummary>();
   const [interruptedError, setInterruptedError] = useState<unknown>();
   const controller = useRef<AbortController | undefined>(undefined);
@@ -194,7 +218,7 @@ export function useTrainingRun(studio: Studio): TrainingRun {
     if (s.model?.canGenerate) {
       setView((v) => ({ ...v, status: 'evaluating' }));
       try {
-        const result = await s.bridge.evaluate({ adapterId: saved.id, split: latest.current.split }, (progress) => setView((v) => ({ ...v, progress })));
+        const result = await s.bridge.evaluate({ adapterId: saved.id, split: splitOfRun() }, (progress) => setView((v) => ({ ...v, progress })));
         s.setEvaluation(result);
         await s.refreshAdapters();
       } catch (e) {
@@ -202,6 +226,8 @@ export function useTrainingRun(studio: Studio): TrainingRun {
       }
     }
     setView((v) => ({ ...v, status: 'done', progress: undefined }));
+    // One adapter per task: the next task's run starts once this one's adapter is saved (drive runs it).
+    chainNext.current = queue.current.length > 0 && !stopRequested.current;
   };
 
   /** The model and dataset a checkpoint's run needs, loaded again by the studio where they came from a URL. */
@@ -215,7 +241,9 @@ export function useTrainingRun(studio: Studio): TrainingRun {
       setView((v) => ({ ...v, notice: `Opening the run's dataset again from ${c.dataset.url}…` }));
       await s.openDataset({ url: c.dataset.url, label: c.dataset.label }, (progress) => setView((v) => ({ ...v, progress })));
     }
-    s.setSplit(c.split);
+    const { task: splitTask, ...split } = c.split;
+    s.setSplit(split);
+    setTaskOfRun(splitTask, queue.current);
     s.setSettings(c.details.settings);
     setAdapterName(c.details.adapterName);
     setTask(c.details.task);
@@ -225,6 +253,13 @@ export function useTrainingRun(studio: Studio): TrainingRun {
     driving.current = true;
     try {
       await driveRun(start);
+      while (chainNext.current) {
+        chainNext.current = false;
+        const [next, ...rest] = queue.current;
+        const saved = runTaskRef.current;
+        setTaskOfRun(next, rest);
+        await driveRun({ from: 'scratch', notice: `The adapter of task "${saved}" is saved. Now task "${next}".` });
+      }
     } finally {
       driving.current = false;
     }
@@ -266,15 +301,20 @@ export function useTrainingRun(studio: Studio): TrainingRun {
         options = { split: c.split, validateEvery: c.validateEvery, checkpointEvery: c.checkpointEvery, details: c.details, fromCheckpoint: c.runId };
       } else {
         const settings = s.settings;
-        const split = await s.bridge.describeSplit(s.split);
+        const runSplit = splitOfRun();
+        const split = await s.bridge.describeSplit(runSplit);
         config = { ...settings.config, steps: stepsOf(settings, split.train.examples) };
+        // A run on one task names its adapter after the task.
+        const ofTask = runTaskRef.current;
+        const details: RunDetails = ofTask === undefined ? { settings, adapterName, task }
+          : { settings, adapterName: `${adapterName.trim() || `${s.dataset?.label ?? 'dataset'} adapter`} · ${ofTask}`, task: ofTask };
         if (start.from === 'scratch') {
           setView((v) => ({ ...v, totalSteps: config.steps! }));
-          runDetails.current = { settings, adapterName, task };
+          runDetails.current = details;
         }
         options = {
-          split: s.split, validateEvery: settings.validateEvery, checkpointEvery: settings.checkpointEvery,
-          details: runDetails.current ?? { settings, adapterName, task }, resume: start.from === 'pause',
+          split: runSplit, validateEvery: settings.validateEvery, checkpointEvery: settings.checkpointEvery,
+          details: runDetails.current ?? details, resume: start.from === 'pause',
         };
       }
       runEngine.current = s.bridge.restarts;
@@ -336,13 +376,16 @@ export function useTrainingRun(studio: Studio): TrainingRun {
   useEffect(() => () => clearTimeout(timer.current), []);
 
   return {
-    view, adapterName, setAdapterName, task, setTask, interrupted, interruptedError,
+    view, adapterName, setAdapterName, task, setTask, taskPlan, setTaskPlan, runTask, queuedTasks, interrupted, interruptedError,
     refreshInterrupted: () => void refreshInterrupted().catch(() => undefined),
     busy: ['preparing', 'training', 'pausing', 'stopping', 'saving', 'evaluating', 'recovering'].includes(view.status),
     start: () => {
       // The button turns busy when the transition above is drawn: a second click before that starts nothing.
       if (driving.current) return;
       recoveries.current = 0;
+      const tasks = (studio.dataset?.tasks ?? []).map((t) => t.task);
+      if (taskPlan === EACH_TASK && tasks.length > 0) setTaskOfRun(tasks[0], tasks.slice(1));
+      else setTaskOfRun(tasks.includes(taskPlan) ? taskPlan : undefined, []);
       void drive({ from: 'scratch' });
     },
     // A paused run whose engine was replaced since (a lost GPU) continues from its checkpoint.
@@ -353,6 +396,7 @@ export function useTrainingRun(studio: Studio): TrainingRun {
     },
     stop: () => {
       stopRequested.current = true;
+      setTaskOfRun(runTaskRef.current, []);
       if (view.status === 'paused' || view.status === 'failed') {
         void finish().catch((e) => setView((v) => ({ ...v, status: 'failed', error: e })));
       } else {
