@@ -27,6 +27,11 @@ class ReadmeExample(unittest.TestCase):
         self.assertEqual(len(code), 2)
         self.assertEqual(len(code[0].strip().splitlines()), 5)
 
+    def test_the_projects_readme_shows_the_same_five_lines(self) -> None:
+        with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
+            shown = re.findall(r"```python\n(.*?)```", f.read(), re.S)
+        self.assertEqual(shown, blocks()[:1])
+
     @unittest.skipUnless(HAVE_TORCH, NO_TORCH)
     def test_use_your_adapter_in_pytorch(self) -> None:
         here = os.getcwd()
