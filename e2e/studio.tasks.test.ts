@@ -8,7 +8,7 @@
  *    caption equals the one that task's adapter gives when evaluated alone;
  *  - the Playground, task "count", gives the count adapter's caption of an image;
  *  - "Download merged" (issue 15, item 3): the count adapter folded into the package, downloaded as a .zip,
- *    loaded as a model of its own: with no adapter, its captions are the count adapter's.
+ *    dropped as it is on the Model step: with no adapter, its captions are the count adapter's.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { unzipSync } from 'fflate';
@@ -143,15 +143,15 @@ test.describe('studio, one adapter per task', () => {
     const row = page.getByTestId('adapter-row').filter({ hasText: 'shapes · count' });
     const download = page.waitForEvent('download');
     await row.getByTestId('download-merged').click();
-    const zip = unzipSync(new Uint8Array(readFileSync(await (await download).path())));
+    const zipPath = await (await download).path();
+    const zip = unzipSync(new Uint8Array(readFileSync(zipPath)));
     await expect(page.getByText(/Image: vision\.onnx: folded into the vision graph's last linear layer/)).toBeVisible();
-    const files = Object.entries(zip).filter(([path]) => !path.endsWith('/'))
-      .map(([path, bytes]) => file(path.split('/').pop()!, bytes));
     const manifest = JSON.parse(new TextDecoder().decode(zip[Object.keys(zip).find((p) => p.endsWith('manifest.json'))!])) as { id: string };
     expect(manifest.id).toMatch(/^tiny-pali-test\+merged-/);
 
+    // The .zip itself dropped on the Model step, as downloaded.
     await tab(page, 'Model');
-    await page.getByTestId('model-drop-files').setInputFiles(files);
+    await page.getByTestId('model-drop-files').setInputFiles([file('merged.zip', new Uint8Array(readFileSync(zipPath)), 'application/zip')]);
     await expect(page.getByTestId('model-card')).toContainText(manifest.id, { timeout: 3 * MINUTE });
     const example = 'e2e/fixtures/two-tasks/0009.png';
     await tab(page, 'Playground');

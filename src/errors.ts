@@ -131,3 +131,16 @@ export function shown(value: unknown, max = 60): string {
   }
   return shorten(text, max);
 }
+
+/**
+ * Runs `f`; an AdaLinkError of another kind (a FormatError of a reader the package code calls) becomes a
+ * PackageError with the same parts, `where` given where it had none: the person sees one kind per step.
+ */
+export function asPackageError<T>(f: () => T, where: string): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof AdaLinkError && !(e instanceof PackageError)) throw new PackageError(e.problem, e.where || where, e.fix);
+    throw e;
+  }
+}

@@ -80,11 +80,9 @@ describe('default model: greedy captions equal PyTorch token for token on 20 val
     expect(captions.map((c) => c.caption)).toEqual(fixture.examples.map((e) => e.base.caption));
   }, 300_000);
 
-  it('with the committed adapter, and the evaluation scores exactly these captions', async () => {
-    const captions = await generate(adapter);
-    expect(captions.map((c) => c.ids)).toEqual(fixture.examples.map((e) => e.adapted.ids));
-    expect(captions.map((c) => c.caption)).toEqual(fixture.examples.map((e) => e.adapted.caption));
-
+  // One captioning pass of the adapted model (the default model's greedy search takes about a minute on
+  // SwiftShader): the studio's evaluation, whose captions are checked against PyTorch's.
+  it('with the committed adapter, through the evaluation, which scores exactly these captions', async () => {
     const items = evaluationItems(pkg, dataset, features);
     expect(items.map((item) => item.image)).toEqual(fixture.examples.map((e) => e.file_name));
     const evaluation = await evaluateCaptions(pkg, items, features, adapter, { batchSize: 20 });

@@ -20,7 +20,7 @@
  * give a decoder_step.
  */
 import { MissingFileError, type FileSource } from '../data/source.ts';
-import { AdaLinkError, PackageError, shorten } from '../errors.ts';
+import { asPackageError, PackageError, shorten } from '../errors.ts';
 import { HUB_MERGED_DECODER, hubGraphPath, hubManifest, type HubGraph, type HubManifestOptions, type HubOrigin } from '../formats/hubManifest.ts';
 import { encodeOnnxModel, readOnnxModel } from '../formats/onnx.ts';
 import type { OnnxModel, OnnxTensor } from '../formats/onnxModel.ts';
@@ -224,12 +224,3 @@ function tensorsOf(model: OnnxModel): OnnxTensor[] {
   return [...model.graph.initializers, ...constants];
 }
 
-/** Runs `f`; an AdaLinkError of another kind (a FormatError of the ONNX reader) becomes a PackageError. */
-function asPackageError<T>(f: () => T, where: string): T {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof AdaLinkError && !(e instanceof PackageError)) throw new PackageError(e.problem, e.where || where, e.fix);
-    throw e;
-  }
-}

@@ -21,7 +21,8 @@
  */
 import { zipSync, type Zippable } from 'fflate';
 import { MissingFileError, type FileSource } from '../data/source.ts';
-import { AdaLinkError, PackageError, shorten } from '../errors.ts';
+import { asPackageError, PackageError, shorten } from '../errors.ts';
+import { sha256Hex } from './digest.ts';
 import { readAdapterFile, type AdapterWeights } from './adapterFile.ts';
 import { parseManifest, type ModelManifest } from './manifest.ts';
 import { encodeOnnxModel, readOnnxModel } from './onnx.ts';
@@ -99,7 +100,7 @@ export async function mergeAdapterIntoPackage(source: FileSource, adapterFile: U
     `Model "${id}": adapter "${adapterName}" merged into "${manifest.id}".`,
     merged.text ? `Text: ${merged.text}.` : 'Text: the adapter has no text side; the embedding table is unchanged.',
     merged.image ? `Image: ${merged.image}.` : 'Image: the adapter has no image side; the vision graph is unchanged.',
-    'Unzip it and load the folder as a model package (step 1): its captions are the adapted model\'s, without the adapter.',
+    'Drop the .zip (or its unzipped folder) on step 1 to load it as a model: its captions are the adapted model\'s, without the adapter.',
   ].join('\n');
   return { files, manifest: out, folder, note };
 }
@@ -153,17 +154,4 @@ function slug(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 32).replace(/-+$/, '');
 }
 
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
 
-/** Runs `f`; another AdaLinkError (a FormatError of a reader) becomes a PackageError naming `where`. */
-function asPackageError<T>(f: () => T, where: string): T {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof AdaLinkError && !(e instanceof PackageError)) throw new PackageError(e.problem, e.where || where, e.fix);
-    throw e;
-  }
-}

@@ -5,6 +5,7 @@
  */
 import { readDataset, type CaptionDataset, type CaptionExample } from '../data/dataset.ts';
 import { checkImage, decodeImage, IMAGE_FORMATS, type RgbImage } from '../data/images.ts';
+import { sha256Hex } from '../formats/digest.ts';
 import { inOrder } from '../data/inOrder.ts';
 import { resampleRgb } from '../data/resample.ts';
 import { tasksOf, type SplitChoice } from '../data/splits.ts';
@@ -32,10 +33,6 @@ export interface OpenedDataset {
 
 let serial = 0;
 
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
-}
 
 /** A small PNG of an image (longest side THUMBNAIL_SIDE), made off the UI thread from a Pillow-style downscale. */
 export async function thumbnail(image: RgbImage): Promise<Blob | undefined> {

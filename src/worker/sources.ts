@@ -120,6 +120,23 @@ function packagePaths(manifestText: string, label: string): string[] {
 }
 
 /**
+ * A package as a .zip (the studio's "Download merged" writes one): its files read from the folder inside that
+ * holds manifest.json (or from the top), within the zip reader's limits (src/data/zip.ts).
+ */
+async function packageZip(picked: PickedFile): Promise<FileSource> {
+  const bytes = new Uint8Array(await picked.file.arrayBuffer());
+  if (!isZip(bytes)) throw new PackageError('the file is named .zip but is not a zip archive', picked.path, 'Re-create the zip, or drop the unpacked package folder.');
+  const zip = zipSource(bytes, picked.path);
+  const manifest = zip.list().filter((p) => p === 'manifest.json' || p.endsWith('/manifest.json')).sort((a, b) => a.length - b.length)[0];
+  const prefix = manifest ? manifest.slice(0, -'manifest.json'.length) : '';
+  return {
+    label: picked.path,
+    list: () => zip.list().filter((p) => p.startsWith(prefix)).map((p) => p.slice(prefix.length)),
+    read: (path) => zip.read(`${prefix}${path}`),
+  };
+}
+
+/**
  * Reads a whole package into memory first, reporting bytes as they arrive (so the person sees a
  * download with an ETA), then serves it to loadModelPackage from memory.
  */
@@ -128,7 +145,8 @@ export async function downloadPackage(
 ): Promise<{ source: FileSource; bytes: number }> {
   const label = typeof input === 'string' ? input : input.label;
   if (typeof input === 'string') requireOwnOrigin(input);
-  const remote = typeof input === 'string' ? urlSource(input) : blobSource(label, input.files);
+  const zipped = typeof input !== 'string' && input.files.length === 1 && /\.zip$/i.test(input.files[0].path) ? input.files[0] : undefined;
+  const remote = typeof input === 'string' ? urlSource(input) : zipped ? await packageZip(zipped) : blobSource(label, input.files);
   let manifestBytes: Uint8Array;
   try {
     manifestBytes = await remote.read('manifest.json');
@@ -178,7 +196,7 @@ export async function downloadPackage(
     }
   } else {
     const sizes = new Map(withoutCommonFolder(input.files).map((f) => [f.path, f.file.size]));
-    total = paths.reduce((n, p) => n + (sizes.get(p) ?? 0), 0);
+    total = zipped ? zipped.file.size : paths.reduce((n, p) => n + (sizes.get(p) ?? 0), 0);
     for (const path of paths.slice(1)) {
       try {
         const bytes = await remote.read(path);

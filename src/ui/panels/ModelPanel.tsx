@@ -43,7 +43,7 @@ export function ModelPanel({ studio }: { studio: Studio }) {
         </div>
         <div className="card">
           <h3>Or your own model package</h3>
-          <DropZone testId="model-drop" title="Drop a model package folder" hint="The folder holding manifest.json, the .onnx graphs and tokenizer.json."
+          <DropZone testId="model-drop" title="Drop a model package folder" hint="The folder holding manifest.json, the .onnx graphs and tokenizer.json, or the package as one .zip (a merged model)."
             folder multiple disabled={loading} onFiles={(files, label) => void load({ label, files })} />
           <form className="row" onSubmit={(e) => { e.preventDefault(); if (url.trim()) void load(url.trim()); }}>
             <input type="text" inputMode="url" aria-label="Model package URL" placeholder="https://…/my-package/ or /models/…" value={url} onChange={(e) => setUrl(e.target.value)} disabled={loading} />
