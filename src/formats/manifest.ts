@@ -201,3 +201,9 @@ export function parseManifest(input: string | Uint8Array, where: string): ModelM
   }
   return m as ModelManifest;
 }
+
+/** Every file a manifest names, manifest.json first: what a package's download or copy must hold. */
+export function packagePaths(manifest: ModelManifest): string[] {
+  const graphs = Object.values(manifest.files).filter(Boolean).map((f) => (f as { path: string }).path);
+  return [...new Set(['manifest.json', manifest.tokenizer, ...graphs])];
+}

@@ -24,7 +24,7 @@ import { MissingFileError, type FileSource } from '../data/source.ts';
 import { asPackageError, PackageError, shorten } from '../errors.ts';
 import { sha256Hex } from './digest.ts';
 import { readAdapterFile, type AdapterWeights } from './adapterFile.ts';
-import { parseManifest, type ModelManifest } from './manifest.ts';
+import { packagePaths, parseManifest, type ModelManifest } from './manifest.ts';
 import { encodeOnnxModel, readOnnxModel } from './onnx.ts';
 import { readSafetensors, tensorAsFloat32, writeSafetensors } from './safetensors.ts';
 import { adaptRows, mergeImageAdapter, type VisionMerge } from './visionFold.ts';
@@ -129,12 +129,6 @@ function mergeTextTable(bytes: Uint8Array, tensor: string, manifest: ModelManife
     const kept = others.map((name) => ({ name, ...tensorAsFloat32(file, name, where) }));
     return writeSafetensors([{ name: tensor, shape: table.shape, values: adaptRows(table.values, d, text) }, ...kept], file.metadata);
   }, where);
-}
-
-/** Every file the manifest names, manifest.json first. */
-function packagePaths(manifest: ModelManifest): string[] {
-  const graphs = Object.values(manifest.files).filter(Boolean).map((f) => (f as { path: string }).path);
-  return [...new Set(['manifest.json', manifest.tokenizer, ...graphs])];
 }
 
 async function readFile(source: FileSource, path: string): Promise<Uint8Array> {

@@ -5,7 +5,7 @@
 import { MissingFileError, urlSource, type FileSource } from '../data/source.ts';
 import { zipSource } from '../data/zip.ts';
 import { DatasetError, PackageError } from '../errors.ts';
-import { parseManifest } from '../formats/manifest.ts';
+import { packagePaths, parseManifest } from '../formats/manifest.ts';
 import type { PickedFile } from '../shared/engineApi.ts';
 
 /**
@@ -112,13 +112,6 @@ function requireOwnOrigin(address: string): void {
   }
 }
 
-/** Every file a package's manifest names (manifest.json included). */
-function packagePaths(manifestText: string, label: string): string[] {
-  const manifest = parseManifest(manifestText, label);
-  const graphs = Object.values(manifest.files).filter(Boolean).map((f) => (f as { path: string }).path);
-  return [...new Set(['manifest.json', manifest.tokenizer, ...graphs])];
-}
-
 /**
  * A package as a .zip (the studio's "Download merged" writes one): its files read from the folder inside that
  * holds manifest.json (or from the top), within the zip reader's limits (src/data/zip.ts).
@@ -157,7 +150,7 @@ export async function downloadPackage(
     }
     throw new PackageError(`cannot read manifest.json: ${(e as Error).message}`, label, 'Check the address and your connection.');
   }
-  const paths = packagePaths(new TextDecoder().decode(manifestBytes), label);
+  const paths = packagePaths(parseManifest(new TextDecoder().decode(manifestBytes), label));
   const files = new Map<string, Uint8Array>([['manifest.json', manifestBytes]]);
   let total = 0;
   let done = manifestBytes.byteLength;

@@ -39,25 +39,34 @@ const PHASE_ITEMS: Partial<Record<Progress['phase'], string>> = {
  * A progress bar for a long phase: what is happening, how far (bytes or items), and an ETA from the
  * rate since the phase began.
  */
-export function ProgressBar({ progress }: { progress: Progress | undefined }) {
+/**
+ * A long phase's bar: done of total, the rate and the time left. The time left is the worker's where it gives
+ * one (a download's, from the bytes that came over the network: bytes found in the browser's cache are not a
+ * rate), else from this bar's own rate; bytes already cached are said. `label`, `testId` and `waiting` (the
+ * text while the total is not known yet) let a panel name its own bar.
+ */
+export function ProgressBar({ progress, label, testId, waiting }: { progress: Progress | undefined; label?: string; testId?: string; waiting?: string }) {
   const started = useRef<{ phase: string; at: number; done: number } | undefined>(undefined);
   if (!progress) return null;
   if (!started.current || started.current.phase !== progress.phase || progress.done < started.current.done) {
     started.current = { phase: progress.phase, at: performance.now(), done: progress.done };
   }
-  const { done, total, unit } = progress;
+  const { done, total, unit, etaSeconds, cachedBytes } = progress;
   const fraction = total > 0 ? Math.min(1, done / total) : 0;
   const elapsed = (performance.now() - started.current.at) / 1000;
   const rate = (done - started.current.done) / Math.max(elapsed, 1e-3);
-  const eta = total > 0 && rate > 0 && elapsed > 1 ? (total - done) / rate : NaN;
-  const amount = unit === 'bytes' ? `${formatBytes(done)}${total ? ` of ${formatBytes(total)}` : ''}` : `${done} of ${total}`;
+  const eta = etaSeconds ?? (total > 0 && rate > 0 && elapsed > 1 ? (total - done) / rate : NaN);
+  const amount = total === 0 && waiting ? waiting
+    : unit === 'bytes' ? `${formatBytes(done)}${total ? ` of ${formatBytes(total)}` : ''}` : `${done} of ${total}`;
   const noun = PHASE_ITEMS[progress.phase];
   const speed = noun && rate > 0 && elapsed > 1 && done < total ? ` · ${rate < 10 ? rate.toFixed(1) : Math.round(rate)} ${noun}/s` : '';
+  const cached = cachedBytes ? ` · ${formatBytes(cachedBytes)} already in this browser` : '';
+  const name = label ?? PHASE_LABELS[progress.phase];
   return (
-    <div className="progress" role="progressbar" aria-label={PHASE_LABELS[progress.phase]} aria-valuemin={0} aria-valuemax={total || undefined} aria-valuenow={done}>
+    <div className="progress" role="progressbar" aria-label={name} data-testid={testId} aria-valuemin={0} aria-valuemax={total || undefined} aria-valuenow={done}>
       <div className="progress-text">
-        <span>{PHASE_LABELS[progress.phase]}</span>
-        <span className="muted">{amount}{speed}{Number.isFinite(eta) && done < total ? ` · about ${formatDuration(eta)} left` : ''}</span>
+        <span>{name}</span>
+        <span className="muted">{amount}{speed}{Number.isFinite(eta) && done < total ? ` · about ${formatDuration(eta)} left` : ''}{cached}</span>
       </div>
       <div className="progress-track"><div className="progress-fill" style={{ transform: `scaleX(${fraction.toFixed(3)})` }} /></div>
     </div>

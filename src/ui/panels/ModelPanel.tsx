@@ -8,7 +8,7 @@ import { useState } from 'react';
 import { DEFAULT_HUB_REPO, type HubVariant, type ModelInput, type Progress } from '../../shared/engineApi.ts';
 import type { Studio } from '../studio.ts';
 import { DropZone } from '../components/DropZone.tsx';
-import { ErrorBox, Field, formatBytes, formatDuration, ProgressBar } from '../components/common.tsx';
+import { ErrorBox, Field, formatBytes, ProgressBar } from '../components/common.tsx';
 import { useTask, type Task } from '../components/useTask.ts';
 
 export const DEFAULT_MODEL_URL = '/models/pali-scenes-default';
@@ -134,25 +134,8 @@ function HubCard({ studio, task, disabled }: { studio: Studio; task: Task; disab
   );
 }
 
-/**
- * The download's bar: bytes done of the total and the time left, from the worker's rate of the bytes that
- * came over the network (bytes found in the browser's cache are not counted as a rate); then the graphs'.
- */
+/** The Hub download's bar (ProgressBar: the worker's time left and cached bytes), then the graphs'. */
 function HubProgress({ progress }: { progress: Progress | undefined }) {
-  if (!progress) return null;
-  if (progress.phase !== 'loading model') return <ProgressBar progress={progress} />;
-  const { done, total, etaSeconds, cachedBytes } = progress;
-  const fraction = total > 0 ? Math.min(1, done / total) : 0;
-  const left = etaSeconds !== undefined && done < total ? ` · about ${formatDuration(etaSeconds)} left` : '';
-  const cached = cachedBytes ? ` · ${formatBytes(cachedBytes)} already in this browser` : '';
-  return (
-    <div className="progress" role="progressbar" aria-label="Downloading the model from the Hub" data-testid="hub-progress"
-      aria-valuemin={0} aria-valuemax={total || undefined} aria-valuenow={done}>
-      <div className="progress-text">
-        <span>Downloading the model from the Hub</span>
-        <span className="muted">{total > 0 ? `${formatBytes(done)} of ${formatBytes(total)}` : 'asking the Hub which files…'}{left}{cached}</span>
-      </div>
-      <div className="progress-track"><div className="progress-fill" style={{ transform: `scaleX(${fraction.toFixed(3)})` }} /></div>
-    </div>
-  );
+  if (progress?.phase !== 'loading model') return <ProgressBar progress={progress} />;
+  return <ProgressBar progress={progress} label="Downloading the model from the Hub" testId="hub-progress" waiting="asking the Hub which files…" />;
 }
