@@ -10,7 +10,8 @@
  * CPU; outputs stay on the GPU. Prints the CPU/GPU node placement ORT reports and the median run time of
  * `--runs` runs after `--warmup`.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-web/webgpu';
 import { folderSource } from '../src/cli/fileSource.ts';
@@ -19,6 +20,7 @@ import { readFloats } from '../src/engine/gpuBuffers.ts';
 import { encodeRecorded, recordCommands } from '../src/engine/commandRecorder.ts';
 import { holdForGraphCapture } from '../src/engine/graphCapture.ts';
 import { loadModelPackage } from '../src/engine/modelPackage.ts';
+import { SHARED_WEIGHTS_FILE } from '../src/formats/sharedWeights.ts';
 
 async function main(): Promise<void> {
   const { values: args } = parseArgs({
@@ -48,6 +50,9 @@ async function main(): Promise<void> {
       // --free-dims: a graph with symbolic batch / prompt_len / target_len, fixed for this session (static shapes without a file per shape).
       ...(args['free-dims'] ? { freeDimensionOverrides: { batch: B, prompt_len: Nt, target_len: Nd } } : {}),
       enableGraphCapture: args.capture, ...(args.placement ? { logSeverityLevel: 0, logVerbosityLevel: 0 } : { logSeverityLevel: 3 }),
+      // A package whose graphs share one weights file (src/formats/sharedWeights.ts): weights.bin beside the graph.
+      ...(existsSync(join(dirname(args.graph!), SHARED_WEIGHTS_FILE))
+        ? { externalData: [{ path: SHARED_WEIGHTS_FILE, data: new Uint8Array(readFileSync(join(dirname(args.graph!), SHARED_WEIGHTS_FILE))) }] } : {}),
     });
   const device = (await ort.env.webgpu.device) as GPUDevice;
   useDevice(device);

@@ -93,7 +93,10 @@ test.describe('studio, a new user on the default model', () => {
     expect(card).toMatch(/d_model\s+256/);
     expect(card).toMatch(/Image tokens\s+64/);
     expect(card).toMatch(/Licence\s+MIT/);
-    expect(card).toMatch(/Size\s+3\d\.\d MB/);
+    // Each weight once (weights.bin, docs/ENGINE.md §1): 17 MB, not the 35 MB of graphs holding their own copies.
+    expect(card).toMatch(/Size\s+1[67]\.\d MB/);
+    // weights.bin asked twice, as every file of a package: its size (HEAD, for the progress bar), then its bytes.
+    expect(recordedRequests(page).filter((u) => u.endsWith('/models/pali-scenes-default/weights.bin'))).toHaveLength(2);
     // The production page carries the studio's policy, and the recorder sees the engine worker's requests
     // (the package and ORT's wasm are fetched there), so expectOnlyOwnOrigin covers them.
     expect(await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content')).toBe(CONTENT_SECURITY_POLICY);

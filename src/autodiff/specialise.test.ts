@@ -4,10 +4,11 @@
  * Range, ConstantOfShape, If, Constant), every value has a static shape, and the specialised graph gives the
  * original's outputs — under the reference evaluator and under onnxruntime-web, for the same feeds.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { PackageError } from '../errors.ts';
 import { readOnnxModel } from '../formats/onnx.ts';
+import { SHARED_WEIGHTS_FILE } from '../formats/sharedWeights.ts';
 import type { OnnxGraph, OnnxModel, OnnxNode, OnnxTensor } from '../formats/onnxModel.ts';
 import { evaluate, isKnownOp } from './evaluate.ts';
 import { specialise } from './specialise.ts';
@@ -224,7 +225,10 @@ const ORT_SLOW = (file: string) => file.includes('/pali-scenes-default/') && pro
 
 function readReal(file: string): { model: OnnxModel; shapes: Record<string, number[]>; feeds: Record<string, Tensor64> } {
   const manifest = JSON.parse(readFileSync(`${file.slice(0, file.lastIndexOf('/'))}/manifest.json`, 'utf8')) as { text: { vocab_size: number } };
-  const model = readOnnxModel(readFileSync(file), { where: file });
+  // The default package keeps its weights once, in weights.bin beside its graphs (src/formats/sharedWeights.ts).
+  const weights = `${file.slice(0, file.lastIndexOf('/'))}/${SHARED_WEIGHTS_FILE}`;
+  const shared = existsSync(weights) ? new Uint8Array(readFileSync(weights)) : undefined;
+  const model = readOnnxModel(readFileSync(file), { where: file, externalData: (location) => (location === SHARED_WEIGHTS_FILE ? shared : undefined) });
   return { model, ...realFeeds(model, manifest.text.vocab_size, file.length) };
 }
 

@@ -193,7 +193,7 @@ export class FrozenVjp {
       return undefined;
     }
     const session = await createSession(await this.pkg.vjpGraph(vjpShape(part)), this.where(), { inputs: [], outputs: [] },
-      { capture: this.dimensionOverrides(part) });
+      { capture: this.dimensionOverrides(part), externalData: this.pkg.externalData });
     // The replay binds the buffers of the capturing run: keep their registrations (graphCapture.ts).
     await holdForGraphCapture(tensors.map((t) => t.gpuBuffer as GPUBuffer));
     const shape: CapturedShape = { session, runs: 0 };
@@ -212,7 +212,7 @@ export class FrozenVjp {
     if (session) {
       this.plainSessions.delete(key);
     } else {
-      session = await createSession(await this.pkg.vjpGraph(vjpShape(part)), this.where(), { inputs: [], outputs: [] });
+      session = await createSession(await this.pkg.vjpGraph(vjpShape(part)), this.where(), { inputs: [], outputs: [] }, { externalData: this.pkg.externalData });
       if (this.plainSessions.size >= MAX_PLAIN_SHAPES) {
         const [oldest, old] = this.plainSessions.entries().next().value!;
         this.plainSessions.delete(oldest);

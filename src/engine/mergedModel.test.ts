@@ -168,7 +168,9 @@ describe('the default model (pali-scenes-default)', () => {
     const random = (n: number, scale: number, seed: number) => Float32Array.from({ length: n }, (_, i) => scale * Math.sin(seed * 7919 + i * 12.9898));
     const image: AdapterWeights = { modality: 'image', rank: 4, wdown: random(d * 4, 0.3, 1), wup: random(4 * d, 0.3, 2) };
     const baseBytes = await source.read('vision.onnx');
-    const model = readOnnxModel(baseBytes);
+    // Its graphs share one weights file (manifest.weights: src/formats/sharedWeights.ts).
+    const weights = await source.read(manifest.weights!);
+    const model = readOnnxModel(baseBytes, { externalData: (location) => (location === manifest.weights ? weights : undefined) });
     const how = mergeImageAdapter(model, 'image_embeds', d, image, 'vision.onnx');
     expect(how.kind).toBe('folded');
     expect(how.description).toContain('float16');
@@ -176,7 +178,8 @@ describe('the default model (pali-scenes-default)', () => {
     const names = new Set([...model.graph.initializers.map((t) => t.name), ...model.graph.nodes.flatMap((n) => n.outputs)]);
     expect(['val_182', 'val_182__f16', 'model.vit.proj.bias', 'model.vit.proj.bias__f16'].filter((n) => names.has(n))).toEqual([]);
     const run = async (bytes: Uint8Array) => {
-      const session = await createSession(bytes, 'vision.onnx', { inputs: ['pixel_values'], outputs: ['image_embeds'] });
+      const session = await createSession(bytes, 'vision.onnx', { inputs: ['pixel_values'], outputs: ['image_embeds'] },
+        { externalData: [{ path: manifest.weights!, data: weights }] });
       const out = await session.run({ pixel_values: hostTensor('float32', random(3 * size * size, 1, 3), [1, 3, size, size]) });
       await session.release();
       return out.image_embeds.data as Float32Array;

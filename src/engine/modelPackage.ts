@@ -12,7 +12,7 @@ import {
 } from '../formats/manifest.ts';
 import { readSafetensors, tensorAsFloat32 } from '../formats/safetensors.ts';
 import { AdaLinkError, PackageError } from '../errors.ts';
-import { createSession, ortDevice, type Session, type ValueMetadata } from './onnxRuntime.ts';
+import { createSession, ortDevice, type ExternalData, type Session, type ValueMetadata } from './onnxRuntime.ts';
 
 export interface ModelPackage {
   manifest: ModelManifest;
@@ -35,6 +35,8 @@ export interface ModelPackage {
   generation?: GenerationSessions;
   /** ORT's device, shared with the engine's kernels. */
   device: GPUDevice;
+  /** The package's weights file, for the sessions opened from its graphs (vjpGraph's too): manifest.weights. */
+  externalData?: readonly ExternalData[];
 }
 
 /** A package as loadModelPackage gives it: with its any-shape vjp session. */
@@ -104,6 +106,8 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
   onProgress?.(2, steps, 'vision graph');
 
   const { vision: visionFile, vjp: vjpFile, encoder: encoderFile, decoder_init: decoderInitFile, decoder_step: decoderStepFile } = manifest.files;
+  // Each weight once (src/formats/sharedWeights.ts): read once, given to every session the graphs open.
+  const externalData = manifest.weights ? [{ path: manifest.weights, data: await readPackageFile(source, manifest.weights, 'weights') }] : undefined;
   const opened: Session[] = [];
   /** Opens a graph, checking the tensor names of the given roles; on any failure releases those opened. */
   const open = async <In extends string, Out extends string>(
@@ -113,7 +117,7 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
       const session = await createSession(await readPackageFile(source, file.path, what), where(file.path), {
         inputs: inputs.map((r) => file.inputs[r]),
         outputs: outputs.map((r) => file.outputs[r]),
-      }, { gpuOutputs: gpuOutputs === true ? true : gpuOutputs.map((r) => file.outputs[r]) });
+      }, { gpuOutputs: gpuOutputs === true ? true : gpuOutputs.map((r) => file.outputs[r]), externalData });
       opened.push(session);
       return session;
     } catch (e) {
@@ -145,7 +149,7 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
   onProgress?.(steps, steps, 'ready');
   // Read again per shape (frozenVjp.ts opens a session per captured shape): the bytes are not kept here.
   const vjpGraph = () => readPackageFile(source, vjpFile.path, 'vjp graph');
-  return { manifest, source, text, textEmbeddings, vision, vjp, vjpGraph, generation, device: await ortDevice() };
+  return { manifest, source, text, textEmbeddings, vision, vjp, vjpGraph, generation, device: await ortDevice(), externalData };
 }
 
 /**

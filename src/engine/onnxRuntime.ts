@@ -69,6 +69,14 @@ export interface SessionOptions {
   gpuOutputs?: boolean | string[];
   /** Graph capture (ORT records the run and replays it) with these symbolic dimensions fixed (frozenVjp.ts). */
   capture?: Record<string, number>;
+  /** The files the graph's external tensors name (a package's weights file: src/formats/sharedWeights.ts). */
+  externalData?: readonly ExternalData[];
+}
+
+/** An external data file by the name the graph gives it (TensorProto.external_data location). */
+export interface ExternalData {
+  path: string;
+  data: Uint8Array;
 }
 
 /** Creates a WebGPU inference session and checks that the graph has the tensors the manifest names. */
@@ -96,6 +104,7 @@ export async function createSession(
         ? { preferredOutputLocation: Object.fromEntries(options.gpuOutputs.map((name) => [name, 'gpu-buffer' as const])) }
         : {}),
       ...(options.capture ? { enableGraphCapture: true, freeDimensionOverrides: options.capture } : {}),
+      ...(options.externalData ? { externalData: options.externalData } : {}),
     });
   } catch (e) {
     throw new PackageError(`ONNX Runtime cannot load the graph: ${(e as Error).message}`, where,

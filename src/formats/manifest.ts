@@ -74,6 +74,11 @@ export interface ModelManifest {
     add_bos?: boolean;
   };
   tokenizer: string;
+  /**
+   * The package's weights file, when its graphs keep their weights there as ONNX external data (each weight
+   * once, whichever graphs use it: src/formats/sharedWeights.ts). Absent: every graph holds its own.
+   */
+  weights?: string;
   files: {
     vision: GraphFile<(typeof VISION_INPUT_ROLES)[number], (typeof VISION_OUTPUT_ROLES)[number]>;
     text_embeddings: { path: string; tensor: string };
@@ -127,6 +132,10 @@ export function parseManifest(input: string | Uint8Array, where: string): ModelM
     }
   };
   for (const f of ['id', 'name', 'license', 'architecture', 'tokenizer'] as const) string(m[f], f);
+  if (m.weights !== undefined) {
+    string(m.weights, 'weights');
+    if (m.weights.includes('/') || m.weights.includes('\\') || m.weights.startsWith('.')) throw fail(`"weights" is ${shown(m.weights)}: name a file beside manifest.json`);
+  }
   positiveInt(m.d_model, 'd_model');
   if (typeof m.image !== 'object' || m.image === null || Array.isArray(m.image)) throw fail('"image" is missing');
   positiveInt(m.image.size, 'image.size');
@@ -205,5 +214,5 @@ export function parseManifest(input: string | Uint8Array, where: string): ModelM
 /** Every file a manifest names, manifest.json first: what a package's download or copy must hold. */
 export function packagePaths(manifest: ModelManifest): string[] {
   const graphs = Object.values(manifest.files).filter(Boolean).map((f) => (f as { path: string }).path);
-  return [...new Set(['manifest.json', manifest.tokenizer, ...graphs])];
+  return [...new Set(['manifest.json', manifest.tokenizer, ...graphs, ...(manifest.weights ? [manifest.weights] : [])])];
 }

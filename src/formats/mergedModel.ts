@@ -78,10 +78,12 @@ export async function mergeAdapterIntoPackage(source: FileSource, adapterFile: U
     const { path, outputs } = manifest.files.vision;
     const at = where(path);
     const visionBytes = await readFile(source, path);
-    const graph = asPackageError(() => readOnnxModel(visionBytes, { where: at }), at);
+    // A package whose weights are shared (manifest.weights): the merged vision graph holds its own, inline.
+    const weights = manifest.weights ? await readFile(source, manifest.weights) : undefined;
+    const graph = asPackageError(() => readOnnxModel(visionBytes, { where: at, externalData: (location) => (location === manifest.weights ? weights : undefined) }), at);
     if (graph.graph.initializers.some((t) => !t.values)) {
-      throw new PackageError('the vision graph keeps its weights in another file (external data), which a package does not ship', at,
-        'Re-export the package with its weights inside vision.onnx (tools/).');
+      throw new PackageError('the vision graph keeps its weights in a file the manifest does not name (external data)', at,
+        'Re-export the package with its weights inside vision.onnx, or in the file manifest.json names as "weights" (npm run package:share-weights).');
     }
     const how = asPackageError(() => mergeImageAdapter(graph, outputs.image_embeds, d, image, at), at);
     files.set(path, encodeOnnxModel(graph));

@@ -6,7 +6,8 @@
  * are refused with a FormatError that says where.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { installNodeWebGpu } from '../cli/nodeGpu.ts';
@@ -15,6 +16,7 @@ import { FormatError } from '../errors.ts';
 import { DATA_TYPE_NUMBER, encodeOnnxModel, readOnnxModel, tensorFromValues, VALUES_CLASS } from './onnx.ts';
 import type { OnnxAttribute, OnnxDataType, OnnxDim, OnnxGraph, OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo } from './onnxModel.ts';
 import { writeOnnxModel } from './onnxWriter.ts';
+import { SHARED_WEIGHTS_FILE } from './sharedWeights.ts';
 
 const DATA_TYPES = Object.keys(DATA_TYPE_NUMBER) as OnnxDataType[];
 
@@ -439,14 +441,24 @@ describe("the repo's graphs", () => {
 
   it.each(committed)('%s reads as the onnx package reads it, and round-trips', (path) => {
     const bytes = readFileSync(path);
-    const model = readOnnxModel(bytes, { where: path });
+    // A package whose graphs share one weights file (src/formats/sharedWeights.ts) has it beside them.
+    const weightsPath = join(dirname(path), SHARED_WEIGHTS_FILE);
+    const weights = existsSync(weightsPath) ? new Uint8Array(readFileSync(weightsPath)) : undefined;
+    const model = readOnnxModel(bytes, { where: path, externalData: (location) => (location === SHARED_WEIGHTS_FILE ? weights : undefined) });
     expect(summarise(model)).toEqual(summaries[path]);
     const again = encodeOnnxModel(model);
     expect(readOnnxModel(again)).toEqual(model);
-    // Every tensor's bytes once, and less than the file: torch.onnx's doc strings and node metadata_props are left out.
+    // Every tensor's bytes once, and less than the file and its external data: torch.onnx's doc strings and node
+    // metadata_props are left out.
     const tensorBytes = allTensors(model.graph).reduce((sum, t) => sum + elementBytes(t).length, 0);
     expect(again.length).toBeGreaterThan(tensorBytes);
-    expect(again.length).toBeLessThanOrEqual(bytes.length);
+    expect(again.length).toBeLessThanOrEqual(bytes.length + (weights?.length ?? 0));
+    if (weights) {
+      // As stored: the external references round-trip too, and the graph itself is small.
+      const stored = readOnnxModel(bytes, { where: path });
+      expect(readOnnxModel(encodeOnnxModel(stored))).toEqual(stored);
+      expect(stored.graph.initializers.filter((t) => t.external).length).toBeGreaterThan(0);
+    }
   });
 });
 
