@@ -13,6 +13,7 @@
  */
 import { FormatError, shorten } from '../errors.ts';
 import type { OnnxGraph, OnnxModel, OnnxNode, OnnxTensor } from './onnxModel.ts';
+import { numberFromHalf } from './half.ts';
 
 /** One modality's adapter: Wdown [d, rank] and Wup [rank, d], row-major. */
 export interface AdapterMatrices {
@@ -166,21 +167,11 @@ function constantOf(graph: OnnxGraph, name: string, chain: OnnxNode[] = []): Con
 
 function floatsOf(tensor: OnnxTensor, chain: OnnxNode[]): Constant | undefined {
   const { dataType, dims, values } = tensor;
-  if (!values) return undefined; // External data: not read here.
+  if (!values) return undefined; // External data the caller did not resolve (mergedModel.ts reads manifest.weights).
   if (dataType === 'float32') return { values: values as Float32Array, dims, chain, half: false };
-  if (dataType === 'float16') return { values: Float32Array.from(values as Uint16Array, halfToFloat), dims, chain, half: true };
+  if (dataType === 'float16') return { values: Float32Array.from(values as Uint16Array, numberFromHalf), dims, chain, half: true };
   if (dataType === 'float64') return { values: Float32Array.from(values as Float64Array), dims, chain, half: false };
   return undefined;
-}
-
-/** IEEE 754 binary16 bits → the number. */
-function halfToFloat(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exponent = (bits >> 10) & 0x1f;
-  const fraction = bits & 0x3ff;
-  if (exponent === 0) return sign * fraction * 2 ** -24;
-  if (exponent === 31) return fraction ? NaN : sign * Infinity;
-  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
 }
 
 /** x + (x·Wdown)·Wup after the graph's output, which keeps its name (the old value is renamed). */

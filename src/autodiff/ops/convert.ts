@@ -11,19 +11,12 @@ import { PackageError } from '../../errors.ts';
 import type { OnnxDataType, OnnxTensor, OnnxTensorValues } from '../../formats/onnxModel.ts';
 import type { Tensor64 } from '../values.ts';
 import { sizeOf } from './tensor.ts';
+import { numberFromHalf } from '../../formats/half.ts';
+
+export { numberFromHalf };
 
 const float32 = new Float32Array(1);
 const bits32 = new Uint32Array(float32.buffer);
-
-/** IEEE half-precision bits to a number. */
-export function numberFromHalf(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exponent = (h >> 10) & 0x1f;
-  const mantissa = h & 0x3ff;
-  if (exponent === 0) return sign * mantissa * 2 ** -24;
-  if (exponent === 31) return mantissa ? NaN : sign * Infinity;
-  return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
-}
 
 /** A number to IEEE half-precision bits, rounding to nearest even (through float32). */
 export function halfFromNumber(x: number): number {
