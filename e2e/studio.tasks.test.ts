@@ -8,7 +8,9 @@
  *    caption equals the one that task's adapter gives when evaluated alone;
  *  - the Playground, task "count", gives the count adapter's caption of an image;
  *  - "Download merged" (issue 15, item 3): the count adapter folded into the package, downloaded as a .zip,
- *    dropped as it is on the Model step: with no adapter, its captions are the count adapter's.
+ *    dropped as it is on the Model step: with no adapter, its captions are the count adapter's;
+ *  - a reload during the first task's run: the offer names the task still to come, and once resumed both
+ *    adapters are saved (the checkpoint keeps the tasks queued after its run).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { unzipSync } from 'fflate';
@@ -162,5 +164,40 @@ test.describe('studio, one adapter per task', () => {
     const { adapted: live, frozen } = countAlone.find((r) => r.path === '0009.png' && isCount(r.reference))!;
     expect(live).not.toBe(frozen); // the adapter changes this caption: a merge that did nothing would fail below
     expect(await page.getByTestId('pg-frozen').innerText()).toBe(live);
+  });
+
+  test('a reload during one adapter per task: the resumed run goes on with the next task, both adapters saved', async () => {
+    test.setTimeout(10 * MINUTE);
+    await loadModelFromUrl(page, '/models/tiny-pali-test');
+    await tab(page, 'Dataset');
+    await page.getByTestId('dataset-drop-files').setInputFiles(datasetFiles());
+    await expect(page.getByTestId('dataset-tasks')).toHaveText('describe (12) · count (12)', { timeout: 2 * MINUTE });
+    await tab(page, 'Train');
+    await page.getByLabel('Adapter name').fill('again');
+    if (!(await page.getByLabel('Checkpoint every (steps)').isVisible())) await page.getByText('More settings').click();
+    await setNumber(page, 'Checkpoint every (steps)', 2);
+    await page.getByLabel('Tasks').selectOption({ label: 'one adapter per task (2 runs, one after another)' });
+    await page.getByRole('button', { name: /^Start (training|a new run)$/ }).click();
+    await expect(page.getByTestId('run-task')).toHaveText('Training task "describe"; then "count".', { timeout: MINUTE });
+    const checkpointStep = async () => Number(/step (\d+)/.exec(await page.getByTestId('checkpoint-step').innerText())?.[1] ?? -1);
+    await expect.poll(checkpointStep, { timeout: 5 * MINUTE, intervals: [100] }).toBeGreaterThanOrEqual(2);
+
+    await page.reload();
+    await tab(page, 'Train');
+    const offer = page.getByTestId('interrupted-run');
+    await expect(offer).toContainText('Then the adapters of tasks "count" are trained, one after another.', { timeout: MINUTE });
+    await expect(offer).toContainText('adapter "again · describe"');
+    // Its dropped dataset is opened again by the person (the model comes back from its URL by itself).
+    await tab(page, 'Dataset');
+    await page.getByTestId('dataset-drop-files').setInputFiles(datasetFiles());
+    await expect(page.getByTestId('dataset-tasks')).toHaveText('describe (12) · count (12)', { timeout: 2 * MINUTE });
+    await tab(page, 'Train');
+    await page.getByTestId('interrupted-run').getByRole('button', { name: 'Resume' }).click();
+    await expect(page.getByTestId('run-task')).toHaveText('Training task "count".', { timeout: 10 * MINUTE });
+    await expect(page.getByTestId('run-status')).toHaveText('Done', { timeout: 10 * MINUTE });
+    await expect(page.getByTestId('saved-adapter')).toContainText('again · count (task count, 8 steps)');
+    await tab(page, 'Evaluate');
+    const options = await page.getByLabel('Adapter').locator('option').allInnerTexts();
+    expect(options.filter((o) => o.includes('again'))).toEqual(['count — again · count', 'describe — again · describe']);
   });
 });

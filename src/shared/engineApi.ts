@@ -204,6 +204,11 @@ export interface RunDetails {
   settings: StudioSettings;
   adapterName: string;
   task: string;
+  /**
+   * One adapter per task: the name the adapters are named from (`<name> · <task>`) and the tasks still to train
+   * after this run's, so that a run resumed after a reload goes on with them.
+   */
+  taskPlan?: { adapterName: string; queued: string[] };
 }
 
 /** A checkpoint of an unfinished run, as the Train panel offers it (without the training state's bytes). */

@@ -138,6 +138,7 @@ function InterruptedRun({ studio, run, checkpoint: c }: { studio: Studio; run: T
         <b>A run was interrupted at step {c.step} of {c.totalSteps}</b>
         {' '}(adapter &quot;{c.details.adapterName || 'unnamed'}&quot;, saved {new Date(c.savedAt).toLocaleString()}).
         Resume it where it stopped: it continues exactly as if it had not been interrupted.
+        {c.details.taskPlan?.queued.length ? ` Then the adapters of tasks ${c.details.taskPlan.queued.map((t) => `"${t}"`).join(', ')} are trained, one after another.` : ''}
       </p>
       <p className="muted">It needs {modelNeed}, and {datasetNeed}.</p>
       <div className="row wrap">

@@ -133,6 +133,8 @@ export function useTrainingRun(studio: Studio): TrainingRun {
   const runTaskRef = useRef<string | undefined>(undefined);
   const queue = useRef<string[]>([]);
   const chainNext = useRef(false);
+  /** The name a plan of one adapter per task names its adapters from. */
+  const planName = useRef('');
   const setTaskOfRun = (next: string | undefined, rest: string[]) => {
     runTaskRef.current = next;
     queue.current = rest;
@@ -243,9 +245,12 @@ export function useTrainingRun(studio: Studio): TrainingRun {
     }
     const { task: splitTask, ...split } = c.split;
     s.setSplit(split);
-    setTaskOfRun(splitTask, queue.current);
+    // One adapter per task: the tasks after this one, as the checkpoint keeps them (a reload loses no task).
+    setTaskOfRun(splitTask, c.details.taskPlan?.queued ?? []);
+    planName.current = c.details.taskPlan?.adapterName ?? c.details.adapterName;
+    if (c.details.taskPlan?.queued.length) setTaskPlan(EACH_TASK);
     s.setSettings(c.details.settings);
-    setAdapterName(c.details.adapterName);
+    setAdapterName(planName.current);
     setTask(c.details.task);
   };
 
@@ -306,8 +311,9 @@ export function useTrainingRun(studio: Studio): TrainingRun {
         config = { ...settings.config, steps: stepsOf(settings, split.train.examples) };
         // A run on one task names its adapter after the task.
         const ofTask = runTaskRef.current;
+        const base = planName.current.trim() || `${s.dataset?.label ?? 'dataset'} adapter`;
         const details: RunDetails = ofTask === undefined ? { settings, adapterName, task }
-          : { settings, adapterName: `${adapterName.trim() || `${s.dataset?.label ?? 'dataset'} adapter`} · ${ofTask}`, task: ofTask };
+          : { settings, adapterName: `${base} · ${ofTask}`, task: ofTask, taskPlan: { adapterName: planName.current, queued: [...queue.current] } };
         if (start.from === 'scratch') {
           setView((v) => ({ ...v, totalSteps: config.steps! }));
           runDetails.current = details;
@@ -384,6 +390,7 @@ export function useTrainingRun(studio: Studio): TrainingRun {
       if (driving.current) return;
       recoveries.current = 0;
       const tasks = (studio.dataset?.tasks ?? []).map((t) => t.task);
+      planName.current = adapterName;
       if (taskPlan === EACH_TASK && tasks.length > 0) setTaskOfRun(tasks[0], tasks.slice(1));
       else setTaskOfRun(tasks.includes(taskPlan) ? taskPlan : undefined, []);
       void drive({ from: 'scratch' });
