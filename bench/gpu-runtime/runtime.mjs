@@ -35,7 +35,11 @@ export function packGpuRuntime(out) {
   mkdirSync(join(webgpu, 'dist/linux-x64'), { recursive: true });
   for (const f of ['index.js', 'package.json']) copyFileSync(join(root, 'node_modules/webgpu', f), join(webgpu, f));
   xz(join(root, 'node_modules/webgpu/dist/linux-x64/dawn.node'), join(webgpu, 'dist/linux-x64/dawn.node.xz'));
-  xz(process.execPath, join(out, 'node.xz'));
+  // Node's symbols are 12 MB of its 99: stripped, it packs to 22 MB instead of 24.
+  const stripped = join(out, 'node');
+  execFileSync('strip', ['-o', stripped, process.execPath]);
+  xz(stripped, join(out, 'node.xz'));
+  rmSync(stripped);
   mkdirSync(join(out, 'gl'), { recursive: true });
   if (!readdirSync(join(out, 'gl')).some((f) => f.startsWith('libvulkan1'))) {
     mkdirSync('/tmp/amd64/partial', { recursive: true });

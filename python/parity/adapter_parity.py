@@ -70,7 +70,42 @@ def examples(greedy_fixture: str, n: int, package: str) -> tuple[dict, list[dict
     return fx, rows, pixels
 
 
-def run_model(name: str, model: object, adapter_path: str, package: str, greedy_fixture: str, n: int) -> dict:
+def dataset_path(fx: dict) -> str:
+    """Where the engine reads the same images (repo-relative): the demo zip, or the fixture folder."""
+    if fx["dataset"].startswith("relational-captions"):
+        return "public/demo/relational-captions.zip"
+    return os.path.join("e2e", "fixtures", fx["dataset"])
+
+
+def train_in_pytorch(model: object, adapter_path: str, package: str, pixels: "torch.Tensor", rows: list[dict],
+                     out_dir: str, steps: int, lr: float) -> tuple[str, list[float]]:
+    """The studio's adapter trained further in PyTorch (AdamW on the frozen model through AdaptedModel.forward), each
+    image towards the frozen model's caption of the next image (so that the captions must move), and saved with
+    adalink_studio in the studio's format for the engine to import."""
+    adapter = AdaLinkAdapter.from_file(adapter_path, base_model=package)
+    wrapped = AdaptedModel(model, adapter, base_model=package).eval()
+    pad = max(len(r["prompt_ids"]) for r in rows)
+    seq2seq_pad = read_json(os.path.join(REPO, "public", "models", package, "manifest.json"))["text"]["pad_id"]
+    prompts = torch.tensor([r["prompt_ids"] + [seq2seq_pad] * (pad - len(r["prompt_ids"])) for r in rows])
+    mask = torch.tensor([[1] * len(r["prompt_ids"]) + [0] * (pad - len(r["prompt_ids"])) for r in rows])
+    targets = [rows[(i + 1) % len(rows)]["base"]["ids"] for i in range(len(rows))]
+    width = max(map(len, targets))
+    labels = torch.tensor([t + [-100] * (width - len(t)) for t in targets])
+    optimizer = torch.optim.AdamW(adapter.parameters(), lr=lr, weight_decay=0.0)
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = wrapped(pixels, prompts, mask, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+    path = os.path.join(out_dir, f"{package}-trained-in-pytorch.safetensors")
+    adapter.save(path, steps=steps, final_loss=losses[-1])
+    return path, losses
+
+
+def run_model(name: str, model: object, adapter_path: str, package: str, greedy_fixture: str, n: int,
+              out_dir: str, steps: int, lr: float) -> dict:
     from tokenizers import Tokenizer
     manifest = read_json(os.path.join(REPO, "public", "models", package, "manifest.json"))
     tokenizer = Tokenizer.from_file(os.path.join(REPO, "public", "models", package, manifest["tokenizer"]))
@@ -112,15 +147,39 @@ def run_model(name: str, model: object, adapter_path: str, package: str, greedy_
                     "fixture_adapted_ids": row["adapted"]["ids"]})
         print(f"  {name} {row['file_name']}: {caption(live_ids)!r} (fixture: {row['adapted']['caption']!r}); "
               f"merged {'==' if merged_ids == live_ids else '!='} live, embeddings {embed_gap:.1e}", flush=True)
-    return {"package": package, "adapter": os.path.relpath(adapter_path, REPO) if adapter_path.startswith(REPO) else adapter_path,
+
+    # An adapter trained in PyTorch, saved in the studio's format: its captions, for the engine to reproduce.
+    trained_path, losses = train_in_pytorch(model, adapter_path, package, pixels, rows, out_dir, steps, lr)
+    trained = AdaptedModel(model, AdaLinkAdapter.from_file(trained_path, base_model=package).eval(), base_model=package)
+    trained_out = []
+    for i, row in enumerate(rows):
+        ids = row["prompt_ids"]
+        with torch.no_grad():
+            inputs = trained.adapted_inputs(pixels[i:i + 1], torch.tensor([ids]))
+        trained_ids = greedy(trained, i, ids)
+        trained_out.append({"file_name": row["file_name"], "prompt_ids": ids,
+                            "adapted_image_embeds": inputs["image"][0].tolist(), "adapted_text_embeds": inputs["text"][0].tolist(),
+                            "ids": trained_ids, "caption": caption(trained_ids)})
+    moved = sum(t["ids"] != o["ids"] for t, o in zip(trained_out, out))
+    print(f"  {name}: trained in PyTorch {steps} steps, loss {losses[0]:.3f} → {losses[-1]:.3f}; "
+          f"{moved}/{len(rows)} captions differ from the studio adapter's", flush=True)
+    if moved == 0:
+        problems.append(f"{name}: training in PyTorch changed no caption (the import check would prove nothing)")
+    rel = lambda p: os.path.relpath(p, REPO) if p.startswith(REPO) else p  # noqa: E731
+    return {"package": package, "dataset": dataset_path(fx), "adapter": rel(adapter_path),
             "merged": list(merged_result.merged), "live_after_merge": list(merged_result.live), "notes": merged_result.notes,
-            "max_target_tokens": max_new, "examples": out, "problems": problems}
+            "max_target_tokens": max_new, "examples": out, "problems": problems,
+            "runs": [{"label": "studio adapter", "adapter": rel(adapter_path), "examples": out},
+                     {"label": "trained in PyTorch", "adapter": rel(trained_path), "steps": steps, "losses": losses,
+                      "examples": trained_out}]}
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="JSON to write (the Florence adapter file is written beside it)")
     p.add_argument("--images", type=int, default=4)
+    p.add_argument("--train-steps", type=int, default=30, help="AdamW steps of the adapter trained in PyTorch")
+    p.add_argument("--lr", type=float, default=1e-2)
     args = p.parse_args()
     torch.manual_seed(0)
     out_dir = os.path.dirname(os.path.abspath(args.out))
@@ -132,12 +191,12 @@ def main() -> int:
     if os.path.exists(os.path.join(checkpoint, "model.safetensors")):
         report["pali-scenes-default"] = run_model(
             "default", load_checkpoint(checkpoint), os.path.join(FIXTURES, "pali-scenes-default-adapter.safetensors"),
-            "pali-scenes-default", "reference-greedy-default.json", args.images)
+            "pali-scenes-default", "reference-greedy-default.json", args.images, out_dir, args.train_steps, args.lr)
     else:
         report["pali-scenes-default"] = {"skipped": "no model.safetensors: run python3 tools/checkpoint_from_package.py"}
     florence = load_florence(os.path.join(REPO, "tools", "checkpoints", "tiny-florence-test")).bart
     report["tiny-florence-test"] = run_model("florence", florence, florence_adapter_file(out_dir), "tiny-florence-test",
-                                             "reference-greedy-florence.json", args.images)
+                                             "reference-greedy-florence.json", args.images, out_dir, args.train_steps, args.lr)
     with open(args.out, "w") as f:
         json.dump(report, f)
     problems = [q for r in report.values() for q in r.get("problems", [])]

@@ -24,10 +24,9 @@ import { parseManifest } from '../formats/manifest.ts';
 import { encodeOnnxModel, readOnnxModel } from '../formats/onnx.ts';
 import { adaptRows, mergeImageAdapter } from '../formats/visionFold.ts';
 import { createSession, hostTensor } from './onnxRuntime.ts';
-import { encodeAdaptedEmbeddings } from './adaptedEmbeddings.ts';
 import { cacheImageFeatures, type FeatureCache } from './featureCache.ts';
+import { readEncoderInputs } from './encoderInputs.ts';
 import { CaptionGenerator, type Caption } from './generate.ts';
-import { BufferPool, readFloats, storageBuffer } from './gpuBuffers.ts';
 import { loadModelPackage, releaseModelPackage, type ModelPackage } from './modelPackage.ts';
 import { florenceGreedy, florenceTraining } from './testing/florenceSetup.ts';
 import { fixtureAdapter, readFixture, readGreedyFixture, TINY_DATASET } from './testing/tinySetup.ts';
@@ -51,26 +50,6 @@ function adapterFile(pkg: ModelPackage, adapter: AdapterWeights[]): Uint8Array {
   const tensors = Object.fromEntries(adapter.flatMap((w) => [[`${w.modality}.wdown`, w.wdown], [`${w.modality}.wup`, w.wup]]));
   return writeAdapterFile({ format: 'adalink-training-state', version: 1, packageId: pkg.manifest.id, exampleCount: 32, config, step: 50, losses: [1], tensors },
     pkg.manifest, { name: 'My captions' });
-}
-
-/** The encoder's inputs as generation builds them (adaptedEmbeddings.ts, dropout off): every image, every prompt padded with pad_id. */
-async function encoderInputs(pkg: ModelPackage, features: FeatureCache, promptIds: number[][], adapter: AdapterWeights[]): Promise<{ image: Float32Array; text: Float32Array }> {
-  const { device, manifest } = pkg;
-  const pool = new BufferPool(device);
-  const table = storageBuffer(device, 'embedding table', pkg.textEmbeddings);
-  const length = Math.max(...promptIds.map((p) => p.length));
-  const ids = new Uint32Array(promptIds.flatMap((p) => [...p, ...Array<number>(length - p.length).fill(manifest.text.pad_id)]));
-  const onGpu = adapter.map((w) => ({ modality: w.modality, r: w.rank, Wdown: storageBuffer(device, 'Wdown', w.wdown), Wup: storageBuffer(device, 'Wup', w.wup), p: 0, key: 0 }));
-  const encoder = device.createCommandEncoder();
-  const out = encodeAdaptedEmbeddings(device, encoder, pool, manifest, {
-    features: features.buffer, imageIndices: promptIds.map((_, i) => i), promptIds: ids, promptLength: length, embeddingTable: table,
-  }, onGpu);
-  device.queue.submit([encoder.finish()]);
-  const d = manifest.d_model;
-  const result = { image: await readFloats(device, out.adapted.image, out.tokens.image * d), text: await readFloats(device, out.adapted.text, out.tokens.text * d) };
-  for (const b of [table, ...onGpu.flatMap((a) => [a.Wdown, a.Wup])]) b.destroy();
-  pool.destroy();
-  return result;
 }
 
 /** max |a − b| / max |b|. */
@@ -141,9 +120,9 @@ describe.each(CASES)('$path merged with its reference adapter', ({ path, adapter
   });
 
   it('gives the encoder the live adapter\'s inputs, without an adapter', async () => {
-    const live = await encoderInputs(base, features[0], promptIds, adapter);
-    const folded = await encoderInputs(merged, features[1], promptIds, []);
-    const frozen = await encoderInputs(base, features[0], promptIds, []);
+    const live = await readEncoderInputs(base, features[0], promptIds, adapter);
+    const folded = await readEncoderInputs(merged, features[1], promptIds, []);
+    const frozen = await readEncoderInputs(base, features[0], promptIds, []);
     const image = relativeDifference(folded.image, live.image);
     const text = relativeDifference(folded.text, live.text);
     console.log(`${path}: merged vs live encoder inputs, max |Δ| / max |x|: image ${image.toExponential(2)}, text ${text.toExponential(2)}; `
