@@ -145,21 +145,21 @@ async function main(): Promise<void> {
 
   const rows: Record<string, unknown>[] = [];
   const checks: Record<string, unknown>[] = [];
-  const header = 'kernel            d     r      N     time ms   GB/s  of copy  TFLOP/s  of fma  floor ms  ×floor';
+  const header = 'kernel            d     r      N     time ms   GB/s  of copy  TFLOP/s  of fma  floor ms  ×floor  SM MHz';
   console.log(`\n${header}`);
-  const row = (kernel: string, d: number, r: number, N: number, ms: number, bytes: number, flops: number) => {
+  const row = (kernel: string, d: number, r: number, N: number, ms: number, bytes: number, flops: number, clock: [number, number] | null) => {
     const floorMs = Math.max(bytes / bw, flops / fma) * 1e3;
     const result = {
       kernel, d, r, N, ms, bytes, flops,
       GBs: bytes / (ms * 1e6), copyFraction: bytes / (ms * 1e-3) / bw,
       TFLOPs: flops / (ms * 1e9), fmaFraction: flops / (ms * 1e-3) / fma,
-      floorMs, timesFloor: ms / floorMs,
+      floorMs, timesFloor: ms / floorMs, smClockMHz: clock,
     };
     rows.push(result);
     console.log(
       `${kernel.padEnd(16)} ${String(d).padStart(5)} ${String(r).padStart(5)} ${String(N).padStart(6)} ${ms.toFixed(4).padStart(10)} ` +
         `${result.GBs.toFixed(0).padStart(6)} ${(result.copyFraction * 100).toFixed(1).padStart(7)}% ${result.TFLOPs.toFixed(2).padStart(8)} ` +
-        `${(result.fmaFraction * 100).toFixed(1).padStart(6)}% ${floorMs.toFixed(4).padStart(9)} ${result.timesFloor.toFixed(2).padStart(6)}`,
+        `${(result.fmaFraction * 100).toFixed(1).padStart(6)}% ${floorMs.toFixed(4).padStart(9)} ${result.timesFloor.toFixed(2).padStart(6)}  ${clock ? `${clock[0]}–${clock[1]}` : '—'}`,
     );
   };
 
@@ -176,9 +176,10 @@ async function main(): Promise<void> {
         }
         const fwd = await timeCalls(device, (pass, i) => adalinkForward(device, pass, { ...sets[i % sets.length], N, d, r, p, key: KEY }));
         const bwd = await timeCalls(device, (pass, i) => adalinkBackward(device, pass, { ...sets[i % sets.length], N, d, r, p, key: KEY }));
-        row('forward', d, r, N, fwd.ms, forwardBytes(N, d, r), forwardFlops(N, d, r));
-        row('backward', d, r, N, bwd.ms, backwardBytes(N, d, r), backwardFlops(N, d, r));
-        row('fwd+bwd', d, r, N, fwd.ms + bwd.ms, forwardBytes(N, d, r) + backwardBytes(N, d, r), forwardFlops(N, d, r) + backwardFlops(N, d, r));
+        row('forward', d, r, N, fwd.ms, forwardBytes(N, d, r), forwardFlops(N, d, r), fwd.smClockMHz);
+        row('backward', d, r, N, bwd.ms, backwardBytes(N, d, r), backwardFlops(N, d, r), bwd.smClockMHz);
+        const both = fwd.smClockMHz && bwd.smClockMHz ? [Math.min(fwd.smClockMHz[0], bwd.smClockMHz[0]), Math.max(fwd.smClockMHz[1], bwd.smClockMHz[1])] as [number, number] : null;
+        row('fwd+bwd', d, r, N, fwd.ms + bwd.ms, forwardBytes(N, d, r) + backwardBytes(N, d, r), forwardFlops(N, d, r) + backwardFlops(N, d, r), both);
         const used = tilesUsed(N, d, r);
         if (used) for (const x of rows.slice(-3)) x.tiles = used;
         destroy();

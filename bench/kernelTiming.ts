@@ -11,6 +11,7 @@
  * Calls in one pass run one after the other where they share a buffer (Dawn puts a barrier between such
  * dispatches); calls on different input sets with nothing in common may overlap on the GPU.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { cpus, tmpdir } from 'node:os';
 import { gpuIdle } from '../src/engine/gpuBuffers.ts';
@@ -145,54 +146,90 @@ export interface Timing {
   /** Per-call times of each measured pass, ms. */
   samples: number[];
   reps: number;
+  /** The SM clock nvidia-smi reported while the measured passes ran (MHz: lowest, highest), where it can be asked. */
+  smClockMHz: [number, number] | null;
 }
 
 /**
  * GPU time per call of `encode` (which encodes one call into the pass; `i` counts calls, for rotating
  * inputs). Passes of about `targetMs`.
+ *
+ * The GPU is kept busy from the warm-up to the last measured pass: a GPU left idle between short passes lowers
+ * its clock (on the H200, nvidia-smi showed the SM clock fall from 1980 to 435–1125 MHz between the roofline's
+ * passes, "GPU idle" its reason), and the kernels were then timed at a quarter of the clock at which the copy
+ * and fma ceilings were measured. So the warm-up runs the same calls for at least `warmMs`, and the measured
+ * passes follow it in the same submit, each with its own pair of timestamps.
  */
 export async function timeCalls(
   device: GPUDevice,
   encode: (pass: GPUComputePassEncoder, i: number) => void,
-  { targetMs = 25, repeats = 5, maxReps = 2000 } = {},
+  { targetMs = 25, repeats = 5, maxReps = 2000, warmMs = 300 } = {},
 ): Promise<Timing> {
   const timestamps = device.features.has('timestamp-query');
-  const querySet = timestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : undefined;
-  const resolve = timestamps ? device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }) : undefined;
   let call = 0;
-  const onePass = async (reps: number): Promise<number> => {
+  /** `passes` passes of `reps` calls in one submit; the GPU time of each measured one (ms; wall clock without timestamps). */
+  const run = async (reps: number, passes: number, measured: number): Promise<number[]> => {
+    const querySet = timestamps ? device.createQuerySet({ type: 'timestamp', count: 2 * measured }) : undefined;
     const e = device.createCommandEncoder();
-    const pass = e.beginComputePass(querySet ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
-    for (let i = 0; i < reps; i++) encode(pass, call++);
-    pass.end();
+    for (let p = 0; p < passes; p++) {
+      const q = p - (passes - measured);
+      const pass = e.beginComputePass(querySet && q >= 0 ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * q, endOfPassWriteIndex: 2 * q + 1 } } : {});
+      for (let i = 0; i < reps; i++) encode(pass, call++);
+      pass.end();
+    }
     let read: GPUBuffer | undefined;
-    if (querySet && resolve) {
-      e.resolveQuerySet(querySet, 0, 2, resolve, 0);
-      read = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-      e.copyBufferToBuffer(resolve, 0, read, 0, 16);
+    let resolve: GPUBuffer | undefined;
+    if (querySet) {
+      resolve = device.createBuffer({ size: 16 * measured, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+      read = device.createBuffer({ size: 16 * measured, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      e.resolveQuerySet(querySet, 0, 2 * measured, resolve, 0);
+      e.copyBufferToBuffer(resolve, 0, read, 0, 16 * measured);
     }
     const cb = e.finish();
     await gpuIdle(device);
     const t0 = performance.now();
     device.queue.submit([cb]);
-    if (read) {
-      await read.mapAsync(GPUMapMode.READ);
-      const [begin, end] = new BigUint64Array(read.getMappedRange());
-      read.destroy();
-      return Number(end - begin) / 1e6;
+    if (!read) {
+      await device.queue.onSubmittedWorkDone();
+      return [(performance.now() - t0) / passes];
     }
-    await device.queue.onSubmittedWorkDone();
-    return performance.now() - t0;
+    await read.mapAsync(GPUMapMode.READ);
+    const stamps = new BigUint64Array(read.getMappedRange().slice(0));
+    for (const b of [read, resolve!]) b.destroy();
+    querySet!.destroy();
+    return Array.from({ length: measured }, (_, q) => Number(stamps[2 * q + 1] - stamps[2 * q]) / 1e6);
   };
-  await onePass(2); // warm-up: pipelines, first touches
-  const estimate = (await onePass(4)) / 4;
-  const reps = Math.max(3, Math.min(maxReps, Math.round(targetMs / Math.max(estimate, 1e-4))));
-  const samples: number[] = [];
-  for (let i = 0; i < repeats; i++) samples.push((await onePass(reps)) / reps);
-  querySet?.destroy();
-  resolve?.destroy();
+  await run(2, 1, 1); // pipelines, first touches
+  const [estimate] = await run(4, 1, 1);
+  const perCall = Math.max(estimate / 4, 1e-4);
+  const reps = Math.max(3, Math.min(maxReps, Math.round(targetMs / perCall)));
+  const warmPasses = Math.ceil(warmMs / (reps * perCall));
+  const clock = smClock();
+  const samples = (await run(reps, warmPasses + repeats, repeats)).map((ms) => ms / reps);
   const sorted = [...samples].sort((a, b) => a - b);
-  return { ms: sorted[Math.floor(sorted.length / 2)], samples, reps };
+  return { ms: sorted[Math.floor(sorted.length / 2)], samples, reps, smClockMHz: clock.stop() };
+}
+
+/**
+ * The SM clock sampled by nvidia-smi every 50 ms until stop() (NVIDIA machines; null elsewhere). The bench waits
+ * on the GPU meanwhile, so the samples cover the measured passes.
+ */
+function smClock(): { stop(): [number, number] | null } {
+  let child: ChildProcess;
+  try {
+    child = spawn('nvidia-smi', ['--query-gpu=clocks.sm', '--format=csv,noheader,nounits', '-lms', '50'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return { stop: () => null };
+  }
+  const mhz: number[] = [];
+  child.on('error', () => undefined);
+  child.stdout?.on('data', (chunk: Buffer) => mhz.push(...chunk.toString().split('\n').map(Number).filter((x) => x > 0)));
+  return {
+    stop() {
+      child.kill();
+      return mhz.length ? [Math.min(...mhz), Math.max(...mhz)] : null;
+    },
+  };
 }
 
 const COPY = /* wgsl */ `
