@@ -71,11 +71,13 @@ class AdapterMath(unittest.TestCase):
         self.assertGreater(adapter.links["image"].wdown.grad.abs().max().item(), 0)
 
     def test_merged_text_table_equals_the_live_adapter_on_every_row(self) -> None:
-        table = torch.randn(447, 256)
+        # One matmul over the table against one per row: float32 sums in another order, a few ulps apart (1e-6 of
+        # the row's largest value failed once on torch 2.11: 5.7e-6 against 5.4e-6); a wrong fold is off by O(1).
+        table = torch.randn(447, 256, generator=torch.Generator().manual_seed(0))
         merged = merged_text_table(table, self.adapter.links["text"])
         for i in range(table.shape[0]):
             live = self.adapter.adapt("text", table[i:i + 1])
-            self.assertLessEqual((merged[i] - live[0]).abs().max().item(), 1e-6 * max(1.0, live.abs().max().item()), i)
+            self.assertLessEqual((merged[i] - live[0]).abs().max().item(), 1e-5 * max(1.0, live.abs().max().item()), i)
         # and batched as the studio runs it: [B, Nt, d] lookups of ids
         ids = torch.randint(0, 447, (4, 9))
         live = self.adapter.adapt("text", nn.functional.embedding(ids, table))
