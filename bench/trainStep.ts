@@ -4,7 +4,7 @@
  *
  *   npm run bench:train -- [--model public/models/pali-scenes-default] [--data public/demo/relational-captions.zip]
  *                          [--batch 32] [--warmup 10] [--steps 60] [--vjp recorded|captured|plain] [--vjp-batch N] [--examples N]
- *                          [--release-vision] [--ort-cache bucket|lazyRelease|simple]
+ *                          [--release-vision] [--ort-cache bucket|lazyRelease|simple] [--open-vjp] [--memory-only]
  *                          [--out bench/results/train-step-engine.json]
  *
  * On a bare GPU machine: node bench/gpu-runtime/build.mjs here, then (carry .devcarry) `. .devcarry/setup.sh &&
@@ -17,7 +17,10 @@
  *  - the losses of the measured steps (first, last, mean): the same settings give the same losses whichever
  *    way the vjp runs, which is how a faster run shows it computes the same thing;
  *  - peak GPU memory: the most bytes of buffers alive on the device at once (the engine's and ONNX Runtime's) from
- *    the trainer's creation to the end of the measured steps (as PyTorch's max_memory_allocated);
+ *    the trainer's creation to the end of the measured steps (as PyTorch's max_memory_allocated), and what was
+ *    alive at that moment and at the end, by kind (src/engine/gpuMemory.ts: each session's weights, ORT's run
+ *    intermediates, its cache of freed buffers, the captured graphs', the recording's, the engine's own), printed
+ *    last as a table;
  *  - where the host's time goes per step (Trainer.hostMs: encoding the forward, the vjp — ORT's run, or encoding
  *    its recording —, encoding the update, waiting for read-backs), and how the vjp ran (engine/frozenVjp.ts:
  *    `--vjp`, the engine's default `recorded`);
@@ -43,10 +46,31 @@ import { adafactor } from '../src/kernels/adafactor.ts';
 import { adalinkBackward } from '../src/kernels/adalinkBackward.ts';
 import { gradNorm, STEP_STATUS_BYTES } from '../src/kernels/gradNorm.ts';
 import { dropoutKey, initialWdown } from '../src/kernels/random.ts';
-import { gpuPeakBytes, resetGpuPeak, trackGpuMemory } from '../src/engine/gpuMemory.ts';
+import { gpuBytesByKind, gpuPeakBytes, gpuPeakBytesByKind, memoryScopesOverlapped, resetGpuPeak, trackGpuMemory } from '../src/engine/gpuMemory.ts';
 import { ORT_BUFFER_CACHES, setOrtBufferCache, type OrtBufferCache } from '../src/engine/onnxRuntime.ts';
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+
+/**
+ * GPU memory by kind (src/engine/gpuMemory.ts) at the peak and at the end of the measured steps, in MB, largest
+ * at the peak first; then the same summed over each kind's family (the words before its colon).
+ */
+function memoryTable(atPeak: Record<string, number>, atEnd: Record<string, number>): string {
+  const mb = (bytes = 0) => (bytes / 1e6).toFixed(1).padStart(9);
+  const families = (byKind: Record<string, number>) => {
+    const sums: Record<string, number> = {};
+    for (const [kind, bytes] of Object.entries(byKind)) sums[kind.split(':')[0]] = (sums[kind.split(':')[0]] ?? 0) + bytes;
+    return sums;
+  };
+  const rows = (peak: Record<string, number>, end: Record<string, number>) => {
+    const kinds = [...new Set([...Object.keys(peak), ...Object.keys(end)])].sort((a, b) => (peak[b] ?? 0) - (peak[a] ?? 0) || (end[b] ?? 0) - (end[a] ?? 0));
+    const width = Math.max(...kinds.map((k) => k.length), 5);
+    const total = (byKind: Record<string, number>) => Object.values(byKind).reduce((a, b) => a + b, 0);
+    return [...kinds.map((k) => `  ${k.padEnd(width)} ${mb(peak[k])} ${mb(end[k])}`), `  ${'total'.padEnd(width)} ${mb(total(peak))} ${mb(total(end))}`];
+  };
+  return ['GPU memory by kind, MB   (at the peak | at the end of the measured steps)', ...rows(atPeak, atEnd),
+    'by family', ...rows(families(atPeak), families(atEnd))].join('\n');
+}
 
 /**
  * The adapter's share of a step: the same kernels the trainer encodes around the vjp (ENGINE.md §4–5), on the
@@ -126,6 +150,12 @@ async function main(): Promise<void> {
       'ort-cache': { type: 'string', default: 'bucket' },
       // The first N images of the split only (the feature cache holds N · image tokens · d floats on the GPU).
       examples: { type: 'string' },
+      // Open the package's any-shape vjp session before training, as the loader did before issue 16 (item 2)
+      // whether or not a shape ran plain: its weights' share of the peak, measured.
+      'open-vjp': { type: 'boolean', default: false },
+      // Stop after the measured steps: no epoch, no timing of the AdaLink kernels alone (on SwiftShader, where
+      // only the memory carries over to a GPU, they take longer than the rest).
+      'memory-only': { type: 'boolean', default: false },
       out: { type: 'string', default: 'bench/results/train-step-engine.json' },
     },
   });
@@ -155,6 +185,7 @@ async function main(): Promise<void> {
   const vjpReplay = args.vjp as VjpReplay;
   if (!['recorded', 'captured', 'plain'].includes(vjpReplay)) throw new Error(`--vjp ${vjpReplay}: expected recorded, captured or plain`);
   const vjpBatch = args['vjp-batch'] === undefined ? batchSize : Number(args['vjp-batch']);
+  if (args['open-vjp']) await pkg.vjp();
   resetGpuPeak();
   const trainer = new Trainer(pkg, features, examples, withDefaults({ batchSize, steps: warmup + measured + stepsPerEpoch }), undefined, { vjpReplay, vjpBatch });
   const stamps: number[] = [];
@@ -176,14 +207,16 @@ async function main(): Promise<void> {
   const stepMs = quantile(intervals, 0.5);
   const measuredLosses = { first: losses[0], last: losses[losses.length - 1], mean: losses.reduce((a, b) => a + b, 0) / losses.length };
   const peakBytes = gpuPeakBytes();
+  const peakByKind = gpuPeakBytesByKind();
+  const endByKind = gpuBytesByKind();
 
   started = performance.now();
-  await trainer.run(stepsPerEpoch, { onStep });
-  const epochSeconds = (performance.now() - started) / 1000;
+  if (!args['memory-only']) await trainer.run(stepsPerEpoch, { onStep });
+  const epochSeconds = args['memory-only'] ? NaN : (performance.now() - started) / 1000;
   const vjpSteps = { ...trainer.vjp.counts };
   await trainer.destroy();
 
-  const kernelMs = await adalinkKernelMs(pkg, features.buffer, examples.slice(0, batchSize));
+  const kernelMs = args['memory-only'] ? NaN : await adalinkKernelMs(pkg, features.buffer, examples.slice(0, batchSize));
   const result = {
     command: `npm run bench:train -- ${process.argv.slice(2).join(' ')}`.trim(),
     gpu, node: process.version, cpus: cpus().length, model: pkg.manifest.id, data: args.data, examples: examples.length, batchSize,
@@ -194,12 +227,16 @@ async function main(): Promise<void> {
       hostMsPerStep, losses: measuredLosses,
     },
     vjp: { replay: trainer.vjp.replay, examplesPerRun: vjpBatch, runs: vjpSteps },
-    visionReleased: args['release-vision'], ortBufferCache: ortCache,
+    visionReleased: args['release-vision'], ortBufferCache: ortCache, anyShapeVjpOpened: args['open-vjp'],
     epoch: { steps: stepsPerEpoch, seconds: epochSeconds },
     peakGpuBytes: peakBytes,
+    // Bytes per kind of buffer (src/engine/gpuMemory.ts) at the moment of the peak and after the measured steps.
+    peakGpuBytesByKind: peakByKind, endGpuBytesByKind: endByKind, memoryScopesOverlapped: memoryScopesOverlapped(),
     adalinkKernels: { msPerStep: kernelMs, shareOfStep: kernelMs / stepMs },
   };
   console.log(JSON.stringify(result, null, 1));
+  console.log(memoryTable(peakByKind, endByKind));
+  if (result.memoryScopesOverlapped > 0) console.log(`(${result.memoryScopesOverlapped} memory scopes overlapped: some buffers may carry another scope's kind)`);
   mkdirSync(dirname(args.out!), { recursive: true });
   writeFileSync(args.out!, `${JSON.stringify(result, null, 1)}\n`);
 }

@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   if (args.threads) ort.env.wasm.numThreads = Number(args.threads);
   // --package: the vjp session as the engine opens it, next to the package's other sessions (vision, generation).
   const session = args.package
-    ? (await loadModelPackage(folderSource(args.package))).vjp
+    ? await (await loadModelPackage(folderSource(args.package))).vjp()
     : await ort.InferenceSession.create(new Uint8Array(readFileSync(args.graph!)), {
       executionProviders: ['webgpu'], graphOptimizationLevel: 'all', preferredOutputLocation: 'gpu-buffer',
       // --free-dims: a graph with symbolic batch / prompt_len / target_len, fixed for this session (static shapes without a file per shape).

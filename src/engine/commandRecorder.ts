@@ -21,6 +21,7 @@
  * buffer from the CPU, maps a buffer, uses dynamic offsets or indirect dispatches is refused: its commands
  * would not be the same next time, or the recorder cannot see them.
  */
+import { setMemoryKind, withMemoryKind } from './gpuMemory.ts';
 import { hookMethod } from './webgpuHooks.ts';
 import { GpuError } from '../errors.ts';
 
@@ -50,6 +51,9 @@ export class RecordingError extends GpuError {
     super(problem, 'recorded replay', 'Run the session without recorded replay (ONNX Runtime then issues the commands itself).');
   }
 }
+
+/** The kind (gpuMemory.ts) of the buffers ORT destroyed that a recording keeps alive for its replay. */
+const KEPT_ALIVE = 'recording: kept alive (ORT freed them)';
 
 const isUniform = (buffer: GPUBuffer) => (buffer.usage & GPUBufferUsage.UNIFORM) !== 0;
 
@@ -237,7 +241,7 @@ export async function recordCommands<T>(device: GPUDevice, run: () => Promise<T>
     const key = Array.from(bytes).join(',');
     let buffer = uniformFor.get(key);
     if (!buffer) {
-      buffer = device.createBuffer({ label: 'recorded uniforms', size: bytes.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      buffer = withMemoryKind('recording: uniforms', () => device.createBuffer({ label: 'recorded uniforms', size: bytes.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }));
       device.queue.writeBuffer(buffer, 0, bytes);
       uniformFor.set(key, buffer);
       uniformBuffers.push(buffer);
@@ -286,7 +290,12 @@ export async function recordCommands<T>(device: GPUDevice, run: () => Promise<T>
   // ORT destroys some of these buffers after a run (the intermediates it allocates per run) and may destroy
   // more later: the replay still binds them, so each referenced buffer's destroy() waits for releaseRecorded.
   const guarded = [...referenced].filter((buffer) => !kept.includes(buffer));
-  for (const buffer of guarded) Object.defineProperty(buffer, 'destroy', { configurable: true, value: () => kept.push(buffer) });
+  const keep = (buffer: GPUBuffer) => {
+    kept.push(buffer);
+    setMemoryKind([buffer], KEPT_ALIVE);
+  };
+  setMemoryKind(kept, KEPT_ALIVE);
+  for (const buffer of guarded) Object.defineProperty(buffer, 'destroy', { configurable: true, value: () => keep(buffer) });
   const transfers = passesOnly.length - passesOnly.filter((c) => c.kind === 'pass').length;
   return { result, recorded: { commands: passesOnly, dispatches, submits, uniformBuffers, transfers, keptAlive: kept, guarded } };
 }

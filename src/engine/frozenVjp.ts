@@ -12,7 +12,8 @@
  *    capture — is recorded (commandRecorder.ts); every later step of that shape encodes the recording into the
  *    step's own command encoder: forward, vjp and update become one submit with no ONNX Runtime work on the CPU.
  *  - `captured`: the same sessions, ORT replaying its capture every step.
- *  - `plain`: the package's session, any shape, ORT's per-operator work every step. A model whose vjp graph
+ *  - `plain`: the package's session, any shape (opened when a shape first runs plain: ModelPackage.vjp), ORT's
+ *    per-operator work every step. A model whose vjp graph
  *    is made per shape (from the Hub: ModelPackage.vjpGraph, no any-shape session) gets a plain session per
  *    shape, the last MAX_PLAIN_SHAPES kept.
  *
@@ -27,6 +28,7 @@ import { VJP_GPU_INPUT_TYPES } from '../formats/manifest.ts';
 import type { Batch } from './batch.ts';
 import { encodeRecorded, recordCommands, RecordingError, releaseRecorded, type RecordedCommands } from './commandRecorder.ts';
 import type { BufferPool } from './gpuBuffers.ts';
+import { withMemoryKind } from './gpuMemory.ts';
 import { holdForGraphCapture } from './graphCapture.ts';
 import type { ModelPackage, VjpShape } from './modelPackage.ts';
 import { createSession, gpuTensor, hostTensor, type OrtTensor, type Session } from './onnxRuntime.ts';
@@ -193,7 +195,7 @@ export class FrozenVjp {
       return undefined;
     }
     const session = await createSession(await this.pkg.vjpGraph(vjpShape(part)), this.where(), { inputs: [], outputs: [] },
-      { capture: this.dimensionOverrides(part), externalData: this.pkg.externalData });
+      { capture: this.dimensionOverrides(part), externalData: this.pkg.externalData, label: `vjp ${key} captured` });
     // The replay binds the buffers of the capturing run: keep their registrations (graphCapture.ts).
     await holdForGraphCapture(tensors.map((t) => t.gpuBuffer as GPUBuffer));
     const shape: CapturedShape = { session, runs: 0 };
@@ -206,13 +208,14 @@ export class FrozenVjp {
    * shape's graph and kept among the last MAX_PLAIN_SHAPES.
    */
   private async plainSession(part: VjpPart): Promise<Session> {
-    if (this.pkg.vjp) return this.pkg.vjp;
+    if (this.pkg.vjp) return this.pkg.vjp();
     const key = shapeKey(part);
     let session = this.plainSessions.get(key);
     if (session) {
       this.plainSessions.delete(key);
     } else {
-      session = await createSession(await this.pkg.vjpGraph(vjpShape(part)), this.where(), { inputs: [], outputs: [] }, { externalData: this.pkg.externalData });
+      session = await createSession(await this.pkg.vjpGraph(vjpShape(part)), this.where(), { inputs: [], outputs: [] },
+        { externalData: this.pkg.externalData, label: `vjp ${key}` });
       if (this.plainSessions.size >= MAX_PLAIN_SHAPES) {
         const [oldest, old] = this.plainSessions.entries().next().value!;
         this.plainSessions.delete(oldest);
@@ -234,14 +237,14 @@ export class FrozenVjp {
   private dimensionOverrides({ batch, size }: VjpPart): Record<string, number> {
     const { inputs } = this.pkg.manifest.files.vjp;
     const dims = (name: string) => {
-      const meta = this.pkg.vjp?.inputMetadata.find((m) => m.name === name);
+      const meta = this.pkg.vjpMetadata?.inputs.find((m) => m.name === name);
       return meta?.isTensor ? meta.shape : [];
     };
     const [b, nt] = dims(inputs.text_mask);
     const [, nd] = dims(inputs.labels);
     const overrides: Record<string, number> = {};
     for (const [dim, value] of [[b, size], [nt, batch.promptLength], [nd, batch.targetLength]] as const) {
-      if (typeof dim === 'string') overrides[dim] = value;
+      if (typeof dim === 'string' && dim !== '') overrides[dim] = value;
     }
     return overrides;
   }
@@ -252,7 +255,11 @@ export class FrozenVjp {
    * its kernels read and write vec4s, and a last vec4 past a buffer's end would touch other elements (WebGPU's
    * robust access clamps it), e.g. a mask of 3 × 5 floats.
    */
-  private io({ batch, uploaded, image, text, start, size }: VjpPart, encoder: GPUCommandEncoder) {
+  private io(part: VjpPart, encoder: GPUCommandEncoder) {
+    return withMemoryKind('engine: vjp feeds + fetches', () => this.feedsAndFetches(part, encoder));
+  }
+
+  private feedsAndFetches({ batch, uploaded, image, text, start, size }: VjpPart, encoder: GPUCommandEncoder) {
     const { d } = this;
     const { pool } = this;
     const { inputs, outputs } = this.pkg.manifest.files.vjp;

@@ -53,7 +53,7 @@ describe('a broken model package', () => {
     const e = await loadError({ 'vision.onnx': new TextEncoder().encode('<html>404 not found</html>'.repeat(4)) });
     expect(e.message).toContain('not an ONNX model');
     const truncated = await loadError({ 'vjp.onnx': original.get('vjp.onnx')!.slice(0, 2000) });
-    expect(truncated.message).toContain('ONNX Runtime cannot load the graph');
+    expect(truncated.message).toMatch(/the graph cannot be read: .*truncated/);
   });
 
   it('refuses a manifest that is not JSON or misses fields', async () => {

@@ -12,7 +12,9 @@ import {
 } from '../formats/manifest.ts';
 import { readSafetensors, tensorAsFloat32 } from '../formats/safetensors.ts';
 import { AdaLinkError, PackageError } from '../errors.ts';
-import { createSession, ortDevice, type ExternalData, type Session, type ValueMetadata } from './onnxRuntime.ts';
+import { readOnnxModel } from '../formats/onnx.ts';
+import type { OnnxModel, OnnxValueInfo } from '../formats/onnxModel.ts';
+import { checkGraphNames, createSession, ortDevice, type ExternalData, type Session, type ValueMetadata } from './onnxRuntime.ts';
 
 export interface ModelPackage {
   manifest: ModelManifest;
@@ -22,10 +24,15 @@ export interface ModelPackage {
   textEmbeddings: Float32Array;
   vision: Session;
   /**
-   * The vjp graph's session for any batch shape: a package's vjp.onnx. Absent where the graph is made per
-   * shape (a model from the Hub): the engine then opens `vjpGraph(shape)` per shape (frozenVjp.ts).
+   * The vjp graph's session for any batch shape (a package's vjp.onnx), opened on the first call and kept until
+   * releaseModelPackage. Opened only when a shape runs plain (frozenVjp.ts): it holds a copy of the frozen
+   * model's weights on the GPU, which a trainer whose every shape is captured never needs (and releasing a
+   * session gives nothing back: ORT keeps its buffers in its cache). Absent where the graph is made per shape
+   * (a model from the Hub): the engine then opens `vjpGraph(shape)` per shape.
    */
-  vjp?: Session;
+  vjp?: () => Promise<Session>;
+  /** The inputs and outputs of `vjp`'s graph (names, types, dims; symbolic ones by name), read from the file. */
+  vjpMetadata?: { inputs: readonly ValueMetadata[]; outputs: readonly ValueMetadata[] };
   /**
    * The vjp graph's bytes for one batch shape (files.vjp's roles and input types): a package's vjp.onnx
    * whatever the shape; a Hub model's graph derived for that shape (src/autodiff/seq2seqTraining.ts), cached.
@@ -39,8 +46,8 @@ export interface ModelPackage {
   externalData?: readonly ExternalData[];
 }
 
-/** A package as loadModelPackage gives it: with its any-shape vjp session. */
-export type PackageWithVjp = ModelPackage & { vjp: Session };
+/** A package as loadModelPackage gives it: with its any-shape vjp session (opened when first asked for). */
+export type PackageWithVjp = ModelPackage & Required<Pick<ModelPackage, 'vjp' | 'vjpMetadata'>>;
 
 /** One vjp run's shape: examples, prompt tokens, target tokens (Ni and d are the manifest's). */
 export interface VjpShape {
@@ -117,7 +124,7 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
       const session = await createSession(await readPackageFile(source, file.path, what), where(file.path), {
         inputs: inputs.map((r) => file.inputs[r]),
         outputs: outputs.map((r) => file.outputs[r]),
-      }, { gpuOutputs: gpuOutputs === true ? true : gpuOutputs.map((r) => file.outputs[r]), externalData });
+      }, { gpuOutputs: gpuOutputs === true ? true : gpuOutputs.map((r) => file.outputs[r]), externalData, label: what.replace(/ graph$/, '') });
       opened.push(session);
       return session;
     } catch (e) {
@@ -127,13 +134,21 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
   };
   const vision = await open(visionFile, 'vision graph', VISION_INPUT_ROLES, VISION_OUTPUT_ROLES, true);
   onProgress?.(3, steps, 'vjp graph');
-  const vjp = await open(vjpFile, 'vjp graph', VJP_INPUT_ROLES, VJP_OUTPUT_ROLES, true);
+  // Checked from the file; the session is opened only when a shape runs plain (ModelPackage.vjp).
+  let vjpMetadata: PackageWithVjp['vjpMetadata'];
   try {
-    checkVjpGraph(vjp, manifest, where(vjpFile.path));
+    vjpMetadata = graphMetadata(await readPackageFile(source, vjpFile.path, 'vjp graph'), where(vjpFile.path));
+    checkGraphNames(where(vjpFile.path), { inputs: VJP_INPUT_ROLES.map((r) => vjpFile.inputs[r]), outputs: VJP_OUTPUT_ROLES.map((r) => vjpFile.outputs[r]) },
+      { inputs: vjpMetadata.inputs.map((m) => m.name), outputs: vjpMetadata.outputs.map((m) => m.name) });
+    checkVjpGraph(vjpMetadata, manifest, where(vjpFile.path));
   } catch (e) {
     await Promise.all(opened.map((s) => s.release()));
     throw e;
   }
+  let vjpSession: Promise<Session> | undefined;
+  const vjp = () => (vjpSession ??= readPackageFile(source, vjpFile.path, 'vjp graph').then((bytes) => createSession(bytes, where(vjpFile.path),
+    { inputs: [], outputs: [] }, { gpuOutputs: true, externalData, label: 'vjp any shape' })));
+  openedVjp.set(vjp, () => vjpSession);
   let generation: GenerationSessions | undefined;
   if (encoderFile && decoderInitFile && decoderStepFile) {
     onProgress?.(4, steps, 'generation graphs');
@@ -149,7 +164,25 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
   onProgress?.(steps, steps, 'ready');
   // Read again per shape (frozenVjp.ts opens a session per captured shape): the bytes are not kept here.
   const vjpGraph = () => readPackageFile(source, vjpFile.path, 'vjp graph');
-  return { manifest, source, text, textEmbeddings, vision, vjp, vjpGraph, generation, device: await ortDevice(), externalData };
+  return { manifest, source, text, textEmbeddings, vision, vjp, vjpMetadata, vjpGraph, generation, device: await ortDevice(), externalData };
+}
+
+/** Each package's `vjp` → its session if opened (releaseModelPackage releases it). */
+const openedVjp = new WeakMap<() => Promise<Session>, () => Promise<Session> | undefined>();
+
+/** A graph's inputs and outputs as ORT's session metadata gives them, read from the file without opening it. */
+function graphMetadata(bytes: Uint8Array, where: string): { inputs: ValueMetadata[]; outputs: ValueMetadata[] } {
+  let graph: OnnxModel['graph'];
+  try {
+    ({ graph } = readOnnxModel(bytes, { where }));
+  } catch (e) {
+    throw new PackageError(`the graph cannot be read: ${e instanceof AdaLinkError ? e.problem : (e as Error).message}`, where,
+      'Re-export the package with tools/; the file may be damaged or be another file renamed.');
+  }
+  const initializers = new Set(graph.initializers.map((t) => t.name));
+  const meta = (v: OnnxValueInfo): ValueMetadata =>
+    ({ name: v.name, isTensor: true, type: v.dataType, shape: (v.shape ?? []).map((d) => d ?? '') }) as ValueMetadata;
+  return { inputs: graph.inputs.filter((v) => !initializers.has(v.name)).map(meta), outputs: graph.outputs.map(meta) };
 }
 
 /**
@@ -157,14 +190,14 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
  * engine writes mask, ids and labels in the types the manifest declares, and the gradients into buffers of
  * [B, image.tokens, d_model] and [B, Nt, d_model] floats.
  */
-function checkVjpGraph(session: Session, manifest: ModelManifest, where: string): void {
+function checkVjpGraph(session: { inputs: readonly ValueMetadata[]; outputs: readonly ValueMetadata[] }, manifest: ModelManifest, where: string): void {
   const { inputs, outputs, input_types: declared } = manifest.files.vjp;
   const meta = (list: readonly ValueMetadata[], name: string) => {
     const m = list.find((v) => v.name === name);
     return m?.isTensor ? m : undefined;
   };
   for (const role of ['text_mask', 'decoder_input_ids', 'labels'] as const) {
-    const type = meta(session.inputMetadata, inputs[role])?.type;
+    const type = meta(session.inputs, inputs[role])?.type;
     const expected = declared?.[role] ?? 'int64';
     if (type !== undefined && type !== expected) {
       throw new PackageError(`the vjp graph takes ${role} as ${type}, manifest.json says ${expected}${declared ? '' : ' (no files.vjp.input_types)'}`,
@@ -172,7 +205,7 @@ function checkVjpGraph(session: Session, manifest: ModelManifest, where: string)
     }
   }
   for (const [role, middle] of [['grad_image_embeds', manifest.image.tokens], ['grad_text_embeds', undefined]] as const) {
-    const shape = meta(session.outputMetadata, outputs[role])?.shape;
+    const shape = meta(session.outputs, outputs[role])?.shape;
     if (!shape || shape.length === 0) continue;
     const fixed = [undefined, middle, manifest.d_model];
     const wrong = shape.length !== 3 || shape.some((v, i) => typeof v === 'number' && fixed[i] !== undefined && v !== fixed[i]);
@@ -206,7 +239,8 @@ function withBos(codec: TextCodec, manifest: ModelManifest): TextCodec {
 
 export async function releaseModelPackage(pkg: ModelPackage): Promise<void> {
   await pkg.vision.release();
-  await pkg.vjp?.release();
+  const vjp = pkg.vjp && openedVjp.get(pkg.vjp)?.();
+  if (vjp) await (await vjp).release();
   if (pkg.generation) {
     const { encoder, decoderInit, decoderStep } = pkg.generation;
     await Promise.all([encoder.release(), decoderInit.release(), decoderStep?.release()]);

@@ -6,6 +6,7 @@
  */
 import * as ort from 'onnxruntime-web/webgpu';
 import { GpuError, PackageError } from '../errors.ts';
+import { ORT_CACHE, setMemoryKind, withMemoryKind } from './gpuMemory.ts';
 
 export type Session = ort.InferenceSession;
 export type OrtTensor = ort.Tensor;
@@ -71,6 +72,8 @@ export interface SessionOptions {
   capture?: Record<string, number>;
   /** The files the graph's external tensors name (a package's weights file: src/formats/sharedWeights.ts). */
   externalData?: readonly ExternalData[];
+  /** The session's name in the GPU memory table (gpuMemory.ts), e.g. `vision`; default: the file's name in `where`. */
+  label?: string;
 }
 
 /** An external data file by the name the graph gives it (TensorProto.external_data location). */
@@ -94,8 +97,11 @@ export async function createSession(
     throw new GpuError('WebGPU is not available here', 'navigator.gpu', 'Use Chrome or Edge 113+ (or Node with the webgpu package).');
   }
   let session: Session;
+  const label = options.label ?? where.split('/').pop()!;
+  /** The buffers ORT created (or took from its cache) for this session's weights. */
+  const weights: GPUBuffer[] = [];
   try {
-    session = await ort.InferenceSession.create(bytes, {
+    session = await withMemoryKind(`ort weights: ${label}`, () => ort.InferenceSession.create(bytes, {
       executionProviders: [webgpuProvider()],
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
@@ -105,22 +111,72 @@ export async function createSession(
         : {}),
       ...(options.capture ? { enableGraphCapture: true, freeDimensionOverrides: options.capture } : {}),
       ...(options.externalData ? { externalData: options.externalData } : {}),
-    });
+    }), weights);
   } catch (e) {
     throw new PackageError(`ONNX Runtime cannot load the graph: ${(e as Error).message}`, where,
       'Re-export the package with tools/; the graph may be damaged or use an operator ONNX Runtime Web lacks.');
   }
-  const missing = [
-    ...expected.inputs.filter((n) => !session.inputNames.includes(n)).map((n) => `input "${n}"`),
-    ...expected.outputs.filter((n) => !session.outputNames.includes(n)).map((n) => `output "${n}"`),
-  ];
-  if (missing.length > 0) {
+  accountMemory(session, label, weights, options.capture !== undefined);
+  try {
+    checkGraphNames(where, expected, { inputs: session.inputNames, outputs: session.outputNames });
+  } catch (e) {
     await session.release();
-    throw new PackageError(
-      `the graph has no ${missing.join(', ')} named in manifest.json (it has inputs ${session.inputNames.join(', ')}; outputs ${session.outputNames.join(', ')})`,
-      where, 'Fix the names under "files" in manifest.json, or re-export the package.');
+    throw e;
   }
   return session;
+}
+
+/** Throws a PackageError naming each expected input or output the graph lacks. */
+export function checkGraphNames(where: string, expected: { inputs: string[]; outputs: string[] }, graph: { inputs: readonly string[]; outputs: readonly string[] }): void {
+  const missing = [
+    ...expected.inputs.filter((n) => !graph.inputs.includes(n)).map((n) => `input "${n}"`),
+    ...expected.outputs.filter((n) => !graph.outputs.includes(n)).map((n) => `output "${n}"`),
+  ];
+  if (missing.length > 0) {
+    throw new PackageError(
+      `the graph has no ${missing.join(', ')} named in manifest.json (it has inputs ${graph.inputs.join(', ')}; outputs ${graph.outputs.join(', ')})`,
+      where, 'Fix the names under "files" in manifest.json, or re-export the package.');
+  }
+}
+
+/**
+ * Gives the session's GPU buffers their kinds (gpuMemory.ts) as ORT uses them: those a run creates or takes from
+ * ORT's cache are `ort run: <label>` while it runs; after it, a captured session's stay `ort captured graph` (its
+ * replays bind them), outputs ORT allocated are `ort outputs` until disposed, and the rest are back in ORT's cache
+ * of freed buffers (`ort cache: <label>`: kept, not destroyed, for later runs of any session). After release,
+ * the weights and the captured graph's buffers ORT did not destroy are in its cache too.
+ */
+function accountMemory(session: Session, label: string, weights: GPUBuffer[], captured: boolean): void {
+  const cache = `${ORT_CACHE}: ${label}`;
+  const kept: GPUBuffer[] = [];
+  const run = session.run.bind(session) as (...args: unknown[]) => Promise<ort.InferenceSession.ReturnType>;
+  session.run = (async (...args: unknown[]) => {
+    const used: GPUBuffer[] = [];
+    let outputs: ort.InferenceSession.ReturnType | undefined;
+    try {
+      outputs = await withMemoryKind(`ort run: ${label}`, () => run(...args), used);
+      return outputs;
+    } finally {
+      if (captured) kept.push(...used);
+      setMemoryKind(used, captured ? `ort captured graph: ${label}` : cache);
+      for (const tensor of Object.values(outputs ?? {})) {
+        if (tensor.location !== 'gpu-buffer' || !used.includes(tensor.gpuBuffer as GPUBuffer)) continue;
+        const buffer = tensor.gpuBuffer as GPUBuffer;
+        setMemoryKind([buffer], `ort outputs: ${label}`);
+        const dispose = tensor.dispose.bind(tensor);
+        tensor.dispose = () => {
+          dispose();
+          setMemoryKind([buffer], cache);
+        };
+      }
+    }
+  }) as Session['run'];
+  const release = session.release.bind(session);
+  session.release = async () => {
+    await release();
+    setMemoryKind([...weights, ...kept], cache);
+    weights.length = kept.length = 0;
+  };
 }
 
 /** ORT's GPUDevice, available once a WebGPU session exists. */

@@ -24,6 +24,7 @@ import { ConfigError, TrainingError } from '../errors.ts';
 import type { FeatureCache } from './featureCache.ts';
 import { FrozenVjp, type VjpReplay, type VjpResult } from './frozenVjp.ts';
 import { BufferPool, readFloats, storageBuffer } from './gpuBuffers.ts';
+import { withMemoryKind } from './gpuMemory.ts';
 import type { ModelPackage } from './modelPackage.ts';
 import type { TrainingState } from '../formats/trainingState.ts';
 
@@ -139,9 +140,9 @@ export class Trainer {
     if (this.vjp.replay !== 'plain') {
       this.targetLength = targetBucket(examples.reduce((n, e) => Math.max(n, e.targetIds.length), 0), manifest.text.max_target_tokens);
     }
-    this.embeddingTable = storageBuffer(device, 'text embedding table', pkg.textEmbeddings);
+    this.embeddingTable = withMemoryKind('engine: text embedding table', () => storageBuffer(device, 'text embedding table', pkg.textEmbeddings));
     this.status = storageBuffer(device, 'step status', STEP_STATUS_BYTES);
-    this.adapters = config.modalities.map((m) => this.createAdapter(m, config.rank[m]));
+    this.adapters = withMemoryKind('engine: adapters + optimizer state', () => config.modalities.map((m) => this.createAdapter(m, config.rank[m])));
     if (state) this.restore(state);
   }
 
@@ -206,7 +207,7 @@ export class Trainer {
       while (inFlight.length > 0) await settle();
     };
     while (this.submitted < end && !bad && !options.signal?.aborted) {
-      inFlight.push((await this.submitStep(this.submitted++, drain)).readback);
+      inFlight.push((await withMemoryKind('engine: step buffers', () => this.submitStep(this.submitted++, drain))).readback);
       if (inFlight.length >= STEPS_IN_FLIGHT) await settle();
     }
     while (inFlight.length > 0) await settle();

@@ -1,0 +1,103 @@
+/**
+ * GPU memory by kind (gpuMemory.ts), on real WebGPU in Node over Dawn: scopes tag the buffers made inside them,
+ * ONNX Runtime's sessions tag their weights, runs and cache; and what the accounting showed could go (issue 16,
+ * item 2) stays gone: a trainer whose every vjp shape is captured never opens the package's any-shape vjp session.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { installNodeWebGpu } from '../cli/nodeGpu.ts';
+import { encodeOnnxModel, readOnnxModel } from '../formats/onnx.ts';
+import { writeOnnxModel } from '../formats/onnxWriter.ts';
+import { gpuBytesByKind, gpuPeakBytes, gpuPeakBytesByKind, resetGpuPeak, setMemoryKind, trackGpuMemory, withMemoryKind } from './gpuMemory.ts';
+import { createSession, hostTensor, ortDevice } from './onnxRuntime.ts';
+import { fixtureConfig, loadTiny, readFixture, type TinySetup } from './testing/tinySetup.ts';
+import { Trainer } from './trainer.ts';
+
+let tiny: TinySetup;
+beforeAll(async () => {
+  installNodeWebGpu();
+  trackGpuMemory(); // before the first device and buffer
+  tiny = await loadTiny();
+});
+
+const MB = 1 << 20;
+const bytesOf = (kind: string) => gpuBytesByKind()[kind] ?? 0;
+const bytesLike = (pattern: RegExp) => Object.entries(gpuBytesByKind()).filter(([k]) => pattern.test(k)).reduce((n, [, b]) => n + b, 0);
+
+describe('kinds of GPU memory', () => {
+  it('a scope tags what is created inside it, sync or async, the innermost winning; a tag moves; destroy counts down', async () => {
+    const device = tiny.pkg.device;
+    const make = (size: number) => device.createBuffer({ size, usage: GPUBufferUsage.STORAGE });
+    const outer: GPUBuffer[] = [];
+    const [a, b] = await withMemoryKind('test: outer', async () => {
+      const first = make(MB);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      const inner = withMemoryKind('test: inner', () => make(2 * MB));
+      return [first, inner];
+    }, outer);
+    const unscoped = device.createBuffer({ label: 'test buffer 12', size: MB, usage: GPUBufferUsage.STORAGE });
+    expect([bytesOf('test: outer'), bytesOf('test: inner'), bytesOf('engine: test buffer #')]).toEqual([MB, 2 * MB, MB]);
+    expect(outer).toEqual([a]);
+    resetGpuPeak();
+    const peak = gpuPeakBytes();
+    setMemoryKind([a, b], 'test: moved');
+    expect([bytesOf('test: outer'), bytesOf('test: moved')]).toEqual([0, 3 * MB]);
+    a.destroy();
+    const c = make(4 * MB); // a new peak, as it is now
+    expect(gpuPeakBytes()).toBe(peak + 3 * MB);
+    expect(gpuPeakBytesByKind()['test: moved']).toBe(2 * MB);
+    for (const buffer of [b, c, unscoped]) buffer.destroy();
+    expect(bytesLike(/^test|test buffer/)).toBe(0);
+  });
+
+  it('an ORT session: weights at creation, its run\'s buffers back in ORT\'s cache after the run and taken from it by the next', async () => {
+    const N = 64 * 1024;
+    // y = (x + w) · w: one weight of N floats, one intermediate of N floats.
+    const model = readOnnxModel(writeOnnxModel({
+      nodes: [{ op: 'Add', inputs: ['x', 'w'], outputs: ['t'] }, { op: 'Mul', inputs: ['t', 'w'], outputs: ['y'] }],
+      inputs: [{ name: 'x', dims: [N] }],
+      outputs: [{ name: 'y', dims: [N] }],
+    }));
+    model.graph.initializers.push({ name: 'w', dataType: 'float32', dims: [N], values: new Float32Array(N).fill(0.5) });
+    const graph = encodeOnnxModel(model);
+    const session = await createSession(graph, 'memory probe.onnx', { inputs: ['x'], outputs: ['y'] }, { label: 'probe' });
+    expect(bytesOf('ort weights: probe')).toBeGreaterThanOrEqual(N * 4);
+    await ortDevice();
+    const x = hostTensor('float32', new Float32Array(N).fill(1), [N]);
+    const { y } = await session.run({ x });
+    expect((y.data as Float32Array)[7]).toBe(0.75);
+    const cached = bytesOf('ort cache: probe');
+    // The intermediate and the output's buffer (ORT freed both after the run, and keeps them).
+    expect(cached).toBeGreaterThanOrEqual(2 * N * 4);
+    let during = 0;
+    // The second run takes the same buffers from the cache (no new ones) and gives them back.
+    const run = session.run.bind(session);
+    await withMemoryKind('test: watcher', async () => {
+      const pending = run({ x });
+      during = bytesOf('ort cache: probe');
+      await pending;
+    });
+    expect(bytesOf('ort cache: probe')).toBe(cached);
+    expect(during).toBeLessThanOrEqual(cached);
+    await session.release();
+    // Released, the weights are ORT's cache too (not destroyed): nothing tagged as the session's weights is left.
+    expect(bytesOf('ort weights: probe')).toBe(0);
+  });
+});
+
+describe('what the accounting showed could go', () => {
+  it('a recorded trainer never opens the package\'s any-shape vjp session; a plain one does, when it first runs', async () => {
+    const config = { ...fixtureConfig(readFixture('adamw')), steps: 3 };
+    const weights = () => bytesOf('ort weights: vjp any shape');
+    expect(weights()).toBe(0);
+    const recorded = new Trainer(tiny.pkg, tiny.features, tiny.examples, config, undefined, { vjpReplay: 'recorded' });
+    await recorded.run(3);
+    expect(recorded.vjp.counts.plain).toBe(0);
+    expect(bytesLike(/^ort weights: vjp .* captured$/)).toBeGreaterThan(0);
+    expect(weights()).toBe(0);
+    await recorded.destroy();
+    const plain = new Trainer(tiny.pkg, tiny.features, tiny.examples, config, undefined, { vjpReplay: 'plain' });
+    await plain.run(1);
+    expect(weights()).toBeGreaterThan(0);
+    await plain.destroy();
+  });
+});
