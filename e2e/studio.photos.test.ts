@@ -17,6 +17,8 @@ const MINUTE = 60_000;
 const fixtures = photoFixtures();
 const good = fixtures.filter((f) => !f.bad);
 const bad = fixtures.filter((f) => f.bad);
+/** The split's training images, all of which the run uses (the first test reads them). */
+let trainImages = 0;
 
 let server: { url: string; close(): Promise<void> };
 let browser: Browser;
@@ -59,11 +61,19 @@ test.describe('studio, a zip of photos in every format', () => {
     console.log(`split: ${split}`);
     const [, train, validation] = split.match(/Training: (\d+) images.*Validation: (\d+) images/) ?? [];
     expect(Number(train) + Number(validation)).toBe(good.length);
+    trainImages = Number(train);
     await screenshot(page, 'dataset-mixed-photos');
   });
 
+  // The run trains on every training image of the split; the evaluation after it, which captions each validation
+  // image frozen and adapted (several seconds each on SwiftShader), on one (every image was decoded by the test
+  // above; e2e/images.browser.test.ts compares each format's pixels in Chromium with Pillow's).
   test('trains without NaN and downloads the adapter', async () => {
     test.setTimeout(14 * MINUTE);
+    await tab(page, 'Dataset');
+    await setNumber(page, 'Validation images to use (0 = all)', 1);
+    await expect.poll(async () => (await page.getByTestId('split-summary').innerText()).replace(/\s+/g, ' '))
+      .toMatch(new RegExp(`Training: ${trainImages} images.*Validation: 1 images`));
     await tab(page, 'Train');
     await setNumber(page, 'Batch size', 2);
     await setNumber(page, 'Length', 3);
