@@ -46,7 +46,8 @@ import { adafactor } from '../src/kernels/adafactor.ts';
 import { adalinkBackward } from '../src/kernels/adalinkBackward.ts';
 import { gradNorm, STEP_STATUS_BYTES } from '../src/kernels/gradNorm.ts';
 import { dropoutKey, initialWdown } from '../src/kernels/random.ts';
-import { gpuBytesByKind, gpuPeakBytes, gpuPeakBytesByKind, memoryScopesOverlapped, resetGpuPeak, trackGpuMemory } from '../src/engine/gpuMemory.ts';
+import { gpuBytesByKind, gpuPeakBytes, gpuPeakBytesByKind, memoryKindOf, memoryScopesOverlapped, resetGpuPeak, trackGpuMemory } from '../src/engine/gpuMemory.ts';
+import { replayLifetimes } from '../src/engine/commandRecorder.ts';
 import { ORT_BUFFER_CACHES, setOrtBufferCache, type OrtBufferCache } from '../src/engine/onnxRuntime.ts';
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
@@ -209,6 +210,10 @@ async function main(): Promise<void> {
   const peakBytes = gpuPeakBytes();
   const peakByKind = gpuPeakBytesByKind();
   const endByKind = gpuBytesByKind();
+  // The recorded vjp's intermediates (ORT's buffers of the captured run) if each lived only from its first use
+  // in the replay to its last: what freeing activations once the backward has used them could leave.
+  const intermediate = (b: GPUBuffer) => /^(ort captured graph|recording: kept alive)/.test(memoryKindOf(b) ?? '');
+  const replayIntermediates = trainer.vjp.recordings.map((r) => replayLifetimes(r, intermediate));
 
   started = performance.now();
   if (!args['memory-only']) await trainer.run(stepsPerEpoch, { onStep });
@@ -232,10 +237,15 @@ async function main(): Promise<void> {
     peakGpuBytes: peakBytes,
     // Bytes per kind of buffer (src/engine/gpuMemory.ts) at the moment of the peak and after the measured steps.
     peakGpuBytesByKind: peakByKind, endGpuBytesByKind: endByKind, memoryScopesOverlapped: memoryScopesOverlapped(),
+    // Per recording: the bytes of ORT's intermediates it binds, and the most of them in use at once.
+    replayIntermediates,
     adalinkKernels: { msPerStep: kernelMs, shareOfStep: kernelMs / stepMs },
   };
   console.log(JSON.stringify(result, null, 1));
   console.log(memoryTable(peakByKind, endByKind));
+  for (const { bound, atOnce } of replayIntermediates) {
+    console.log(`recorded vjp: its intermediates bind ${(bound / 1e6).toFixed(1)} MB; alive only from first to last use, at most ${(atOnce / 1e6).toFixed(1)} MB at once`);
+  }
   if (result.memoryScopesOverlapped > 0) console.log(`(${result.memoryScopesOverlapped} memory scopes overlapped: some buffers may carry another scope's kind)`);
   mkdirSync(dirname(args.out!), { recursive: true });
   writeFileSync(args.out!, `${JSON.stringify(result, null, 1)}\n`);

@@ -44,6 +44,8 @@ export interface RecordedCommands {
   keptAlive: GPUBuffer[];
   /** Buffers whose destroy() waits for releaseRecorded (it puts their own destroy back). */
   guarded: GPUBuffer[];
+  /** The buffers each bind group of the replay binds (replayLifetimes). */
+  boundBuffers: Map<GPUBindGroup, GPUBuffer[]>;
 }
 
 export class RecordingError extends GpuError {
@@ -235,6 +237,7 @@ export async function recordCommands<T>(device: GPUDevice, run: () => Promise<T>
   const uniformBuffers: GPUBuffer[] = [];
   const uniformFor = new Map<string, GPUBuffer>();
   const rebound = new Map<string, GPUBindGroup>();
+  const boundBuffers = new Map<GPUBindGroup, GPUBuffer[]>();
   /** ORT's buffers that the replay binds, copies or clears. */
   const referenced = new Set<GPUBuffer>();
   const ownUniform = (bytes: Uint8Array<ArrayBuffer>) => {
@@ -273,10 +276,15 @@ export async function recordCommands<T>(device: GPUDevice, run: () => Promise<T>
           uniformKeys.push(own.key);
           return { ...entry, resource: { ...binding, buffer: own.buffer } };
         });
-        if (uniformKeys.length === 0) return group;
+        const buffers = entries.map((e) => (e.resource as GPUBufferBinding).buffer).filter((b) => b && !isUniform(b));
+        if (uniformKeys.length === 0) {
+          boundBuffers.set(group, buffers);
+          return group;
+        }
         const key = `${groupIds.get(group)}|${uniformKeys.join('|')}`;
         let replacement = rebound.get(key);
         if (!replacement) rebound.set(key, (replacement = device.createBindGroup({ ...descriptor, entries })));
+        boundBuffers.set(replacement, buffers);
         return replacement;
       });
       return { ...dispatch, groups };
@@ -297,7 +305,7 @@ export async function recordCommands<T>(device: GPUDevice, run: () => Promise<T>
   setMemoryKind(kept, KEPT_ALIVE);
   for (const buffer of guarded) Object.defineProperty(buffer, 'destroy', { configurable: true, value: () => keep(buffer) });
   const transfers = passesOnly.length - passesOnly.filter((c) => c.kind === 'pass').length;
-  return { result, recorded: { commands: passesOnly, dispatches, submits, uniformBuffers, transfers, keptAlive: kept, guarded } };
+  return { result, recorded: { commands: passesOnly, dispatches, submits, uniformBuffers, transfers, keptAlive: kept, guarded, boundBuffers } };
 }
 
 /** Encodes the recorded commands into `encoder`: one compute pass per run of dispatches, copies between. */
@@ -321,6 +329,48 @@ export function encodeRecorded(encoder: GPUCommandEncoder, recorded: RecordedCom
       pass.end();
     }
   }
+}
+
+/**
+ * What the replay's intermediates would need if each buffer lived only from the first to the last command that
+ * uses it (issue 16, item 2): `bound` is the bytes of the buffers `isIntermediate` picks that the replay binds,
+ * copies or clears — all alive for as long as the recording is —, `atOnce` the most of them in use at once. A
+ * measurement only: reusing one buffer for another whose uses all come later would also need to know that each
+ * buffer is written before it is read in every replay.
+ */
+export function replayLifetimes(recorded: RecordedCommands, isIntermediate: (buffer: GPUBuffer) => boolean): { bound: number; atOnce: number } {
+  const first = new Map<GPUBuffer, number>();
+  const last = new Map<GPUBuffer, number>();
+  let at = 0;
+  const use = (buffer: GPUBuffer | undefined) => {
+    if (!buffer || !isIntermediate(buffer)) return;
+    if (!first.has(buffer)) first.set(buffer, at);
+    last.set(buffer, at);
+  };
+  for (const command of recorded.commands) {
+    if (command.kind === 'copy') {
+      use(command.source);
+      use(command.destination);
+    } else if (command.kind === 'clear') {
+      use(command.buffer);
+    } else {
+      for (const { groups } of command.dispatches) {
+        for (const group of groups) for (const buffer of recorded.boundBuffers.get(group!) ?? []) use(buffer);
+        at++;
+      }
+    }
+    at++;
+  }
+  const change = new Array<number>(at + 2).fill(0);
+  let bound = 0;
+  for (const [buffer, start] of first) {
+    bound += buffer.size;
+    change[start] += buffer.size;
+    change[last.get(buffer)! + 1] -= buffer.size;
+  }
+  let live = 0, atOnce = 0;
+  for (const delta of change) atOnce = Math.max(atOnce, (live += delta));
+  return { bound, atOnce };
 }
 
 /** Frees what the recording owns: its uniform buffers and the buffers it kept alive for ORT. */

@@ -299,6 +299,11 @@ export class FrozenVjp {
     return { feeds, fetches, result };
   }
 
+  /** The recordings made so far, one per recorded shape (bench/trainStep.ts measures their buffers). */
+  get recordings(): RecordedCommands[] {
+    return [...this.captured.values()].flatMap((shape) => (shape !== 'plain' && shape.recorded ? [shape.recorded] : []));
+  }
+
   /** Releases the captured and per-shape sessions and recordings (the package's own session stays). */
   async release(): Promise<void> {
     for (const shape of this.captured.values()) {

@@ -9,7 +9,8 @@ import { encodeOnnxModel, readOnnxModel } from '../formats/onnx.ts';
 import { writeOnnxModel } from '../formats/onnxWriter.ts';
 import { gpuBytesByKind, gpuPeakBytes, gpuPeakBytesByKind, resetGpuPeak, setMemoryKind, trackGpuMemory, withMemoryKind } from './gpuMemory.ts';
 import { createSession, hostTensor, ortDevice } from './onnxRuntime.ts';
-import { fixtureConfig, loadTiny, readFixture, type TinySetup } from './testing/tinySetup.ts';
+import { generateCaptions } from './generate.ts';
+import { fixtureConfig, loadTiny, readFixture, readGreedyFixture, type TinySetup } from './testing/tinySetup.ts';
 import { Trainer } from './trainer.ts';
 
 let tiny: TinySetup;
@@ -85,19 +86,31 @@ describe('kinds of GPU memory', () => {
 });
 
 describe('what the accounting showed could go', () => {
-  it('a recorded trainer never opens the package\'s any-shape vjp session; a plain one does, when it first runs', async () => {
+  it('a recorded trainer never opens the package\'s any-shape vjp session nor its generation graphs; a plain one opens the vjp\'s when it first runs', async () => {
     const config = { ...fixtureConfig(readFixture('adamw')), steps: 3 };
     const weights = () => bytesOf('ort weights: vjp any shape');
-    expect(weights()).toBe(0);
+    const generation = () => bytesLike(/^ort weights: (encoder|decoder_init|decoder_step)$/);
+    expect([weights(), generation()]).toEqual([0, 0]);
     const recorded = new Trainer(tiny.pkg, tiny.features, tiny.examples, config, undefined, { vjpReplay: 'recorded' });
     await recorded.run(3);
     expect(recorded.vjp.counts.plain).toBe(0);
     expect(bytesLike(/^ort weights: vjp .* captured$/)).toBeGreaterThan(0);
-    expect(weights()).toBe(0);
+    expect([weights(), generation()]).toEqual([0, 0]);
     await recorded.destroy();
     const plain = new Trainer(tiny.pkg, tiny.features, tiny.examples, config, undefined, { vjpReplay: 'plain' });
     await plain.run(1);
     expect(weights()).toBeGreaterThan(0);
     await plain.destroy();
+  });
+
+  it('the generation graphs open on their first run, and give the captions they gave when opened at load', async () => {
+    const examples = readGreedyFixture().examples.slice(0, 2);
+    const captions = await generateCaptions(tiny.pkg, {
+      features: tiny.features,
+      imageIndices: examples.map((e) => tiny.dataset.images.indexOf(e.file_name)),
+      promptIds: examples.map((e) => e.prompt_ids),
+    });
+    expect(captions.map((c) => c.ids)).toEqual(examples.map((e) => e.base.ids));
+    expect(bytesLike(/^ort weights: (encoder|decoder_init|decoder_step)$/)).toBeGreaterThan(0);
   });
 });

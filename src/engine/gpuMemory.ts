@@ -131,6 +131,11 @@ export function setMemoryKind(buffers: Iterable<GPUBuffer>, kind: string): void 
   for (const buffer of buffers) retag(buffer, kind);
 }
 
+/** The kind of a live buffer, or undefined (destroyed, or made before trackGpuMemory). */
+export function memoryKindOf(buffer: GPUBuffer): string | undefined {
+  return live.get(buffer)?.kind;
+}
+
 export function gpuBytesInUse(): number {
   return liveBytes;
 }

@@ -1,7 +1,9 @@
 /**
  * Loads a model package (docs/ENGINE.md §1): reads and checks the manifest, every file it names, the
- * tokenizer and the embedding table, and opens the ONNX graphs on WebGPU. Anything wrong is reported
- * here, before training starts, as a PackageError naming the file. A model read from the Hub's
+ * tokenizer and the embedding table, and opens the vision graph on WebGPU; the vjp and generation graphs are
+ * checked from their files (names, types, shapes) and opened when first run, so that GPU memory holds only the
+ * weights of the sessions in use (issue 16, item 2). Anything wrong that the files show is reported here,
+ * before training starts, as a PackageError naming the file. A model read from the Hub's
  * transformers.js layout is a ModelPackage too (hubPackage.ts): the same interface, its vjp graph derived.
  */
 import { MissingFileError, type FileSource } from '../data/source.ts';
@@ -38,7 +40,7 @@ export interface ModelPackage {
    * whatever the shape; a Hub model's graph derived for that shape (src/autodiff/seq2seqTraining.ts), cached.
    */
   vjpGraph(shape: VjpShape): Promise<Uint8Array>;
-  /** The generation graphs (docs/ENGINE.md §7), when the package has them. */
+  /** The generation graphs (docs/ENGINE.md §7), when the package has them; a package's open on their first run. */
   generation?: GenerationSessions;
   /** ORT's device, shared with the engine's kernels. */
   device: GPUDevice;
@@ -132,6 +134,25 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
       throw e;
     }
   };
+  /**
+   * A graph checked now (its names, from the file) and opened on its first run: training does not run the
+   * generation graphs, so their weights reach the GPU only when captions are asked for (issue 16, item 2).
+   */
+  const openWhenRun = async <In extends string, Out extends string>(
+    file: GraphFile<In, Out>, what: string, inputs: readonly In[], outputs: readonly Out[], gpuOutputs: true | readonly Out[],
+  ) => {
+    try {
+      const bytes = await readPackageFile(source, file.path, what);
+      const metadata = graphMetadata(bytes, where(file.path));
+      const names = { inputs: metadata.inputs.map((m) => m.name), outputs: metadata.outputs.map((m) => m.name) };
+      checkGraphNames(where(file.path), { inputs: inputs.map((r) => file.inputs[r]), outputs: outputs.map((r) => file.outputs[r]) }, names);
+      return openedOnFirstRun(names, metadata, () => createSession(bytes, where(file.path), { inputs: [], outputs: [] },
+        { gpuOutputs: gpuOutputs === true ? true : gpuOutputs.map((r) => file.outputs[r]), externalData, label: what.replace(/ graph$/, '') }));
+    } catch (e) {
+      await Promise.all(opened.map((s) => s.release()));
+      throw e;
+    }
+  };
   const vision = await open(visionFile, 'vision graph', VISION_INPUT_ROLES, VISION_OUTPUT_ROLES, true);
   onProgress?.(3, steps, 'vjp graph');
   // Checked from the file; the session is opened only when a shape runs plain (ModelPackage.vjp).
@@ -154,10 +175,10 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
     onProgress?.(4, steps, 'generation graphs');
     // Logits come back to the CPU (the search runs there); keys, values and hidden states stay on the GPU.
     generation = {
-      encoder: await open(encoderFile, 'encoder graph', ENCODER_INPUT_ROLES, ENCODER_OUTPUT_ROLES, true),
-      decoderInit: await open(decoderInitFile, 'decoder_init graph', DECODER_INIT_INPUT_ROLES, DECODER_INIT_OUTPUT_ROLES,
+      encoder: await openWhenRun(encoderFile, 'encoder graph', ENCODER_INPUT_ROLES, ENCODER_OUTPUT_ROLES, true),
+      decoderInit: await openWhenRun(decoderInitFile, 'decoder_init graph', DECODER_INIT_INPUT_ROLES, DECODER_INIT_OUTPUT_ROLES,
         ['self_keys', 'self_values', 'cross_keys', 'cross_values']),
-      decoderStep: await open(decoderStepFile, 'decoder_step graph', DECODER_STEP_INPUT_ROLES, DECODER_STEP_OUTPUT_ROLES,
+      decoderStep: await openWhenRun(decoderStepFile, 'decoder_step graph', DECODER_STEP_INPUT_ROLES, DECODER_STEP_OUTPUT_ROLES,
         ['self_keys', 'self_values']),
     };
   }
@@ -165,6 +186,22 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
   // Read again per shape (frozenVjp.ts opens a session per captured shape): the bytes are not kept here.
   const vjpGraph = () => readPackageFile(source, vjpFile.path, 'vjp graph');
   return { manifest, source, text, textEmbeddings, vision, vjp, vjpMetadata, vjpGraph, generation, device: await ortDevice(), externalData };
+}
+
+/**
+ * A Session that opens the real one on its first run; its names and metadata are the file's, and release
+ * releases it only if it was opened. (A session whose opening fails throws there, at the first run.)
+ */
+function openedOnFirstRun(names: { inputs: string[]; outputs: string[] }, metadata: ReturnType<typeof graphMetadata>, open: () => Promise<Session>): Session {
+  let session: Promise<Session> | undefined;
+  const lazy: Pick<Session, 'inputNames' | 'outputNames' | 'inputMetadata' | 'outputMetadata' | 'run' | 'release'> = {
+    inputNames: names.inputs, outputNames: names.outputs, inputMetadata: metadata.inputs, outputMetadata: metadata.outputs,
+    run: ((...args: Parameters<Session['run']>) => (session ??= open()).then((s) => s.run(...args))) as Session['run'],
+    release: async () => {
+      if (session) await (await session).release();
+    },
+  };
+  return lazy as Session;
 }
 
 /** Each package's `vjp` → its session if opened (releaseModelPackage releases it). */
