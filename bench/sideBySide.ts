@@ -54,6 +54,8 @@ interface StepResult {
   trainStep: { warmup: number; measured: number; medianMs: number; p25Ms: number; p75Ms: number; examplesPerSecond: number; losses?: { first: number; last: number; mean: number } };
   epoch: { steps: number; seconds: number; secondsRecomputingVit?: number };
   peakGpuBytes: number | null;
+  /** At the peak, bytes per kind of buffer (bench/trainStep.ts; src/engine/gpuMemory.ts). */
+  peakGpuBytesByKind?: Record<string, number>;
   adalinkKernels?: { msPerStep: number; shareOfStep: number };
   vjp?: { replay: string; examplesPerRun: number };
 }
@@ -124,6 +126,16 @@ function losses(r: StepResult): string {
   return l ? `${l.first.toFixed(3)} → ${l.last.toFixed(3)}, ${l.mean.toFixed(3)}` : '—';
 }
 
+/** The kinds of GPU memory (src/engine/gpuMemory.ts), by the words before their colon, as the table names them. */
+const MEMORY_FAMILIES = [
+  ['ort weights', 'ORT sessions\' weights'], ['ort captured graph', 'the captured vjp\'s intermediates'], ['ort run', 'an ORT run\'s intermediates'],
+  ['ort cache', 'ORT\'s cache of freed buffers'], ['recording', 'the recording\'s own'], ['engine', 'the engine\'s (features, table, adapter, batch)'],
+] as const;
+
+function familyBytes(byKind: Record<string, number>, family: string): number {
+  return Object.entries(byKind).filter(([kind]) => kind.split(':')[0] === family).reduce((n, [, b]) => n + b, 0);
+}
+
 function florenceTable(engines: StepResult[], torch?: StepResult): string {
   const columns = [...engines.map((e) => `engine, vjp ${e.vjp?.replay} on ${e.vjp?.examplesPerRun === e.batchSize ? 'the whole batch' : `parts of ${e.vjp?.examplesPerRun}`}`), ...(torch ? ['PyTorch eager'] : [])];
   const all = [...engines, ...(torch ? [torch] : [])];
@@ -135,6 +147,7 @@ function florenceTable(engines: StepResult[], torch?: StepResult): string {
     row(`train step, median of ${first.trainStep.measured} after ${first.trainStep.warmup}`, stepCell),
     row('examples/s', (r) => r.trainStep.examplesPerSecond.toFixed(1)),
     row('**peak GPU memory**', (r) => `**${bytes(r.peakGpuBytes)}**`),
+    ...MEMORY_FAMILIES.map(([family, label]) => row(`  of which ${label}`, (r) => (r.peakGpuBytesByKind ? bytes(familyBytes(r.peakGpuBytesByKind, family)) : '—'))),
     row(`one epoch, cached image features (${first.epoch.steps} steps)`, (r) => seconds(r.epoch.seconds)),
     row(`caching image features, ${first.cacheFeatures.images} images`, (r) => seconds(r.cacheFeatures.seconds)),
     row('AdaLink kernels, share of the step', (r) => (r.adalinkKernels ? `${(100 * r.adalinkKernels.shareOfStep).toFixed(1)} %` : '—')),
