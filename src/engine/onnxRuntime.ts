@@ -41,7 +41,10 @@ function configure(): void {
  * between runs; 'lazyRelease' destroys them at the end of each run; 'simple' keeps them for requests of the same
  * size. 'disabled' is not offered: in onnxruntime-web 1.30 it destroys buffers a pending submit still uses.
  * Peak GPU memory on SwiftShader (default model, vjp plain, batch 8; bench:train --ort-cache): bucket 174 MB,
- * simple 149 MB, lazyRelease 133 MB. Its cost in time on a real GPU is not measured yet: the engine keeps ORT's default.
+ * simple 149 MB, lazyRelease 133 MB. With lazyRelease the vjp's recorded replay is refused (ORT's replay binds bind
+ * groups made before the recorded run: frozenVjp.ts falls back to ORT replaying its capture), so it costs the
+ * recorded replay's speed; its cost in time on a real GPU is not measured yet: the engine keeps ORT's default.
+ * (docs/BENCHMARKS.md "Peak GPU memory by kind".)
  */
 export type OrtBufferCache = 'bucket' | 'lazyRelease' | 'simple';
 export const ORT_BUFFER_CACHES: readonly OrtBufferCache[] = ['bucket', 'lazyRelease', 'simple'];
