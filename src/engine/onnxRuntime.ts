@@ -6,6 +6,7 @@
  */
 import * as ort from 'onnxruntime-web/webgpu';
 import { GpuError, PackageError } from '../errors.ts';
+import { encodeOnnxModel } from '../formats/onnx.ts';
 import { ORT_CACHE, setMemoryKind, withMemoryKind } from './gpuMemory.ts';
 
 export type Session = ort.InferenceSession;
@@ -120,6 +121,7 @@ export async function createSession(
       'Re-export the package with tools/; the graph may be damaged or use an operator ONNX Runtime Web lacks.');
   }
   accountMemory(session, label, weights, options.capture !== undefined);
+  await holdOrtDevice();
   try {
     checkGraphNames(where, expected, { inputs: session.inputNames, outputs: session.outputNames });
   } catch (e) {
@@ -180,6 +182,29 @@ function accountMemory(session: Session, label: string, weights: GPUBuffer[], ca
     setMemoryKind([...weights, ...kept], cache);
     weights.length = kept.length = 0;
   };
+}
+
+let deviceHolder: Promise<Session> | undefined;
+
+/**
+ * Keeps ORT's GPUDevice alive for the life of the process: onnxruntime-web 1.30 destroys its device when its last
+ * WebGPU session is released, and the engine's buffers (cached features, adapter, optimizer state) live on that
+ * device. Training releases the vision session once the features are cached and opens the vjp's sessions only
+ * later (and generation's only when captioning), so the vision session is often the last one open; without a
+ * holder its release destroys the device, and the next session runs on a new one that refuses the engine's
+ * buffers ("Invalid Buffer … cannot be used with [Device]"). The holder is one never-released session of a
+ * one-node graph (Identity on one float), made after the first real session, which set the device up.
+ */
+function holdOrtDevice(): Promise<Session> {
+  deviceHolder ??= withMemoryKind('ort weights: device holder', () => ort.InferenceSession.create(encodeOnnxModel({
+    irVersion: 8, opsets: [{ domain: '', version: 17 }], producerName: 'adalink-studio', producerVersion: '', metadata: {},
+    graph: {
+      name: 'hold the device', valueInfo: [], initializers: [],
+      inputs: [{ name: 'x', dataType: 'float32', shape: [1] }], outputs: [{ name: 'y', dataType: 'float32', shape: [1] }],
+      nodes: [{ opType: 'Identity', domain: '', name: 'identity', inputs: ['x'], outputs: ['y'], attributes: {} }],
+    },
+  }), { executionProviders: [webgpuProvider()], logSeverityLevel: 3 }));
+  return deviceHolder;
 }
 
 /** ORT's GPUDevice, available once a WebGPU session exists. */
