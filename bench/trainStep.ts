@@ -165,7 +165,7 @@ async function main(): Promise<void> {
   if (!ORT_BUFFER_CACHES.includes(ortCache)) throw new Error(`--ort-cache ${ortCache}: expected one of ${ORT_BUFFER_CACHES.join(', ')}`);
   setOrtBufferCache(ortCache);
   const gpu = await announceGpu();
-  trackGpuMemory(); // after Node's WebGPU globals exist, before the package creates its device
+  trackGpuMemory({ byKind: true }); // after Node's WebGPU globals exist, before the package creates its device
   console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}`);
   const pkg = await loadModelPackage(folderSource(args.model!));
   useDevice(pkg.device);

@@ -16,7 +16,7 @@ import { Trainer } from './trainer.ts';
 let tiny: TinySetup;
 beforeAll(async () => {
   installNodeWebGpu();
-  trackGpuMemory(); // before the first device and buffer
+  trackGpuMemory({ byKind: true }); // before the first device and buffer
   tiny = await loadTiny();
 });
 

@@ -61,7 +61,13 @@ function claim(buffer: GPUBuffer | undefined): void {
   scope.owned?.push(buffer);
 }
 
-export function trackGpuMemory(): void {
+/**
+ * Installs the accounting. `byKind` also follows buffers ORT takes back from its cache (a hook on every bind group
+ * and every buffer copy): the benchmarks and tests that split the peak by kind ask for it; the studio's worker,
+ * which shows only the total, does not pay for it on each dispatch (its kinds then leave reused cached buffers
+ * under `ort cache`).
+ */
+export function trackGpuMemory({ byKind = false }: { byKind?: boolean } = {}): void {
   if (typeof GPUDevice === 'undefined') return;
   hookForever('gpu memory: createBuffer', GPUDevice.prototype, 'createBuffer', (create) => function createBuffer(this: unknown, ...args: unknown[]) {
     const descriptor = args[0] as GPUBufferDescriptor;
@@ -87,6 +93,7 @@ export function trackGpuMemory(): void {
     }
     return destroy.apply(this, args);
   });
+  if (!byKind) return;
   hookForever('gpu memory: createBindGroup', GPUDevice.prototype, 'createBindGroup', (create) => function createBindGroup(this: unknown, ...args: unknown[]) {
     if (scopes.length > 0) {
       for (const { resource } of (args[0] as GPUBindGroupDescriptor).entries) {
