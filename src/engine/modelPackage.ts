@@ -134,6 +134,21 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
       throw e;
     }
   };
+  /** A graph's bytes and metadata, read from its file, with the tensor names of the given roles checked; on failure releases those opened. */
+  const readChecked = async <In extends string, Out extends string>(
+    file: GraphFile<In, Out>, what: string, inputs: readonly In[], outputs: readonly Out[],
+  ) => {
+    try {
+      const bytes = await readPackageFile(source, file.path, what);
+      const metadata = graphMetadata(bytes, where(file.path));
+      const names = { inputs: metadata.inputs.map((m) => m.name), outputs: metadata.outputs.map((m) => m.name) };
+      checkGraphNames(where(file.path), { inputs: inputs.map((r) => file.inputs[r]), outputs: outputs.map((r) => file.outputs[r]) }, names);
+      return { bytes, metadata, names };
+    } catch (e) {
+      await Promise.all(opened.map((s) => s.release()));
+      throw e;
+    }
+  };
   /**
    * A graph checked now (its names, from the file) and opened on its first run: training does not run the
    * generation graphs, so their weights reach the GPU only when captions are asked for (issue 16, item 2).
@@ -141,26 +156,15 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
   const openWhenRun = async <In extends string, Out extends string>(
     file: GraphFile<In, Out>, what: string, inputs: readonly In[], outputs: readonly Out[], gpuOutputs: true | readonly Out[],
   ) => {
-    try {
-      const bytes = await readPackageFile(source, file.path, what);
-      const metadata = graphMetadata(bytes, where(file.path));
-      const names = { inputs: metadata.inputs.map((m) => m.name), outputs: metadata.outputs.map((m) => m.name) };
-      checkGraphNames(where(file.path), { inputs: inputs.map((r) => file.inputs[r]), outputs: outputs.map((r) => file.outputs[r]) }, names);
-      return openedOnFirstRun(names, metadata, () => createSession(bytes, where(file.path), { inputs: [], outputs: [] },
-        { gpuOutputs: gpuOutputs === true ? true : gpuOutputs.map((r) => file.outputs[r]), externalData, label: what.replace(/ graph$/, '') }));
-    } catch (e) {
-      await Promise.all(opened.map((s) => s.release()));
-      throw e;
-    }
+    const { bytes, metadata, names } = await readChecked(file, what, inputs, outputs);
+    return openedOnFirstRun(names, metadata, () => createSession(bytes, where(file.path), { inputs: [], outputs: [] },
+      { gpuOutputs: gpuOutputs === true ? true : gpuOutputs.map((r) => file.outputs[r]), externalData, label: what.replace(/ graph$/, '') }));
   };
   const vision = await open(visionFile, 'vision graph', VISION_INPUT_ROLES, VISION_OUTPUT_ROLES, true);
   onProgress?.(3, steps, 'vjp graph');
   // Checked from the file; the session is opened only when a shape runs plain (ModelPackage.vjp).
-  let vjpMetadata: PackageWithVjp['vjpMetadata'];
+  const vjpMetadata: PackageWithVjp['vjpMetadata'] = (await readChecked(vjpFile, 'vjp graph', VJP_INPUT_ROLES, VJP_OUTPUT_ROLES)).metadata;
   try {
-    vjpMetadata = graphMetadata(await readPackageFile(source, vjpFile.path, 'vjp graph'), where(vjpFile.path));
-    checkGraphNames(where(vjpFile.path), { inputs: VJP_INPUT_ROLES.map((r) => vjpFile.inputs[r]), outputs: VJP_OUTPUT_ROLES.map((r) => vjpFile.outputs[r]) },
-      { inputs: vjpMetadata.inputs.map((m) => m.name), outputs: vjpMetadata.outputs.map((m) => m.name) });
     checkVjpGraph(vjpMetadata, manifest, where(vjpFile.path));
   } catch (e) {
     await Promise.all(opened.map((s) => s.release()));
