@@ -23,6 +23,7 @@ const runners = {
 
 const total = { passed: 0, failed: 0, skipped: 0 };
 const parts = [];
+const failedNames = [];
 for (const [runner, code] of Object.entries(runners)) {
   let counts;
   try {
@@ -31,10 +32,14 @@ for (const [runner, code] of Object.entries(runners)) {
     counts = { passed: 0, failed: 1, skipped: 0 }; // The runner ended before its reporter wrote: count it failed.
   }
   if (code !== 0 && counts.failed === 0) counts.failed = 1;
-  for (const key of Object.keys(total)) total[key] += counts[key];
+  for (const name of counts.failedNames ?? []) failedNames.push(`${runner}: ${name}`);
+  if (code !== 0 && (counts.failedNames ?? []).length === 0) failedNames.push(`${runner}: exited with ${code} (see its output above)`);
+  for (const key of Object.keys(total)) total[key] += counts[key] ?? 0;
   parts.push(`${runner} ${counts.passed}/${counts.passed + counts.failed + counts.skipped}`);
   status ||= code;
 }
 rmSync(summaries, { recursive: true, force: true });
-process.stdout.write(`\n(${parts.join(', ')} passed)\ntests: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped\n`);
+// The failed tests by name, just above the last line, where the tail of a CI log shows them.
+const failedLines = failedNames.map((name) => `failed: ${name}\n`).join('');
+process.stdout.write(`\n${failedLines}(${parts.join(', ')} passed)\ntests: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped\n`);
 process.exit(status);

@@ -24,13 +24,16 @@ export default class PlaywrightSummaryReporter implements Reporter {
     let passed = 0;
     let failed = this.errors;
     let skipped = 0;
+    const failedNames = this.errors > 0 ? [`${this.errors} error(s) outside any test`] : [];
     for (const test of this.suite?.allTests() ?? []) {
       const outcome = test.outcome();
       if (outcome === 'expected' || outcome === 'flaky') passed++;
-      else if (outcome === 'unexpected') failed++;
-      else skipped++;
+      else if (outcome === 'unexpected') {
+        failed++;
+        failedNames.push(`${test.location.file.split('/e2e/').pop()} › ${test.titlePath().filter(Boolean).join(' › ')}`);
+      } else skipped++;
     }
-    process.stdout.write(summaryLine('playwright', passed, failed, skipped));
+    process.stdout.write(summaryLine('playwright', passed, failed, skipped, failedNames));
   }
 
   printsToStdio(): boolean {

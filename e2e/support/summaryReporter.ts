@@ -4,11 +4,12 @@ import type { Reporter, TestModule } from 'vitest/node';
 
 /**
  * The line both runners end with (Playwright's: e2e/support/playwrightSummaryReporter.ts); under `npm test`
- * (scripts/test.mjs, which sets ADALINK_SUMMARY_DIR) the counts are also written there, for the line over both.
+ * (scripts/test.mjs, which sets ADALINK_SUMMARY_DIR) the counts and the failed tests' names are also written
+ * there, for the lines over both: the names then sit just above the last line, where a CI log's tail shows them.
  */
-export function summaryLine(runner: 'vitest' | 'playwright', passed: number, failed: number, skipped: number): string {
+export function summaryLine(runner: 'vitest' | 'playwright', passed: number, failed: number, skipped: number, failedNames: string[] = []): string {
   const folder = process.env.ADALINK_SUMMARY_DIR;
-  if (folder) writeFileSync(join(folder, `${runner}.json`), JSON.stringify({ passed, failed, skipped }));
+  if (folder) writeFileSync(join(folder, `${runner}.json`), JSON.stringify({ passed, failed, skipped, failedNames }));
   return `\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`;
 }
 
@@ -18,15 +19,21 @@ export default class SummaryReporter implements Reporter {
     let passed = 0;
     let failed = 0;
     let skipped = 0;
+    const failedNames: string[] = [];
     for (const module of testModules) {
-      if (module.state() === 'failed' && [...module.children.allTests()].length === 0) failed++;
+      if (module.state() === 'failed' && [...module.children.allTests()].length === 0) {
+        failed++;
+        failedNames.push(`${module.moduleId} (the file failed before its tests)`);
+      }
       for (const test of module.children.allTests()) {
         const state = test.result().state;
         if (state === 'passed') passed++;
-        else if (state === 'failed') failed++;
-        else skipped++;
+        else if (state === 'failed') {
+          failed++;
+          failedNames.push(`${module.relativeModuleId} › ${test.fullName}`);
+        } else skipped++;
       }
     }
-    process.stdout.write(summaryLine('vitest', passed, failed, skipped));
+    process.stdout.write(summaryLine('vitest', passed, failed, skipped, failedNames));
   }
 }

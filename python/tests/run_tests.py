@@ -1,5 +1,5 @@
 """Runs python/tests (unittest) and, under `npm test` (scripts/test.mjs sets ADALINK_SUMMARY_DIR), writes the
-counts to $ADALINK_SUMMARY_DIR/python.json as the other runners do: {"passed", "failed", "skipped"}.
+counts to $ADALINK_SUMMARY_DIR/python.json as the other runners do: {"passed", "failed", "skipped", "failedNames"}.
 Usage: python3 python/tests/run_tests.py   (from anywhere; exit status 1 if a test failed)"""
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ def main() -> int:
     result = unittest.TextTestRunner(verbosity=1).run(suite)
     failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
     skipped = len(result.skipped) + len(result.expectedFailures)
-    counts = {"passed": result.testsRun - failed - skipped, "failed": failed, "skipped": skipped}
+    failed_names = [test.id() for test, _ in result.failures + result.errors] + [test.id() for test in result.unexpectedSuccesses]
+    counts = {"passed": result.testsRun - failed - skipped, "failed": failed, "skipped": skipped, "failedNames": failed_names}
     for test, reason in result.skipped:
         print(f"skipped: {test.id()}: {reason}")
     print(f"\ntests: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
