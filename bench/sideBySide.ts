@@ -9,11 +9,12 @@
  * is its own):
  *  1. the engine's train step on the default model at batch 32 (bench/trainStep.ts, Node over Dawn);
  *  2. PyTorch eager on the same GPU, same package, same data, same batches (tools/bench_train_step.py; the
- *     default model's checkpoint is rebuilt from the package where it is missing);
+ *     default model's checkpoint is rebuilt from the package where it is missing), in float32 and again with the
+ *     forward under bfloat16 autocast (--bf16-autocast);
  *  3. with --florence: a model of Florence-2-base's size (577 image tokens, d 768, 6 + 6 layers; made by
  *     tools/make_florence_base_size.py into that folder first if it holds no package) at batch 8 on 64 images,
  *     the engine once per --florence-runs entry (how the vjp runs : examples per vjp run — fewer, less memory;
- *     the ViT's session released once the features are cached, as the CLI trainer does), and PyTorch.
+ *     the ViT's session released once the features are cached, as the CLI trainer does), and PyTorch, both ways.
  * It prints the command, the machine and each program's output, and writes every program's JSON, all of
  * them in `<out>/side-by-side.json`, and the tables in `<out>/side-by-side.md`. `--tables-only` writes the tables
  * again from the JSON files already in `<out>`, running nothing.
@@ -58,6 +59,8 @@ interface StepResult {
   peakGpuBytesByKind?: Record<string, number>;
   adalinkKernels?: { msPerStep: number; shareOfStep: number };
   vjp?: { replay: string; examplesPerRun: number };
+  /** PyTorch's: 'fp32' or 'bf16 autocast' (tools/bench_train_step.py --bf16-autocast). */
+  precision?: string;
 }
 
 interface Run {
@@ -104,19 +107,21 @@ function stepCell(r: StepResult): string {
   return `${ms(t.medianMs)} (p25 ${t.p25Ms.toFixed(1)}, p75 ${t.p75Ms.toFixed(1)})`;
 }
 
-function defaultTable(engineRun: StepResult, torch: StepResult): string {
+function defaultTable(engineRun: StepResult, torch: StepResult, bf16?: StepResult): string {
   const [e, p] = [engineRun, torch];
+  /** The bf16 autocast column's cell, when that run is there. */
+  const b = (cell: (r: StepResult) => string) => (bf16 ? ` ${cell(bf16)} |` : '');
   const rows = [
-    `| batch ${e.batchSize}, ${e.examples} examples | engine (WebGPU) | PyTorch eager (CUDA) | engine ÷ PyTorch |`,
-    '|---|---:|---:|---:|',
-    `| train step, median of ${e.trainStep.measured} after ${e.trainStep.warmup} warm-up | ${stepCell(e)} | ${stepCell(p)} | **${ratio(e.trainStep.medianMs, p.trainStep.medianMs)}** |`,
-    `| examples/s | ${e.trainStep.examplesPerSecond.toFixed(0)} | ${p.trainStep.examplesPerSecond.toFixed(0)} | ${ratio(e.trainStep.examplesPerSecond, p.trainStep.examplesPerSecond)} |`,
-    `| one epoch, cached image features (${e.epoch.steps} steps) | ${seconds(e.epoch.seconds)} | ${seconds(p.epoch.seconds)} | ${ratio(e.epoch.seconds, p.epoch.seconds)} |`,
-    `| engine's epoch (cached features) against PyTorch's epoch that recomputes the ViT each step | ${seconds(e.epoch.seconds)} | ${p.epoch.secondsRecomputingVit === undefined ? '—' : seconds(p.epoch.secondsRecomputingVit)} | ${p.epoch.secondsRecomputingVit === undefined ? '—' : ratio(e.epoch.seconds, p.epoch.secondsRecomputingVit)} |`,
-    `| caching image features, ${e.cacheFeatures.images} images | ${seconds(e.cacheFeatures.seconds)} (PNG decode + resize in JS, ViT in ORT) | ${seconds(p.cacheFeatures.seconds)} (ViT only, pixels decoded before) | — |`,
-    `| peak GPU memory | ${bytes(e.peakGpuBytes)} (buffers alive, ORT's included) | ${bytes(p.peakGpuBytes)} (max_memory_allocated) | ${e.peakGpuBytes && p.peakGpuBytes ? ratio(e.peakGpuBytes, p.peakGpuBytes) : '—'} |`,
-    `| AdaLink kernels (gather, forward, backward, clip, Adafactor) | ${e.adalinkKernels ? `${ms(e.adalinkKernels.msPerStep)} = ${(100 * e.adalinkKernels.shareOfStep).toFixed(1)} % of the step` : '—'} | — | — |`,
-    `| loss over the measured steps (first → last, mean) | ${losses(e)} | ${losses(p)} | — |`,
+    `| batch ${e.batchSize}, ${e.examples} examples | engine (WebGPU) | PyTorch eager (CUDA) | engine ÷ PyTorch |${bf16 ? ' PyTorch eager, bf16 autocast |' : ''}`,
+    `|---|---:|---:|---:|${bf16 ? '---:|' : ''}`,
+    `| train step, median of ${e.trainStep.measured} after ${e.trainStep.warmup} warm-up | ${stepCell(e)} | ${stepCell(p)} | **${ratio(e.trainStep.medianMs, p.trainStep.medianMs)}** |${b(stepCell)}`,
+    `| examples/s | ${e.trainStep.examplesPerSecond.toFixed(0)} | ${p.trainStep.examplesPerSecond.toFixed(0)} | ${ratio(e.trainStep.examplesPerSecond, p.trainStep.examplesPerSecond)} |${b((r) => r.trainStep.examplesPerSecond.toFixed(0))}`,
+    `| one epoch, cached image features (${e.epoch.steps} steps) | ${seconds(e.epoch.seconds)} | ${seconds(p.epoch.seconds)} | ${ratio(e.epoch.seconds, p.epoch.seconds)} |${b((r) => seconds(r.epoch.seconds))}`,
+    `| engine's epoch (cached features) against PyTorch's epoch that recomputes the ViT each step | ${seconds(e.epoch.seconds)} | ${p.epoch.secondsRecomputingVit === undefined ? '—' : seconds(p.epoch.secondsRecomputingVit)} | ${p.epoch.secondsRecomputingVit === undefined ? '—' : ratio(e.epoch.seconds, p.epoch.secondsRecomputingVit)} |${b((r) => (r.epoch.secondsRecomputingVit === undefined ? '—' : seconds(r.epoch.secondsRecomputingVit)))}`,
+    `| caching image features, ${e.cacheFeatures.images} images | ${seconds(e.cacheFeatures.seconds)} (PNG decode + resize in JS, ViT in ORT) | ${seconds(p.cacheFeatures.seconds)} (ViT only, pixels decoded before) | — |${b((r) => seconds(r.cacheFeatures.seconds))}`,
+    `| peak GPU memory | ${bytes(e.peakGpuBytes)} (buffers alive, ORT's included) | ${bytes(p.peakGpuBytes)} (max_memory_allocated) | ${e.peakGpuBytes && p.peakGpuBytes ? ratio(e.peakGpuBytes, p.peakGpuBytes) : '—'} |${b((r) => bytes(r.peakGpuBytes))}`,
+    `| AdaLink kernels (gather, forward, backward, clip, Adafactor) | ${e.adalinkKernels ? `${ms(e.adalinkKernels.msPerStep)} = ${(100 * e.adalinkKernels.shareOfStep).toFixed(1)} % of the step` : '—'} | — | — |${b(() => '—')}`,
+    `| loss over the measured steps (first → last, mean) | ${losses(e)} | ${losses(p)} | — |${b(losses)}`,
   ];
   return rows.join('\n');
 }
@@ -136,9 +141,12 @@ function familyBytes(byKind: Record<string, number>, family: string): number {
   return Object.entries(byKind).filter(([kind]) => kind.split(':')[0] === family).reduce((n, [, b]) => n + b, 0);
 }
 
-function florenceTable(engines: StepResult[], torch?: StepResult): string {
-  const columns = [...engines.map((e) => `engine, vjp ${e.vjp?.replay} on ${e.vjp?.examplesPerRun === e.batchSize ? 'the whole batch' : `parts of ${e.vjp?.examplesPerRun}`}`), ...(torch ? ['PyTorch eager'] : [])];
-  const all = [...engines, ...(torch ? [torch] : [])];
+function florenceTable(engines: StepResult[], torch: StepResult[]): string {
+  const columns = [
+    ...engines.map((e) => `engine, vjp ${e.vjp?.replay} on ${e.vjp?.examplesPerRun === e.batchSize ? 'the whole batch' : `parts of ${e.vjp?.examplesPerRun}`}`),
+    ...torch.map((p) => (p.precision === 'bf16 autocast' ? 'PyTorch eager, bf16 autocast' : 'PyTorch eager')),
+  ];
+  const all = [...engines, ...torch];
   const first = all[0];
   const row = (label: string, cell: (r: StepResult) => string) => `| ${label} | ${all.map(cell).join(' | ')} |`;
   return [
@@ -168,6 +176,7 @@ function main(): number {
   const runs: Run[] = args['no-default'] ? [] : [
     { name: 'engine-default', argv: [...engine, ...shared, ...ortCache, '--out', join(out, 'engine-default.json')], json: join(out, 'engine-default.json') },
     { name: 'pytorch-default', argv: [python, 'tools/bench_train_step.py', ...shared, '--out', join(out, 'pytorch-default.json')], json: join(out, 'pytorch-default.json') },
+    { name: 'pytorch-default-bf16', argv: [python, 'tools/bench_train_step.py', ...shared, '--bf16-autocast', '--out', join(out, 'pytorch-default-bf16.json')], json: join(out, 'pytorch-default-bf16.json') },
   ];
   const florence = args.florence;
   if (florence) {
@@ -178,8 +187,10 @@ function main(): number {
       const json = join(out, `engine-florence-${replay}${parts}.json`);
       runs.push({ name: `engine-florence-${replay}${parts}`, argv: [...engine, '--model', florence, ...shape, ...ortCache, '--vjp', replay, '--vjp-batch', parts, '--release-vision', '--out', json], json });
     }
-    const json = join(out, 'pytorch-florence.json');
-    runs.push({ name: 'pytorch-florence', argv: [python, 'tools/bench_train_step.py', '--florence-base-size', '--package', florence, ...shape, '--out', json], json });
+    for (const [name, precision] of [['pytorch-florence', []], ['pytorch-florence-bf16', ['--bf16-autocast']]] as const) {
+      const json = join(out, `${name}.json`);
+      runs.push({ name, argv: [python, 'tools/bench_train_step.py', '--florence-base-size', '--package', florence, ...shape, ...precision, '--out', json], json });
+    }
   }
 
   if (florence && !args['tables-only'] && !existsSync(join(florence, 'manifest.json'))) {
@@ -191,9 +202,11 @@ function main(): number {
 
   const sections = [`Command: \`${command}\`\n\nMachine: ${where}`];
   const [e, p] = [byName.get('engine-default')?.result, byName.get('pytorch-default')?.result];
-  if (e && p) sections.push(`Default model (\`${e.command}\`; \`${p.command}\`):\n\n${defaultTable(e, p)}`);
+  const bf16 = byName.get('pytorch-default-bf16')?.result;
+  if (e && p) sections.push(`Default model (\`${e.command}\`; \`${p.command}\`${bf16 ? `; \`${bf16.command}\`` : ''}):\n\n${defaultTable(e, p, bf16)}`);
   const florenceEngines = done.filter((r) => r.name.startsWith('engine-florence') && r.result).map((r) => r.result!);
-  if (florenceEngines.length) sections.push(`Florence-2-base size:\n\n${florenceTable(florenceEngines, byName.get('pytorch-florence')?.result)}`);
+  const florenceTorch = ['pytorch-florence', 'pytorch-florence-bf16'].flatMap((name) => byName.get(name)?.result ?? []);
+  if (florenceEngines.length) sections.push(`Florence-2-base size:\n\n${florenceTable(florenceEngines, florenceTorch)}`);
   const failed = done.filter((r) => r.error);
   if (failed.length) sections.push(`Failed: ${failed.map((r) => `${r.name} (${r.error})`).join(', ')}`);
   const markdown = `${sections.join('\n\n')}\n`;

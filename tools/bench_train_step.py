@@ -6,6 +6,8 @@ model, torch.optim.Adafactor (lr 0.03, linear warm-up 100 then inverse-sqrt), gr
     PYTHONUNBUFFERED=1 python3 tools/bench_train_step.py --batch 32 --out bench/results/train-step-pytorch.json
     # Florence-2-base's size (the package of tools/make_florence_base_size.py, the same random weights):
     python3 tools/bench_train_step.py --florence-base-size --package /tmp/florence-2-base-size --batch 8 --examples 64
+    # either, with the forward in bfloat16 (mixed precision, as many training loops run it):
+    python3 tools/bench_train_step.py --bf16-autocast --batch 32 --out bench/results/train-step-pytorch-bf16.json
 
 Figures (as the engine's): time to cache image features (the ViT over the train split), train-step time (median
 of the steps after `--warmup`), examples/s, one epoch with cached features, one epoch that recomputes the ViT for
@@ -36,6 +38,9 @@ def main():
     p.add_argument("--examples", type=int, help="the first N examples of the train split only")
     p.add_argument("--florence-base-size", action="store_true",
                    help="the model of tools/make_florence_base_size.py (same seed), not --checkpoint")
+    p.add_argument("--bf16-autocast", action="store_true",
+                   help="the train step's forward under torch.autocast(bfloat16), as mixed-precision training loops run "
+                        "it (AdaLink's matrices, their gradients and the optimizer stay float32; the cached features too)")
     p.add_argument("--out", default="bench/results/train-step-pytorch.json")
     args = p.parse_args()
 
@@ -102,7 +107,8 @@ def main():
         E_img, E_txt, mask, dec, labels = make_batch(examples, indices, features, embed_tokens, text_cfg, device)
         if recompute_vit:
             E_img = image
-        loss = model.loss_from_embeds(adapt(E_img, "image"), adapt(E_txt, "text"), mask, dec, labels)
+        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=args.bf16_autocast):
+            loss = model.loss_from_embeds(adapt(E_img, "image"), adapt(E_txt, "text"), mask, dec, labels)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params.values(), 1.0)
         opt.step()
@@ -136,6 +142,7 @@ def main():
             f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in vars(args).items() if v not in (None, False)),
         "gpu": torch.cuda.get_device_name() if device == "cuda" else "cpu", "torch": torch.__version__, "python": platform.python_version(),
         "cpus": os.cpu_count(), "model": manifest["id"], "examples": len(examples), "batchSize": args.batch,
+        "precision": "bf16 autocast" if args.bf16_autocast else "fp32",
         "cacheFeatures": {"images": len(examples), "seconds": cache_seconds, "imagesPerSecond": len(examples) / cache_seconds},
         "trainStep": {"warmup": args.warmup, "measured": args.steps, "medianMs": 1000 * median,
                       "p25Ms": 1000 * times[len(times) // 4], "p75Ms": 1000 * times[3 * len(times) // 4],
