@@ -34,6 +34,7 @@ import { specialise } from './specialise.ts';
 import type { ValueTable } from './values.ts';
 import { buildVjp } from './vjp.ts';
 import { retype, RetypeRefused } from './retype.ts';
+import { weightsOnce } from './weightsOnce.ts';
 
 /** The three language-model graphs of a transformers.js seq2seq repository (onnx/*.onnx), read. */
 export interface HubSeq2SeqGraphs {
@@ -97,7 +98,8 @@ export function trainingVjp(graphs: HubSeq2SeqGraphs, shape: TrainingShape, form
     graph: { ...typed.model.graph, inputs: [...typed.model.graph.inputs, { name: 'labels', dataType: labelType, shape: [B, Nd] }] },
   };
   const withLoss = appendCrossEntropy(withLabels, values, { logits: 'logits', labels: 'labels' });
-  const model = buildVjp(withLoss.model, withLoss.values, { loss: withLoss.loss, wrt: ['image_embeds', 'text_embeds'], detach: withLoss.detach });
+  // Each weight multiplied by in one orientation, so that the session holds one float32 copy (weightsOnce.ts).
+  const { model } = weightsOnce(buildVjp(withLoss.model, withLoss.values, { loss: withLoss.loss, wrt: ['image_embeds', 'text_embeds'], detach: withLoss.detach }));
   return { model: { ...model, graph: { ...model.graph, name: 'adalink vjp (derived)' } }, form: gpu ? 'gpu' : 'int64', reason };
 }
 

@@ -9,6 +9,9 @@ import { encodeOnnxModel, readOnnxModel } from '../formats/onnx.ts';
 import { writeOnnxModel } from '../formats/onnxWriter.ts';
 import { gpuBytesByKind, gpuPeakBytes, gpuPeakBytesByKind, resetGpuPeak, setMemoryKind, trackGpuMemory, withMemoryKind } from './gpuMemory.ts';
 import { createSession, hostTensor, ortDevice } from './onnxRuntime.ts';
+import { readFloats } from './gpuBuffers.ts';
+import { folderSource } from '../cli/fileSource.ts';
+import { loadModelPackage, releaseModelPackage } from './modelPackage.ts';
 import { generateCaptions } from './generate.ts';
 import { fixtureConfig, loadTiny, readFixture, readGreedyFixture, type TinySetup } from './testing/tinySetup.ts';
 import { Trainer } from './trainer.ts';
@@ -86,6 +89,25 @@ describe('kinds of GPU memory', () => {
 });
 
 describe('what the accounting showed could go', () => {
+  it('a vjp session holds one float32 copy of each weight (the default package: its graph read W and Wᵀ, 2× before weightsOnce)', async () => {
+    const pkg = await loadModelPackage(folderSource('public/models/pali-scenes-default'));
+    try {
+      const asExported = readOnnxModel(await pkg.source.read(pkg.manifest.files.vjp.path));
+      const float32Bytes = asExported.graph.initializers.filter((t) => t.dataType.startsWith('float')).reduce((n, t) => n + t.dims.reduce((a, b) => a * b, 1) * 4, 0);
+      const open = async (bytes: Uint8Array, label: string) => {
+        const session = await createSession(bytes, 'vjp.onnx', { inputs: [], outputs: [] }, { externalData: pkg.externalData, label });
+        const held = bytesOf(`ort weights: ${label}`);
+        await session.release();
+        return held;
+      };
+      const [before, now] = [await open(encodeOnnxModel(asExported), 'vjp as exported'), await open(await pkg.vjpGraph({ batch: 2, promptTokens: 3, targetTokens: 4 }), 'vjp as the engine opens it')];
+      expect(before).toBeGreaterThan(1.9 * float32Bytes); // 44.8 MB for 22.9 MB of weights
+      expect(now).toBeLessThan(1.02 * float32Bytes); // 23.05 MB
+    } finally {
+      await releaseModelPackage(pkg);
+    }
+  });
+
   it('a recorded trainer never opens the package\'s any-shape vjp session nor its generation graphs; a plain one opens the vjp\'s when it first runs', async () => {
     const config = { ...fixtureConfig(readFixture('adamw')), steps: 3 };
     const weights = () => bytesOf('ort weights: vjp any shape');
@@ -112,5 +134,46 @@ describe('what the accounting showed could go', () => {
     });
     expect(captions.map((c) => c.ids)).toEqual(examples.map((e) => e.base.ids));
     expect(bytesLike(/^ort weights: (encoder|decoder_init|decoder_step)$/)).toBeGreaterThan(0);
+  });
+
+  it('a session on ORT\'s second context (the vision graph\'s) keeps none of its run\'s intermediates, and nothing once it is the last released; the device lives on', async () => {
+    const N = 16 * 1024;
+    // y = Σ_rows (x + w) · w, w [4, N]: two intermediates of 4N floats, the input and the output of N.
+    const model = readOnnxModel(writeOnnxModel({
+      nodes: [{ op: 'Add', inputs: ['x', 'w'], outputs: ['t1'] }, { op: 'Mul', inputs: ['t1', 'w'], outputs: ['t2'] }, { op: 'ReduceSum', inputs: ['t2', 'axes'], outputs: ['y'] }],
+      inputs: [{ name: 'x', dims: [N] }],
+      outputs: [{ name: 'y', dims: [1, N] }],
+    }));
+    model.graph.initializers.push({ name: 'w', dataType: 'float32', dims: [4, N], values: new Float32Array(4 * N).fill(0.5) },
+      { name: 'axes', dataType: 'int64', dims: [1], values: BigInt64Array.of(0n) });
+    const graph = encodeOnnxModel(model);
+    const x = hostTensor('float32', new Float32Array(N).fill(1), [N]);
+    const sumOfRows = async (session: Awaited<ReturnType<typeof createSession>>) => ((await session.run({ x })).y.data as Float32Array)[7];
+
+    const shared = await createSession(graph, 'shared context.onnx', { inputs: ['x'], outputs: ['y'] }, { label: 'shared' });
+    expect(await sumOfRows(shared)).toBe(3);
+    expect(bytesOf('ort cache: shared')).toBeGreaterThanOrEqual(2 * 4 * N * 4); // the shared context keeps the intermediates
+    await shared.release();
+
+    await tiny.pkg.vision.release();
+    const own = await createSession(graph, 'own context.onnx', { inputs: ['x'], outputs: ['y'] }, { label: 'own', releaseEachRun: true });
+    expect(bytesOf('ort weights: own')).toBeGreaterThanOrEqual(4 * N * 4);
+    for (let run = 0; run < 2; run++) {
+      expect(await sumOfRows(own)).toBe(3);
+      // At most the last run's input and output (and a few small buffers), which ORT frees after the run's end and destroys at the next's.
+      expect(bytesOf('ort cache: own')).toBeLessThanOrEqual(2 * N * 4 + 1024);
+    }
+    // Released as the context's last session (the tiny package's vision session, on it too, was released first,
+    // as the CLI trainer releases it once the features are cached): the context goes, and everything it held.
+    await own.release();
+    expect([bytesOf('ort weights: own'), bytesOf('ort cache: own'), bytesLike(/^ort (weights|cache): vision$/)]).toEqual([0, 0, 0]);
+
+    // The engine's device (the shared context's) still works: a buffer of it is written and read.
+    const device = await ortDevice();
+    expect(device).toBe(tiny.pkg.device);
+    const probe = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(probe, 0, Float32Array.of(1, 2, 3, 4));
+    expect(await readFloats(device, probe, 4)).toEqual(Float32Array.of(1, 2, 3, 4));
+    probe.destroy();
   });
 });

@@ -7,8 +7,8 @@
  *   vision           onnx/vision_encoder.onnx, as it is (fp16: float32 at its boundary; external data inlined)
  *   text embeddings  onnx/embed_tokens.onnx run once on every id: the table [V, d], whatever scale it applies
  *   generation       encoder and decoder_init composed from embed_tokens, encoder_model and decoder_model
- *                    (src/autodiff/seq2seqTraining.ts); no decoder_step: generate.ts reruns decoder_init on
- *                    the prefix (PrefixDecoder)
+ *                    (src/autodiff/seq2seqTraining.ts), opened on their first run (lazySession.ts); no
+ *                    decoder_step: generate.ts reruns decoder_init on the prefix (PrefixDecoder)
  *   decoder          onnx/decoder_model.onnx, or where a repository publishes only Optimum's merged decoder,
  *                    onnx/decoder_model_merged.onnx with use_cache_branch = false: its If inlined to the
  *                    no-cache branch, the past_key_values inputs dropped (src/autodiff/inlineIf.ts)
@@ -28,7 +28,8 @@ import type { ModelManifest } from '../formats/manifest.ts';
 import { inlineConstantIfs } from '../autodiff/inlineIf.ts';
 import { decoderInitGraph, embeddingTableGraph, encoderGraph, float32Boundary, trainingVjp, type HubSeq2SeqGraphs, type VjpInputForm } from '../autodiff/seq2seqTraining.ts';
 import { textCodecFor, type GenerationSessions, type ModelPackage, type VjpShape } from './modelPackage.ts';
-import { createSession, hostTensor, ortDevice, type Session } from './onnxRuntime.ts';
+import { checkGraphNames, createSession, hostTensor, ortDevice, type Session } from './onnxRuntime.ts';
+import { graphMetadata, openedOnFirstRun } from './lazySession.ts';
 
 /** Derived vjp graphs kept (their bytes), least recently asked first out: one per shape a trainer opens a session for. */
 export const MAX_CACHED_VJP_GRAPHS = 2;
@@ -60,8 +61,8 @@ export async function loadHubPackage(
   const textEmbeddings = await embeddingTable(graphs, manifest, where(manifest.files.text_embeddings.path));
 
   const opened: Session[] = [];
-  const open = async (bytes: Uint8Array, path: string, inputs: string[], outputs: string[], gpuOutputs: true | string[]) => {
-    const session = await createSession(bytes, where(path), { inputs, outputs }, { gpuOutputs });
+  const open = async (bytes: Uint8Array, path: string, inputs: string[], outputs: string[], gpuOutputs: true | string[], releaseEachRun = false) => {
+    const session = await createSession(bytes, where(path), { inputs, outputs }, { gpuOutputs, releaseEachRun });
     opened.push(session);
     return session;
   };
@@ -72,13 +73,20 @@ export async function loadHubPackage(
     const visionGraph = await readGraph(source, visionFile.path);
     const visionBytes = origin.variant === 'fp16' ? encodeOnnxModel(float32Boundary(visionGraph.model))
       : visionGraph.external ? encodeOnnxModel(visionGraph.model) : visionGraph.bytes;
-    const vision = await open(visionBytes, visionFile.path, [visionFile.inputs.pixel_values], [visionFile.outputs.image_embeds], true);
+    // On ORT's second context: the buffers its runs free are destroyed, not kept (SessionOptions.releaseEachRun).
+    const vision = await open(visionBytes, visionFile.path, [visionFile.inputs.pixel_values], [visionFile.outputs.image_embeds], true, true);
 
     onProgress?.(4, steps, 'generation graphs');
+    // Composed now (their names checked), opened on their first run: training never runs them (lazySession.ts).
     // Logits come back to the CPU (the search runs there); keys, values and hidden states stay on the GPU.
+    const openWhenRun = (model: OnnxModel, path: string, inputs: string[], outputs: string[], gpuOutputs: true | string[]) => {
+      const metadata = graphMetadata(model.graph);
+      checkGraphNames(where(path), { inputs, outputs }, { inputs: metadata.inputs.map((m) => m.name), outputs: metadata.outputs.map((m) => m.name) });
+      return openedOnFirstRun(metadata, () => createSession(encodeOnnxModel(model), where(path), { inputs, outputs }, { gpuOutputs, label: path }));
+    };
     const generation: GenerationSessions = {
-      encoder: await open(encodeOnnxModel(encoderGraph(graphs)), encoder!.path, Object.values(encoder!.inputs), Object.values(encoder!.outputs), true),
-      decoderInit: await open(encodeOnnxModel(decoderInitGraph(graphs)), decoderInit!.path, Object.values(decoderInit!.inputs), Object.values(decoderInit!.outputs),
+      encoder: openWhenRun(encoderGraph(graphs), encoder!.path, Object.values(encoder!.inputs), Object.values(encoder!.outputs), true),
+      decoderInit: openWhenRun(decoderInitGraph(graphs), decoderInit!.path, Object.values(decoderInit!.inputs), Object.values(decoderInit!.outputs),
         (['self_keys', 'self_values', 'cross_keys', 'cross_values'] as const).map((role) => decoderInit!.outputs[role])),
     };
 

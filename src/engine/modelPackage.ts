@@ -14,9 +14,10 @@ import {
 } from '../formats/manifest.ts';
 import { readSafetensors, tensorAsFloat32 } from '../formats/safetensors.ts';
 import { AdaLinkError, PackageError } from '../errors.ts';
-import { readOnnxModel } from '../formats/onnx.ts';
-import type { OnnxModel, OnnxValueInfo } from '../formats/onnxModel.ts';
+import { encodeOnnxModel, readOnnxModel } from '../formats/onnx.ts';
+import { weightsOnce } from '../autodiff/weightsOnce.ts';
 import { checkGraphNames, createSession, ortDevice, type ExternalData, type Session, type ValueMetadata } from './onnxRuntime.ts';
+import { graphMetadata, openedOnFirstRun, type GraphMetadata } from './lazySession.ts';
 
 export interface ModelPackage {
   manifest: ModelManifest;
@@ -120,13 +121,13 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
   const opened: Session[] = [];
   /** Opens a graph, checking the tensor names of the given roles; on any failure releases those opened. */
   const open = async <In extends string, Out extends string>(
-    file: GraphFile<In, Out>, what: string, inputs: readonly In[], outputs: readonly Out[], gpuOutputs: true | readonly Out[],
+    file: GraphFile<In, Out>, what: string, inputs: readonly In[], outputs: readonly Out[], gpuOutputs: true | readonly Out[], releaseEachRun = false,
   ) => {
     try {
       const session = await createSession(await readPackageFile(source, file.path, what), where(file.path), {
         inputs: inputs.map((r) => file.inputs[r]),
         outputs: outputs.map((r) => file.outputs[r]),
-      }, { gpuOutputs: gpuOutputs === true ? true : gpuOutputs.map((r) => file.outputs[r]), externalData, label: what.replace(/ graph$/, '') });
+      }, { gpuOutputs: gpuOutputs === true ? true : gpuOutputs.map((r) => file.outputs[r]), externalData, label: what.replace(/ graph$/, ''), releaseEachRun });
       opened.push(session);
       return session;
     } catch (e) {
@@ -140,7 +141,7 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
   ) => {
     try {
       const bytes = await readPackageFile(source, file.path, what);
-      const metadata = graphMetadata(bytes, where(file.path));
+      const metadata = readGraphMetadata(bytes, where(file.path));
       const names = { inputs: metadata.inputs.map((m) => m.name), outputs: metadata.outputs.map((m) => m.name) };
       checkGraphNames(where(file.path), { inputs: inputs.map((r) => file.inputs[r]), outputs: outputs.map((r) => file.outputs[r]) }, names);
       return { bytes, metadata, names };
@@ -156,11 +157,12 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
   const openWhenRun = async <In extends string, Out extends string>(
     file: GraphFile<In, Out>, what: string, inputs: readonly In[], outputs: readonly Out[], gpuOutputs: true | readonly Out[],
   ) => {
-    const { bytes, metadata, names } = await readChecked(file, what, inputs, outputs);
-    return openedOnFirstRun(names, metadata, () => createSession(bytes, where(file.path), { inputs: [], outputs: [] },
+    const { bytes, metadata } = await readChecked(file, what, inputs, outputs);
+    return openedOnFirstRun(metadata, () => createSession(bytes, where(file.path), { inputs: [], outputs: [] },
       { gpuOutputs: gpuOutputs === true ? true : gpuOutputs.map((r) => file.outputs[r]), externalData, label: what.replace(/ graph$/, '') }));
   };
-  const vision = await open(visionFile, 'vision graph', VISION_INPUT_ROLES, VISION_OUTPUT_ROLES, true);
+  // On ORT's second context: the buffers its runs free are destroyed, not kept (SessionOptions.releaseEachRun).
+  const vision = await open(visionFile, 'vision graph', VISION_INPUT_ROLES, VISION_OUTPUT_ROLES, true, true);
   onProgress?.(3, steps, 'vjp graph');
   // Checked from the file; the session is opened only when a shape runs plain (ModelPackage.vjp).
   const vjpMetadata: PackageWithVjp['vjpMetadata'] = (await readChecked(vjpFile, 'vjp graph', VJP_INPUT_ROLES, VJP_OUTPUT_ROLES)).metadata;
@@ -170,8 +172,15 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
     await Promise.all(opened.map((s) => s.release()));
     throw e;
   }
+  // Read again per shape (frozenVjp.ts opens a session per captured shape): the bytes are not kept here. Each
+  // weight is multiplied by in one orientation only, so that ORT's constant folding keeps one float32 copy of it
+  // (src/autodiff/weightsOnce.ts).
+  const vjpGraph = async () => {
+    const bytes = await readPackageFile(source, vjpFile.path, 'vjp graph');
+    return encodeOnnxModel(weightsOnce(readOnnxModel(bytes, { where: where(vjpFile.path) })).model);
+  };
   let vjpSession: Promise<Session> | undefined;
-  const vjp = () => (vjpSession ??= readPackageFile(source, vjpFile.path, 'vjp graph').then((bytes) => createSession(bytes, where(vjpFile.path),
+  const vjp = () => (vjpSession ??= vjpGraph().then((bytes) => createSession(bytes, where(vjpFile.path),
     { inputs: [], outputs: [] }, { gpuOutputs: true, externalData, label: 'vjp any shape' })));
   openedVjp.set(vjp, () => vjpSession);
   let generation: GenerationSessions | undefined;
@@ -187,43 +196,20 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
     };
   }
   onProgress?.(steps, steps, 'ready');
-  // Read again per shape (frozenVjp.ts opens a session per captured shape): the bytes are not kept here.
-  const vjpGraph = () => readPackageFile(source, vjpFile.path, 'vjp graph');
   return { manifest, source, text, textEmbeddings, vision, vjp, vjpMetadata, vjpGraph, generation, device: await ortDevice(), externalData };
-}
-
-/**
- * A Session that opens the real one on its first run; its names and metadata are the file's, and release
- * releases it only if it was opened. (A session whose opening fails throws there, at the first run.)
- */
-function openedOnFirstRun(names: { inputs: string[]; outputs: string[] }, metadata: ReturnType<typeof graphMetadata>, open: () => Promise<Session>): Session {
-  let session: Promise<Session> | undefined;
-  const lazy: Pick<Session, 'inputNames' | 'outputNames' | 'inputMetadata' | 'outputMetadata' | 'run' | 'release'> = {
-    inputNames: names.inputs, outputNames: names.outputs, inputMetadata: metadata.inputs, outputMetadata: metadata.outputs,
-    run: ((...args: Parameters<Session['run']>) => (session ??= open()).then((s) => s.run(...args))) as Session['run'],
-    release: async () => {
-      if (session) await (await session).release();
-    },
-  };
-  return lazy as Session;
 }
 
 /** Each package's `vjp` → its session if opened (releaseModelPackage releases it). */
 const openedVjp = new WeakMap<() => Promise<Session>, () => Promise<Session> | undefined>();
 
 /** A graph's inputs and outputs as ORT's session metadata gives them, read from the file without opening it. */
-function graphMetadata(bytes: Uint8Array, where: string): { inputs: ValueMetadata[]; outputs: ValueMetadata[] } {
-  let graph: OnnxModel['graph'];
+function readGraphMetadata(bytes: Uint8Array, where: string): GraphMetadata {
   try {
-    ({ graph } = readOnnxModel(bytes, { where }));
+    return graphMetadata(readOnnxModel(bytes, { where }).graph);
   } catch (e) {
     throw new PackageError(`the graph cannot be read: ${e instanceof AdaLinkError ? e.problem : (e as Error).message}`, where,
       'Re-export the package with tools/; the file may be damaged or be another file renamed.');
   }
-  const initializers = new Set(graph.initializers.map((t) => t.name));
-  const meta = (v: OnnxValueInfo): ValueMetadata =>
-    ({ name: v.name, isTensor: true, type: v.dataType, shape: (v.shape ?? []).map((d) => d ?? '') }) as ValueMetadata;
-  return { inputs: graph.inputs.filter((v) => !initializers.has(v.name)).map(meta), outputs: graph.outputs.map(meta) };
 }
 
 /**

@@ -78,6 +78,14 @@ export interface SessionOptions {
   externalData?: readonly ExternalData[];
   /** The session's name in the GPU memory table (gpuMemory.ts), e.g. `vision`; default: the file's name in `where`. */
   label?: string;
+  /**
+   * Run on ORT's second WebGPU context: the same device (buffers pass to and from the other sessions as usual),
+   * shared by every session opened with this option, whose buffers a run frees are destroyed at the end of that
+   * run ('lazyRelease'), and which goes, with everything it holds, when the last of its sessions is released. For
+   * a big session run seldom — the vision graph, whose run buffers would otherwise stay in the main context's cache
+   * for good (747 MB at Florence-2-base size, docs/BENCHMARKS.md). ORT keys its contexts by device: one such context.
+   */
+  releaseEachRun?: boolean;
 }
 
 /** An external data file by the name the graph gives it (TensorProto.external_data location). */
@@ -104,9 +112,13 @@ export async function createSession(
   const label = options.label ?? where.split('/').pop()!;
   /** The buffers ORT created (or took from its cache) for this session's weights. */
   const weights: GPUBuffer[] = [];
+  // The second context is given the device, which the main context (made by the device holder) creates.
+  const provider = options.releaseEachRun
+    ? { name: 'webgpu' as const, device: await holdOrtDevice().then(() => ortDevice()), storageBufferCacheMode: 'lazyRelease' as const }
+    : webgpuProvider();
   try {
     session = await withMemoryKind(`ort weights: ${label}`, () => ort.InferenceSession.create(bytes, {
-      executionProviders: [webgpuProvider()],
+      executionProviders: [provider],
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
       ...(options.gpuOutputs === true ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
@@ -193,7 +205,8 @@ let deviceHolder: Promise<Session> | undefined;
  * later (and generation's only when captioning), so the vision session is often the last one open; without a
  * holder its release destroys the device, and the next session runs on a new one that refuses the engine's
  * buffers ("Invalid Buffer … cannot be used with [Device]"). The holder is one never-released session of a
- * one-node graph (Identity on one float), made after the first real session, which set the device up.
+ * one-node graph (Identity on one float), made after the first real session, which set the device up — or before
+ * it, when that session goes on ORT's second context (SessionOptions.releaseEachRun) and so needs the device first.
  */
 function holdOrtDevice(): Promise<Session> {
   deviceHolder ??= withMemoryKind('ort weights: device holder', () => ort.InferenceSession.create(encodeOnnxModel({
