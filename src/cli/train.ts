@@ -17,7 +17,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { DEFAULT_CONFIG, withDefaults, type Modality, type TrainConfig } from '../config.ts';
+import { DEFAULT_CONFIG, validateConfig, withDefaults, type Modality, type TrainConfig } from '../config.ts';
 import { ConfigError } from '../errors.ts';
 import { loadModelPackage } from '../engine/modelPackage.ts';
 import { decodeTrainingState, encodeTrainingState } from '../formats/trainingState.ts';
@@ -80,9 +80,15 @@ async function main(): Promise<void> {
     process.exitCode = args.help ? 0 : 2;
     return;
   }
+  const saved = args.state && existsSync(args.state) ? decodeTrainingState(new Uint8Array(await readFile(args.state)), args.state) : undefined;
+  // A resumed run keeps its saved settings (anything else would change its numbers); only --steps,
+  // the point to train to, may move on. The settings are checked against the model as soon as it is read, before
+  // the slow part (caching the features), so that a bad flag is reported at once.
+  const config = saved ? { ...saved.config, steps: args.steps === undefined ? saved.config.steps : Number(args.steps) } : configFromArgs();
   await announceGpu();
   const pkg = await loadModelPackage(folderSource(args.model));
   useDevice(pkg.device);
+  validateConfig(config, pkg.manifest.d_model);
   console.log(`model: ${pkg.manifest.name} (d_model ${pkg.manifest.d_model}, ${pkg.manifest.image.tokens} image tokens)`);
   const dataset = await readSplit(args.data, args.split!, args.task);
   const { features, train } = await prepareExamples(pkg, dataset, 'train');
@@ -91,10 +97,6 @@ async function main(): Promise<void> {
   const examples = encodeExamples(pkg, train, features);
   console.log(`${examples.length} examples from ${features.ok.filter(Boolean).length} images`);
 
-  const saved = args.state && existsSync(args.state) ? decodeTrainingState(new Uint8Array(await readFile(args.state)), args.state) : undefined;
-  // A resumed run keeps its saved settings (anything else would change its numbers); only --steps,
-  // the point to train to, may move on.
-  const config = saved ? { ...saved.config, steps: args.steps === undefined ? saved.config.steps : Number(args.steps) } : configFromArgs();
   const vjpBatch = args['vjp-batch'] === undefined ? undefined : Number(args['vjp-batch']);
   const trainer = new Trainer(pkg, features, examples, config, saved, { vjpBatch });
   if (saved) console.log(`resuming from step ${saved.step} (${args.state})`);
