@@ -1,7 +1,7 @@
 /**
  * Inputs sized to hurt: a 10 MB caption (JSONL, CSV, COCO), 50 000 rows, 50 000 images, a 10 MB COCO file,
- * 30 000 broken lines, a metadata file above the size limit. Each must finish quickly, report briefly, and
- * keep what is good.
+ * 30 000 broken lines, a metadata file above the size limit. Each must finish (in the test's time-out: speed is
+ * measured in benchmarks, not here), report briefly, and keep what is good.
  */
 import { zipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
@@ -29,27 +29,23 @@ describe('hostile sizes', () => {
     for (const row of dataset.skipped) expect(row.reason.length).toBeLessThan(400);
   });
 
-  it('reads 50 000 rows of metadata.jsonl and of CSV in well under a few seconds', async () => {
+  it('reads 50 000 rows of metadata.jsonl and of CSV', async () => {
     const rows = Array.from({ length: 50_000 }, (_, i) => ({ file_name: `${i % 5000}.png`, text: `caption number ${i}` }));
     const images = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`${i}.png`, 'P']));
-    const started = performance.now();
     const jsonl = await readDataset(source({ 'metadata.jsonl': rows.map((r) => JSON.stringify(r)).join('\n'), ...images }));
     const csv = await readDataset(source({ 'captions.csv': `file_name,text\n${rows.map((r) => `${r.file_name},"${r.text}"`).join('\n')}`, ...images }));
-    expect(performance.now() - started).toBeLessThan(5000);
     for (const dataset of [jsonl, csv]) {
       expect(dataset.examples).toHaveLength(50_000);
       expect(dataset.images).toHaveLength(5000);
     }
   });
 
-  it('reads 50 000 images listed in metadata.jsonl, each once, in bounded time and memory', async () => {
+  it('reads 50 000 images listed in metadata.jsonl, each once, in bounded memory', async () => {
     const count = 50_000;
     const images = new Map(Array.from({ length: count }, (_, i) => [`img/${i}.png`, encode('P')]));
     const metadata = Array.from({ length: count }, (_, i) => JSON.stringify({ file_name: `img/${i}.png`, text: `picture ${i}`, split: i % 10 === 0 ? 'validation' : 'train' })).join('\n');
     const heapBefore = process.memoryUsage().heapUsed;
-    const started = performance.now();
     const dataset = await readDataset(memorySource('big', new Map([['metadata.jsonl', encode(metadata)], ...images])));
-    expect(performance.now() - started).toBeLessThan(5000);
     expect(dataset.images).toHaveLength(count);
     expect(dataset.examples).toHaveLength(count);
     expect(dataset.splits.sort()).toEqual(['train', 'validation']);

@@ -436,10 +436,9 @@ describe('fuzz', () => {
 });
 
 describe('hostile sizes', () => {
-  it('a tokenizer.json of 200 000 tokens, for a model of 340: refused at load, quickly', () => {
+  it('a tokenizer.json of 200 000 tokens, for a model of 340: refused at load', () => {
     const vocab = Object.fromEntries(Array.from({ length: 200_000 }, (_, i) => [`t${i}`, i]));
     const json = JSON.stringify({ ...(TOKENIZERS[1] as object), model: { ...(TOKENIZERS[1] as { model: object }).model, vocab } });
-    const started = performance.now();
     const error = (() => {
       try {
         createTextCodec(json, TINY_MANIFEST, 'big');
@@ -449,7 +448,6 @@ describe('hostile sizes', () => {
     })();
     expect(error).toBeInstanceOf(PackageError);
     expect((error as AdaLinkError).problem).toBe("the tokenizer has 200000 tokens, more than the model's vocabulary of 340");
-    expect(performance.now() - started).toBeLessThan(5000);
   });
 
   it('a safetensors header of 100 000 tensors all over the same bytes: refused before copying any', () => {
