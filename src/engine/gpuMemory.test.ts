@@ -10,6 +10,7 @@ import { writeOnnxModel } from '../formats/onnxWriter.ts';
 import { gpuBytesByKind, gpuPeakBytes, gpuPeakBytesByKind, resetGpuPeak, setMemoryKind, trackGpuMemory, withMemoryKind } from './gpuMemory.ts';
 import { createSession, hostTensor, ortDevice } from './onnxRuntime.ts';
 import { readFloats } from './gpuBuffers.ts';
+import { cacheImageFeatures } from './featureCache.ts';
 import { folderSource } from '../cli/fileSource.ts';
 import { loadModelPackage, releaseModelPackage } from './modelPackage.ts';
 import { generateCaptions } from './generate.ts';
@@ -134,6 +135,19 @@ describe('what the accounting showed could go', () => {
     });
     expect(captions.map((c) => c.ids)).toEqual(examples.map((e) => e.base.ids));
     expect(bytesLike(/^ort weights: (encoder|decoder_init|decoder_step)$/)).toBeGreaterThan(0);
+  });
+
+  it('the vision graph, released once features are cached, leaves nothing on the GPU and opens again when an image needs features', async () => {
+    const images = { label: tiny.dataset.label, source: tiny.dataset.source, images: tiny.dataset.images.slice(0, 2) };
+    const before = await cacheImageFeatures(tiny.pkg, images);
+    const want = await readFloats(tiny.pkg.device, before.buffer, 2 * before.floatsPerImage);
+    before.buffer.destroy();
+    await tiny.pkg.vision.release();
+    expect(bytesLike(/^ort (weights|cache|run): vision$/)).toBe(0);
+    const again = await cacheImageFeatures(tiny.pkg, images);
+    expect(await readFloats(tiny.pkg.device, again.buffer, 2 * again.floatsPerImage)).toEqual(want);
+    expect(bytesOf('ort weights: vision')).toBeGreaterThan(0);
+    again.buffer.destroy();
   });
 
   it('a session on ORT\'s second context (the vision graph\'s) keeps none of its run\'s intermediates, and nothing once it is the last released; the device lives on', async () => {

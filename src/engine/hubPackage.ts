@@ -29,7 +29,7 @@ import { inlineConstantIfs } from '../autodiff/inlineIf.ts';
 import { decoderInitGraph, embeddingTableGraph, encoderGraph, float32Boundary, trainingVjp, type HubSeq2SeqGraphs, type VjpInputForm } from '../autodiff/seq2seqTraining.ts';
 import { textCodecFor, type GenerationSessions, type ModelPackage, type VjpShape } from './modelPackage.ts';
 import { checkGraphNames, createSession, hostTensor, ortDevice, type Session } from './onnxRuntime.ts';
-import { graphMetadata, openedOnFirstRun } from './lazySession.ts';
+import { graphMetadata, openedWhenRun } from './lazySession.ts';
 
 /** Derived vjp graphs kept (their bytes), least recently asked first out: one per shape a trainer opens a session for. */
 export const MAX_CACHED_VJP_GRAPHS = 2;
@@ -70,11 +70,18 @@ export async function loadHubPackage(
     onProgress?.(3, steps, 'vision graph');
     const { vision: visionFile, encoder, decoder_init: decoderInit } = manifest.files;
     // As it is, unless float16 at its boundary or with its weights in another file (ORT is given one file here).
-    const visionGraph = await readGraph(source, visionFile.path);
-    const visionBytes = origin.variant === 'fp16' ? encodeOnnxModel(float32Boundary(visionGraph.model))
-      : visionGraph.external ? encodeOnnxModel(visionGraph.model) : visionGraph.bytes;
-    // On ORT's second context: the buffers its runs free are destroyed, not kept (SessionOptions.releaseEachRun).
-    const vision = await open(visionBytes, visionFile.path, [visionFile.inputs.pixel_values], [visionFile.outputs.image_embeds], true, true);
+    const visionBytes = async () => {
+      const visionGraph = await readGraph(source, visionFile.path);
+      return origin.variant === 'fp16' ? encodeOnnxModel(float32Boundary(visionGraph.model))
+        : visionGraph.external ? encodeOnnxModel(visionGraph.model) : visionGraph.bytes;
+    };
+    // On ORT's second context (its runs' buffers destroyed, not kept); released once a run's features are cached,
+    // opened again from the downloaded files when an image needs features (as a package's: modelPackage.ts).
+    const visionRoles = [[visionFile.inputs.pixel_values], [visionFile.outputs.image_embeds]] as const;
+    const firstVision = await open(await visionBytes(), visionFile.path, [...visionRoles[0]], [...visionRoles[1]], true, true);
+    const vision = openedWhenRun({ inputs: [...firstVision.inputMetadata], outputs: [...firstVision.outputMetadata] },
+      async () => createSession(await visionBytes(), where(visionFile.path), { inputs: [...visionRoles[0]], outputs: [...visionRoles[1]] },
+        { gpuOutputs: true, releaseEachRun: true }), firstVision);
 
     onProgress?.(4, steps, 'generation graphs');
     // Composed now (their names checked), opened on their first run: training never runs them (lazySession.ts).
@@ -82,7 +89,7 @@ export async function loadHubPackage(
     const openWhenRun = (model: OnnxModel, path: string, inputs: string[], outputs: string[], gpuOutputs: true | string[]) => {
       const metadata = graphMetadata(model.graph);
       checkGraphNames(where(path), { inputs, outputs }, { inputs: metadata.inputs.map((m) => m.name), outputs: metadata.outputs.map((m) => m.name) });
-      return openedOnFirstRun(metadata, () => createSession(encodeOnnxModel(model), where(path), { inputs, outputs }, { gpuOutputs, label: path }));
+      return openedWhenRun(metadata, () => createSession(encodeOnnxModel(model), where(path), { inputs, outputs }, { gpuOutputs, label: path }));
     };
     const generation: GenerationSessions = {
       encoder: openWhenRun(encoderGraph(graphs), encoder!.path, Object.values(encoder!.inputs), Object.values(encoder!.outputs), true),

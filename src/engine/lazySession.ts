@@ -1,8 +1,10 @@
 /**
- * A session opened on its first run (issue 16, item 2): training never runs the generation graphs, so their
- * weights reach the GPU only when a caption is asked for. Its names and metadata come from the graph, read
- * without opening it; release releases the real session only if it was opened. A graph ORT cannot load fails
- * at its first run, not at load (its names, types and shapes are checked at load from the graph itself).
+ * A session opened when it runs (issue 16, item 2): training never runs the generation graphs, so their weights
+ * reach the GPU only when a caption is asked for; and the vision graph, released once a run's features are
+ * cached, leaves the GPU for the training and opens again when an image needs features. Its names and metadata
+ * come from the graph (or the session first opened); release releases the real session if it is open, and a later
+ * run opens it again. A graph ORT cannot load fails at its first run, not at load (its names, types and shapes are
+ * checked at load from the graph itself).
  */
 import type { OnnxGraph, OnnxValueInfo } from '../formats/onnxModel.ts';
 import type { Session, ValueMetadata } from './onnxRuntime.ts';
@@ -20,15 +22,17 @@ export function graphMetadata(graph: OnnxGraph): GraphMetadata {
   return { inputs: graph.inputs.filter((v) => !initializers.has(v.name)).map(meta), outputs: graph.outputs.map(meta) };
 }
 
-/** A Session whose real one `open` makes on the first run. */
-export function openedOnFirstRun(metadata: GraphMetadata, open: () => Promise<Session>): Session {
-  let session: Promise<Session> | undefined;
+/** A Session whose real one `open` makes on a run when none is open; `opened`: one already open (e.g. at load). */
+export function openedWhenRun(metadata: GraphMetadata, open: () => Promise<Session>, opened?: Session): Session {
+  let session: Promise<Session> | undefined = opened && Promise.resolve(opened);
   const lazy: Pick<Session, 'inputNames' | 'outputNames' | 'inputMetadata' | 'outputMetadata' | 'run' | 'release'> = {
     inputNames: metadata.inputs.map((m) => m.name), outputNames: metadata.outputs.map((m) => m.name),
     inputMetadata: metadata.inputs, outputMetadata: metadata.outputs,
     run: ((...args: Parameters<Session['run']>) => (session ??= open()).then((s) => s.run(...args))) as Session['run'],
     release: async () => {
-      if (session) await (await session).release();
+      const open = session;
+      session = undefined;
+      if (open) await (await open).release();
     },
   };
   return lazy as Session;

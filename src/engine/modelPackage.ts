@@ -17,7 +17,7 @@ import { AdaLinkError, PackageError } from '../errors.ts';
 import { encodeOnnxModel, readOnnxModel } from '../formats/onnx.ts';
 import { weightsOnce } from '../autodiff/weightsOnce.ts';
 import { checkGraphNames, createSession, ortDevice, type ExternalData, type Session, type ValueMetadata } from './onnxRuntime.ts';
-import { graphMetadata, openedOnFirstRun, type GraphMetadata } from './lazySession.ts';
+import { graphMetadata, openedWhenRun, type GraphMetadata } from './lazySession.ts';
 
 export interface ModelPackage {
   manifest: ModelManifest;
@@ -119,22 +119,15 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
   // Each weight once (src/formats/sharedWeights.ts): read once, given to every session the graphs open.
   const externalData = manifest.weights ? [{ path: manifest.weights, data: await readPackageFile(source, manifest.weights, 'weights') }] : undefined;
   const opened: Session[] = [];
-  /** Opens a graph, checking the tensor names of the given roles; on any failure releases those opened. */
-  const open = async <In extends string, Out extends string>(
-    file: GraphFile<In, Out>, what: string, inputs: readonly In[], outputs: readonly Out[], gpuOutputs: true | readonly Out[], releaseEachRun = false,
-  ) => {
-    try {
-      const session = await createSession(await readPackageFile(source, file.path, what), where(file.path), {
-        inputs: inputs.map((r) => file.inputs[r]),
-        outputs: outputs.map((r) => file.outputs[r]),
-      }, { gpuOutputs: gpuOutputs === true ? true : gpuOutputs.map((r) => file.outputs[r]), externalData, label: what.replace(/ graph$/, ''), releaseEachRun });
-      opened.push(session);
-      return session;
-    } catch (e) {
-      await Promise.all(opened.map((s) => s.release()));
-      throw e;
-    }
-  };
+  /**
+   * The vision graph, opened now (a graph ORT cannot load fails at load) on ORT's second context, whose runs'
+   * buffers are destroyed, not kept (SessionOptions.releaseEachRun). Released once a run's features are cached (the
+   * worker, the CLI: the ViT leaves the GPU for the training), it opens again when an image needs features.
+   */
+  const openVision = async () => createSession(await readPackageFile(source, visionFile.path, 'vision graph'), where(visionFile.path), {
+    inputs: VISION_INPUT_ROLES.map((r) => visionFile.inputs[r]),
+    outputs: VISION_OUTPUT_ROLES.map((r) => visionFile.outputs[r]),
+  }, { gpuOutputs: true, externalData, label: 'vision', releaseEachRun: true });
   /** A graph's bytes and metadata, read from its file, with the tensor names of the given roles checked; on failure releases those opened. */
   const readChecked = async <In extends string, Out extends string>(
     file: GraphFile<In, Out>, what: string, inputs: readonly In[], outputs: readonly Out[],
@@ -158,11 +151,12 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
     file: GraphFile<In, Out>, what: string, inputs: readonly In[], outputs: readonly Out[], gpuOutputs: true | readonly Out[],
   ) => {
     const { bytes, metadata } = await readChecked(file, what, inputs, outputs);
-    return openedOnFirstRun(metadata, () => createSession(bytes, where(file.path), { inputs: [], outputs: [] },
+    return openedWhenRun(metadata, () => createSession(bytes, where(file.path), { inputs: [], outputs: [] },
       { gpuOutputs: gpuOutputs === true ? true : gpuOutputs.map((r) => file.outputs[r]), externalData, label: what.replace(/ graph$/, '') }));
   };
-  // On ORT's second context: the buffers its runs free are destroyed, not kept (SessionOptions.releaseEachRun).
-  const vision = await open(visionFile, 'vision graph', VISION_INPUT_ROLES, VISION_OUTPUT_ROLES, true, true);
+  const firstVision = await openVision();
+  opened.push(firstVision);
+  const vision = openedWhenRun({ inputs: [...firstVision.inputMetadata], outputs: [...firstVision.outputMetadata] }, openVision, firstVision);
   onProgress?.(3, steps, 'vjp graph');
   // Checked from the file; the session is opened only when a shape runs plain (ModelPackage.vjp).
   const vjpMetadata: PackageWithVjp['vjpMetadata'] = (await readChecked(vjpFile, 'vjp graph', VJP_INPUT_ROLES, VJP_OUTPUT_ROLES)).metadata;

@@ -149,10 +149,20 @@ function reportDeviceLoss(device: GPUDevice): void {
   });
 }
 
+/**
+ * Training reads the cached features only: the ViT's session is released for the run (its weights and ORT's
+ * second context leave the GPU) and opens again when an image needs features — the playground, another split
+ * (src/engine/lazySession.ts; issue 16, item 2).
+ */
+async function visionOffTheGpu(model: ModelPackage): Promise<void> {
+  await model.vision.release();
+}
+
 /** A new studio run on the open dataset's split. */
 async function newRun(model: ModelPackage, partial: Partial<TrainConfig>, options: StudioRunOptions, emit: (e: RunEvent) => void): Promise<Run> {
   const data = requireDataset();
   const prepared = await preparedFor(options.split, (progress) => emit({ type: 'progress', progress }));
+  await visionOffTheGpu(model);
   const config = withDefaults(partial);
   const trainer = new Trainer(model, prepared.features, encodeExamples(model, prepared.train, prepared.features), config);
   const setup: RunSetup = {
@@ -180,6 +190,7 @@ async function runFromCheckpoint(runId: string, emit: (e: RunEvent) => void): Pr
   }
   const state = decodeTrainingState(record.state, where);
   const prepared = await preparedFor(record.split, (progress) => emit({ type: 'progress', progress }));
+  await visionOffTheGpu(model);
   const trainer = new Trainer(model, prepared.features, encodeExamples(model, prepared.train, prepared.features), state.config, state);
   const { runId: id, totalSteps, model: modelOf, dataset, split, validateEvery, checkpointEvery, details, validation } = record;
   return {
