@@ -34,3 +34,15 @@ export function collectNames(graph: OnnxGraph, names: Set<string>): void {
     for (const a of Object.values(n.attributes)) if (a.type === 'graph') collectNames(a.value, names);
   }
 }
+
+/** A maker of names no value of `graph` has (nor any it made before): `base`, else `base_1`, `base_2` … */
+export function freshNames(graph: OnnxGraph): (base: string) => string {
+  const taken = new Set<string>();
+  collectNames(graph, taken);
+  return (base) => {
+    let name = base;
+    for (let n = 1; taken.has(name); n++) name = `${base}_${n}`;
+    taken.add(name);
+    return name;
+  };
+}

@@ -16,7 +16,7 @@
 import { PackageError } from '../errors.ts';
 import type { OnnxModel, OnnxNode, OnnxTensor, OnnxTensorValues } from '../formats/onnxModel.ts';
 import { neededNodes } from './evaluate.ts';
-import { collectNames, renameNode } from './graphNames.ts';
+import { freshNames, renameNode } from './graphNames.ts';
 
 export function inlineConstantIfs(model: OnnxModel, constants: Record<string, OnnxTensor>): OnnxModel {
   const { graph } = model;
@@ -31,14 +31,7 @@ export function inlineConstantIfs(model: OnnxModel, constants: Record<string, On
     }
   }
 
-  const taken = new Set<string>();
-  collectNames(graph, taken);
-  const fresh = (base: string) => {
-    let name = base;
-    for (let n = 1; taken.has(name); n++) name = `${base}_${n}`;
-    taken.add(name);
-    return name;
-  };
+  const fresh = freshNames(graph);
 
   // The values known to be constant: bound inputs, initializers, Constants, Identities of these.
   const known = new Map<string, OnnxTensor>();

@@ -24,7 +24,7 @@ import { shapeSlice } from './ops/reshape.ts';
 import { attrGraph, isIntegerType, nodeWhere, opError, sizeOf, tensor } from './ops/tensor.ts';
 import { inferShapes } from './shapes.ts';
 import type { StaticValue, Tensor64, ValueTable } from './values.ts';
-import { collectNames, renameNode } from './graphNames.ts';
+import { freshNames, renameNode } from './graphNames.ts';
 
 /** Float values are folded (computed in float64 on the CPU) only up to this many elements … */
 export const FOLD_FLOAT_ELEMENTS = 4096;
@@ -74,13 +74,12 @@ class Specialiser {
   readonly constants = new Map<string, Constant>();
   /** Names that stand for another value (an inlined If's outputs that are outer values). */
   private readonly alias = new Map<string, string>();
-  private readonly taken = new Set<string>();
   /** Dim names bound by the inputs, for checking declared shapes. */
   private readonly symbols = new Map<string, { value: number; from: string }>();
   private readonly declared = new Map<string, OnnxValueInfo>();
 
   constructor(private readonly graph: OnnxGraph, private readonly opset: number) {
-    collectNames(graph, this.taken);
+    this.fresh = freshNames(graph);
     for (const info of [...graph.valueInfo, ...graph.outputs]) this.declared.set(info.name, info);
   }
 
@@ -152,12 +151,8 @@ class Specialiser {
     this.values.set(name, constant.static);
   }
 
-  private fresh(base: string): string {
-    let name = base;
-    for (let n = 1; this.taken.has(name); n++) name = `${base}_${n}`;
-    this.taken.add(name);
-    return name;
-  }
+  /** A name no value of the graph has (graphNames.ts). */
+  private readonly fresh: (base: string) => string;
 
   resolve(name: string): string {
     let resolved = name;

@@ -19,7 +19,7 @@
  */
 import type { OnnxGraph, OnnxModel, OnnxNode, OnnxTensor } from '../formats/onnxModel.ts';
 import { nodeReads } from './evaluate.ts';
-import { collectNames } from './graphNames.ts';
+import { freshNames } from './graphNames.ts';
 
 export interface WeightsOnceResult {
   model: OnnxModel;
@@ -61,14 +61,7 @@ export function weightsOnce(model: OnnxModel): WeightsOnceResult {
     return q.every((axis, i) => p[axis] === i) ? inner.inputs[0] : undefined;
   };
 
-  const names = new Set<string>();
-  collectNames(graph, names);
-  const fresh = (base: string) => {
-    let name = base;
-    for (let i = 1; names.has(name); i++) name = `${base}_${i}`;
-    names.add(name);
-    return name;
-  };
+  const fresh = freshNames(graph);
   const added: OnnxTensor[] = [];
   const int64 = (base: string, values: number[]) => {
     const tensor: OnnxTensor = { name: fresh(base), dataType: 'int64', dims: [values.length], values: BigInt64Array.from(values.map(BigInt)) };
