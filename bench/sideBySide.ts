@@ -4,6 +4,7 @@
  *   npm run bench:gpu -- [--out bench/results/side-by-side] [--python python3] [--batch 32] [--warmup 10] [--steps 60]
  *                        [--examples N] [--no-default] [--florence /tmp/florence-2-base-size]
  *                        [--florence-runs recorded:8,recorded:2,plain:4] [--ort-cache bucket|lazyRelease|simple]
+ *                        [--chrome [--chromium /path/to/chrome] [--chrome-flag=--x=y ...]]
  *
  * One after another, each in a process of its own (so that each starts with an empty GPU and its peak memory
  * is its own):
@@ -11,6 +12,10 @@
  *  2. PyTorch eager on the same GPU, same package, same data, same batches (tools/bench_train_step.py; the
  *     default model's checkpoint is rebuilt from the package where it is missing), in float32 and again with the
  *     forward under bfloat16 autocast (--bf16-autocast);
+ *  2b. with --chrome: the studio itself in headless Chromium, trained through its UI on the same model, batch,
+ *     steps and number of training images (bench/studioChrome.ts; --chromium and --chrome-flag go to its
+ *     --chromium and --flag), a column "studio in Chrome" of the default model's table (a table of its own beside
+ *     the engine's when PyTorch did not run);
  *  3. with --florence: a model of Florence-2-base's size (577 image tokens, d 768, 6 + 6 layers; made by
  *     tools/make_florence_base_size.py into that folder first if it holds no package) at batch 8 on 64 images,
  *     the engine once per --florence-runs entry (how the vjp runs : examples per vjp run — fewer, less memory;
@@ -42,6 +47,10 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '32' }, warmup: { type: 'string', default: '10' }, steps: { type: 'string', default: '60' },
     examples: { type: 'string' },
     'tables-only': { type: 'boolean', default: false },
+    // The studio in Chrome beside them (bench/studioChrome.ts), with its browser and extra switches.
+    chrome: { type: 'boolean', default: false },
+    chromium: { type: 'string' },
+    'chrome-flag': { type: 'string', multiple: true, default: [] },
   },
 });
 
@@ -76,6 +85,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const engine = existsSync(join(here, 'bench-train.mjs'))
   ? [process.execPath, '--liftoff-only', join(here, 'bench-train.mjs')]
   : [process.execPath, '--liftoff-only', '--import', 'tsx', '--import', './src/cli/rawImports.mjs', 'bench/trainStep.ts'];
+/** The studio in Chromium (bench/studioChrome.ts): from the source, as it builds the studio with Vite. */
+const studioInChrome = [process.execPath, '--import', 'tsx', 'bench/studioChrome.ts'];
 
 function execute(argv: string[]): number {
   console.log(`\n$ ${argv.join(' ')}`);
@@ -102,28 +113,51 @@ const seconds = (x: number) => `${x.toFixed(2)} s`;
 const bytes = (x: number | null) => (x === null ? '—' : `${(x / 1e6).toFixed(0)} MB`);
 const ratio = (a: number, b: number) => (a / b).toFixed(2);
 
-function stepCell(r: StepResult): string {
+function stepCell(r: Pick<StepResult, 'trainStep'>): string {
   const t = r.trainStep;
   return `${ms(t.medianMs)} (p25 ${t.p25Ms.toFixed(1)}, p75 ${t.p75Ms.toFixed(1)})`;
 }
 
-function defaultTable(engineRun: StepResult, torch: StepResult, bf16?: StepResult): string {
+function defaultTable(engineRun: StepResult, torch: StepResult, bf16?: StepResult, chrome?: ChromeResult): string {
   const [e, p] = [engineRun, torch];
   /** The bf16 autocast column's cell, when that run is there. */
   const b = (cell: (r: StepResult) => string) => (bf16 ? ` ${cell(bf16)} |` : '');
+  /** The studio in Chrome's cell, when that run is there: its step and examples/s, and the memory its panel showed. */
+  const c = (cell: (r: ChromeResult) => string) => (chrome ? ` ${cell(chrome)} |` : '');
   const rows = [
-    `| batch ${e.batchSize}, ${e.examples} examples | engine (WebGPU) | PyTorch eager (CUDA) | engine ÷ PyTorch |${bf16 ? ' PyTorch eager, bf16 autocast |' : ''}`,
-    `|---|---:|---:|---:|${bf16 ? '---:|' : ''}`,
-    `| train step, median of ${e.trainStep.measured} after ${e.trainStep.warmup} warm-up | ${stepCell(e)} | ${stepCell(p)} | **${ratio(e.trainStep.medianMs, p.trainStep.medianMs)}** |${b(stepCell)}`,
-    `| examples/s | ${e.trainStep.examplesPerSecond.toFixed(0)} | ${p.trainStep.examplesPerSecond.toFixed(0)} | ${ratio(e.trainStep.examplesPerSecond, p.trainStep.examplesPerSecond)} |${b((r) => r.trainStep.examplesPerSecond.toFixed(0))}`,
-    `| one epoch, cached image features (${e.epoch.steps} steps) | ${seconds(e.epoch.seconds)} | ${seconds(p.epoch.seconds)} | ${ratio(e.epoch.seconds, p.epoch.seconds)} |${b((r) => seconds(r.epoch.seconds))}`,
-    `| engine's epoch (cached features) against PyTorch's epoch that recomputes the ViT each step | ${seconds(e.epoch.seconds)} | ${p.epoch.secondsRecomputingVit === undefined ? '—' : seconds(p.epoch.secondsRecomputingVit)} | ${p.epoch.secondsRecomputingVit === undefined ? '—' : ratio(e.epoch.seconds, p.epoch.secondsRecomputingVit)} |${b((r) => (r.epoch.secondsRecomputingVit === undefined ? '—' : seconds(r.epoch.secondsRecomputingVit)))}`,
-    `| caching image features, ${e.cacheFeatures.images} images | ${seconds(e.cacheFeatures.seconds)} (PNG decode + resize in JS, ViT in ORT) | ${seconds(p.cacheFeatures.seconds)} (ViT only, pixels decoded before) | — |${b((r) => seconds(r.cacheFeatures.seconds))}`,
-    `| peak GPU memory | ${bytes(e.peakGpuBytes)} (buffers alive, ORT's included) | ${bytes(p.peakGpuBytes)} (max_memory_allocated) | ${e.peakGpuBytes && p.peakGpuBytes ? ratio(e.peakGpuBytes, p.peakGpuBytes) : '—'} |${b((r) => bytes(r.peakGpuBytes))}`,
-    `| AdaLink kernels (gather, forward, backward, clip, Adafactor) | ${e.adalinkKernels ? `${ms(e.adalinkKernels.msPerStep)} = ${(100 * e.adalinkKernels.shareOfStep).toFixed(1)} % of the step` : '—'} | — | — |${b(() => '—')}`,
-    `| loss over the measured steps (first → last, mean) | ${losses(e)} | ${losses(p)} | — |${b(losses)}`,
+    `| batch ${e.batchSize}, ${e.examples} examples | engine (WebGPU) | PyTorch eager (CUDA) | engine ÷ PyTorch |${bf16 ? ' PyTorch eager, bf16 autocast |' : ''}${chrome ? ' studio in Chrome (WebGPU) |' : ''}`,
+    `|---|---:|---:|---:|${bf16 ? '---:|' : ''}${chrome ? '---:|' : ''}`,
+    `| train step, median of ${e.trainStep.measured} after ${e.trainStep.warmup} warm-up | ${stepCell(e)} | ${stepCell(p)} | **${ratio(e.trainStep.medianMs, p.trainStep.medianMs)}** |${b(stepCell)}${c((r) => `${stepCell(r)}, ${ratio(r.trainStep.medianMs, e.trainStep.medianMs)}× the engine's`)}`,
+    `| examples/s | ${e.trainStep.examplesPerSecond.toFixed(0)} | ${p.trainStep.examplesPerSecond.toFixed(0)} | ${ratio(e.trainStep.examplesPerSecond, p.trainStep.examplesPerSecond)} |${b((r) => r.trainStep.examplesPerSecond.toFixed(0))}${c((r) => r.trainStep.examplesPerSecond.toFixed(0))}`,
+    `| one epoch, cached image features (${e.epoch.steps} steps) | ${seconds(e.epoch.seconds)} | ${seconds(p.epoch.seconds)} | ${ratio(e.epoch.seconds, p.epoch.seconds)} |${b((r) => seconds(r.epoch.seconds))}${c(() => '—')}`,
+    `| engine's epoch (cached features) against PyTorch's epoch that recomputes the ViT each step | ${seconds(e.epoch.seconds)} | ${p.epoch.secondsRecomputingVit === undefined ? '—' : seconds(p.epoch.secondsRecomputingVit)} | ${p.epoch.secondsRecomputingVit === undefined ? '—' : ratio(e.epoch.seconds, p.epoch.secondsRecomputingVit)} |${b((r) => (r.epoch.secondsRecomputingVit === undefined ? '—' : seconds(r.epoch.secondsRecomputingVit)))}${c(() => '—')}`,
+    `| caching image features, ${e.cacheFeatures.images} images | ${seconds(e.cacheFeatures.seconds)} (PNG decode + resize in JS, ViT in ORT) | ${seconds(p.cacheFeatures.seconds)} (ViT only, pixels decoded before) | — |${b((r) => seconds(r.cacheFeatures.seconds))}${c(firstStepCell)}`,
+    `| peak GPU memory | ${bytes(e.peakGpuBytes)} (buffers alive, ORT's included) | ${bytes(p.peakGpuBytes)} (max_memory_allocated) | ${e.peakGpuBytes && p.peakGpuBytes ? ratio(e.peakGpuBytes, p.peakGpuBytes) : '—'} |${b((r) => bytes(r.peakGpuBytes))}${c(shownMemoryCell)}`,
+    `| AdaLink kernels (gather, forward, backward, clip, Adafactor) | ${e.adalinkKernels ? `${ms(e.adalinkKernels.msPerStep)} = ${(100 * e.adalinkKernels.shareOfStep).toFixed(1)} % of the step` : '—'} | — | — |${b(() => '—')}${c(() => '—')}`,
+    `| loss over the measured steps (first → last, mean) | ${losses(e)} | ${losses(p)} | — |${b(losses)}${c(() => '—')}`,
   ];
   return rows.join('\n');
+}
+
+/** What bench/studioChrome.ts writes besides a StepResult's fields (those read here). */
+interface ChromeResult extends Pick<StepResult, 'command' | 'gpu' | 'examples' | 'batchSize' | 'trainStep' | 'peakGpuBytes'> {
+  chromium: { version: string };
+  secondsToFirstStep: number;
+}
+
+const firstStepCell = (r: ChromeResult) => `${seconds(r.secondsToFirstStep)} from Start training to the first step (caching included)`;
+const shownMemoryCell = (r: ChromeResult) => `${bytes(r.peakGpuBytes)} (the most the Train panel showed)`;
+
+/** The studio in Chrome against the engine in Node, on the same GPU, when PyTorch's run is not there. */
+function chromeTable(e: StepResult, c: ChromeResult): string {
+  return [
+    `| batch ${e.batchSize}, ${e.examples} examples | engine in Node (WebGPU, Dawn) | studio in Chrome ${c.chromium.version} (WebGPU) | Chrome ÷ Node |`,
+    '|---|---:|---:|---:|',
+    `| train step, median of ${e.trainStep.measured} after ${e.trainStep.warmup} warm-up | ${stepCell(e)} | ${stepCell(c)} | **${ratio(c.trainStep.medianMs, e.trainStep.medianMs)}** |`,
+    `| examples/s | ${e.trainStep.examplesPerSecond.toFixed(2)} | ${c.trainStep.examplesPerSecond.toFixed(2)} | ${ratio(c.trainStep.examplesPerSecond, e.trainStep.examplesPerSecond)} |`,
+    `| caching image features, ${e.cacheFeatures.images} images | ${seconds(e.cacheFeatures.seconds)} | ${firstStepCell(c)} | — |`,
+    `| peak GPU memory | ${bytes(e.peakGpuBytes)} (buffers alive, ORT's included) | ${shownMemoryCell(c)} | — |`,
+  ].join('\n');
 }
 
 function losses(r: StepResult): string {
@@ -178,6 +212,13 @@ function main(): number {
     { name: 'pytorch-default', argv: [python, 'tools/bench_train_step.py', ...shared, '--out', join(out, 'pytorch-default.json')], json: join(out, 'pytorch-default.json') },
     { name: 'pytorch-default-bf16', argv: [python, 'tools/bench_train_step.py', ...shared, '--bf16-autocast', '--out', join(out, 'pytorch-default-bf16.json')], json: join(out, 'pytorch-default-bf16.json') },
   ];
+  if (args.chrome && !args['no-default']) {
+    // The same model, batch, steps and training images as the engine's run, through the studio's UI.
+    const json = join(out, 'studio-chrome.json');
+    const browser = [...(args.chromium ? ['--chromium', args.chromium] : []), ...args['chrome-flag']!.map((f) => `--flag=${f}`)];
+    runs.push({ name: 'studio-chrome-default', argv: [...studioInChrome, '--batch', args.batch!, '--warmup', args.warmup!, '--steps', args.steps!,
+      '--examples', args.examples ?? '0', ...browser, '--out', json], json });
+  }
   const florence = args.florence;
   if (florence) {
     // The same batches for the engine and PyTorch: the premise of the side-by-side.
@@ -203,7 +244,10 @@ function main(): number {
   const sections = [`Command: \`${command}\`\n\nMachine: ${where}`];
   const [e, p] = [byName.get('engine-default')?.result, byName.get('pytorch-default')?.result];
   const bf16 = byName.get('pytorch-default-bf16')?.result;
-  if (e && p) sections.push(`Default model (\`${e.command}\`; \`${p.command}\`${bf16 ? `; \`${bf16.command}\`` : ''}):\n\n${defaultTable(e, p, bf16)}`);
+  const chrome = byName.get('studio-chrome-default')?.result as ChromeResult | undefined;
+  const chromeCommand = chrome ? `; \`${chrome.command}\` (Chrome ${chrome.chromium.version}, adapter ${chrome.gpu})` : '';
+  if (e && p) sections.push(`Default model (\`${e.command}\`; \`${p.command}\`${bf16 ? `; \`${bf16.command}\`` : ''}${chromeCommand}):\n\n${defaultTable(e, p, bf16, chrome)}`);
+  else if (e && chrome) sections.push(`Default model, the engine in Node and the studio in Chrome (\`${e.command}\`${chromeCommand}):\n\n${chromeTable(e, chrome)}`);
   const florenceEngines = done.filter((r) => r.name.startsWith('engine-florence') && r.result).map((r) => r.result!);
   const florenceTorch = ['pytorch-florence', 'pytorch-florence-bf16'].flatMap((name) => byName.get(name)?.result ?? []);
   if (florenceEngines.length) sections.push(`Florence-2-base size:\n\n${florenceTable(florenceEngines, florenceTorch)}`);
