@@ -112,6 +112,8 @@ const ms = (x: number) => `${x.toFixed(1)} ms`;
 const seconds = (x: number) => `${x.toFixed(2)} s`;
 const bytes = (x: number | null) => (x === null ? '—' : `${(x / 1e6).toFixed(0)} MB`);
 const ratio = (a: number, b: number) => (a / b).toFixed(2);
+/** Examples per second: whole numbers on a GPU, two decimals where a step takes seconds (SwiftShader). */
+const rate = (r: { trainStep: { examplesPerSecond: number } }) => r.trainStep.examplesPerSecond.toFixed(r.trainStep.examplesPerSecond >= 10 ? 0 : 2);
 
 function stepCell(r: Pick<StepResult, 'trainStep'>): string {
   const t = r.trainStep;
@@ -128,7 +130,7 @@ function defaultTable(engineRun: StepResult, torch: StepResult, bf16?: StepResul
     `| batch ${e.batchSize}, ${e.examples} examples | engine (WebGPU) | PyTorch eager (CUDA) | engine ÷ PyTorch |${bf16 ? ' PyTorch eager, bf16 autocast |' : ''}${chrome ? ' studio in Chrome (WebGPU) |' : ''}`,
     `|---|---:|---:|---:|${bf16 ? '---:|' : ''}${chrome ? '---:|' : ''}`,
     `| train step, median of ${e.trainStep.measured} after ${e.trainStep.warmup} warm-up | ${stepCell(e)} | ${stepCell(p)} | **${ratio(e.trainStep.medianMs, p.trainStep.medianMs)}** |${b(stepCell)}${c((r) => `${stepCell(r)}, ${ratio(r.trainStep.medianMs, e.trainStep.medianMs)}× the engine's`)}`,
-    `| examples/s | ${e.trainStep.examplesPerSecond.toFixed(0)} | ${p.trainStep.examplesPerSecond.toFixed(0)} | ${ratio(e.trainStep.examplesPerSecond, p.trainStep.examplesPerSecond)} |${b((r) => r.trainStep.examplesPerSecond.toFixed(0))}${c((r) => r.trainStep.examplesPerSecond.toFixed(0))}`,
+    `| examples/s | ${rate(e)} | ${rate(p)} | ${ratio(e.trainStep.examplesPerSecond, p.trainStep.examplesPerSecond)} |${b(rate)}${c(rate)}`,
     `| one epoch, cached image features (${e.epoch.steps} steps) | ${seconds(e.epoch.seconds)} | ${seconds(p.epoch.seconds)} | ${ratio(e.epoch.seconds, p.epoch.seconds)} |${b((r) => seconds(r.epoch.seconds))}${c(() => '—')}`,
     `| engine's epoch (cached features) against PyTorch's epoch that recomputes the ViT each step | ${seconds(e.epoch.seconds)} | ${p.epoch.secondsRecomputingVit === undefined ? '—' : seconds(p.epoch.secondsRecomputingVit)} | ${p.epoch.secondsRecomputingVit === undefined ? '—' : ratio(e.epoch.seconds, p.epoch.secondsRecomputingVit)} |${b((r) => (r.epoch.secondsRecomputingVit === undefined ? '—' : seconds(r.epoch.secondsRecomputingVit)))}${c(() => '—')}`,
     `| caching image features, ${e.cacheFeatures.images} images | ${seconds(e.cacheFeatures.seconds)} (PNG decode + resize in JS, ViT in ORT) | ${seconds(p.cacheFeatures.seconds)} (ViT only, pixels decoded before) | — |${b((r) => seconds(r.cacheFeatures.seconds))}${c(firstStepCell)}`,
