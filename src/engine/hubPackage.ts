@@ -28,8 +28,8 @@ import type { ModelManifest } from '../formats/manifest.ts';
 import { inlineConstantIfs } from '../autodiff/inlineIf.ts';
 import { decoderInitGraph, embeddingTableGraph, encoderGraph, float32Boundary, trainingVjp, type HubSeq2SeqGraphs, type VjpInputForm } from '../autodiff/seq2seqTraining.ts';
 import { textCodecFor, type GenerationSessions, type ModelPackage, type VjpShape } from './modelPackage.ts';
-import { checkGraphNames, createSession, hostTensor, ortDevice, type Session } from './onnxRuntime.ts';
-import { graphMetadata, openedWhenRun } from './lazySession.ts';
+import { createSession, hostTensor, ortDevice, type Session } from './onnxRuntime.ts';
+import { checkedGraphMetadata, openedNowAndWhenRun, openedWhenRun } from './lazySession.ts';
 
 /** Derived vjp graphs kept (their bytes), least recently asked first out: one per shape a trainer opens a session for. */
 export const MAX_CACHED_VJP_GRAPHS = 2;
@@ -60,12 +60,7 @@ export async function loadHubPackage(
   onProgress?.(2, steps, 'text embeddings');
   const textEmbeddings = await embeddingTable(graphs, manifest, where(manifest.files.text_embeddings.path));
 
-  const opened: Session[] = [];
-  const open = async (bytes: Uint8Array, path: string, inputs: string[], outputs: string[], gpuOutputs: true | string[], releaseEachRun = false) => {
-    const session = await createSession(bytes, where(path), { inputs, outputs }, { gpuOutputs, releaseEachRun });
-    opened.push(session);
-    return session;
-  };
+  let vision: Session | undefined;
   try {
     onProgress?.(3, steps, 'vision graph');
     const { vision: visionFile, encoder, decoder_init: decoderInit } = manifest.files;
@@ -77,20 +72,15 @@ export async function loadHubPackage(
     };
     // On ORT's second context (its runs' buffers destroyed, not kept); released once a run's features are cached,
     // opened again from the downloaded files when an image needs features (as a package's: modelPackage.ts).
-    const visionRoles = [[visionFile.inputs.pixel_values], [visionFile.outputs.image_embeds]] as const;
-    const firstVision = await open(await visionBytes(), visionFile.path, [...visionRoles[0]], [...visionRoles[1]], true, true);
-    const vision = openedWhenRun({ inputs: [...firstVision.inputMetadata], outputs: [...firstVision.outputMetadata] },
-      async () => createSession(await visionBytes(), where(visionFile.path), { inputs: [...visionRoles[0]], outputs: [...visionRoles[1]] },
-        { gpuOutputs: true, releaseEachRun: true }), firstVision);
+    vision = await openedNowAndWhenRun(async () => createSession(await visionBytes(), where(visionFile.path),
+      { inputs: [visionFile.inputs.pixel_values], outputs: [visionFile.outputs.image_embeds] }, { gpuOutputs: true, releaseEachRun: true }));
 
     onProgress?.(4, steps, 'generation graphs');
     // Composed now (their names checked), opened on their first run: training never runs them (lazySession.ts).
     // Logits come back to the CPU (the search runs there); keys, values and hidden states stay on the GPU.
-    const openWhenRun = (model: OnnxModel, path: string, inputs: string[], outputs: string[], gpuOutputs: true | string[]) => {
-      const metadata = graphMetadata(model.graph);
-      checkGraphNames(where(path), { inputs, outputs }, { inputs: metadata.inputs.map((m) => m.name), outputs: metadata.outputs.map((m) => m.name) });
-      return openedWhenRun(metadata, () => createSession(encodeOnnxModel(model), where(path), { inputs, outputs }, { gpuOutputs, label: path }));
-    };
+    const openWhenRun = (model: OnnxModel, path: string, inputs: string[], outputs: string[], gpuOutputs: true | string[]) =>
+      openedWhenRun(checkedGraphMetadata(model.graph, where(path), { inputs, outputs }),
+        () => createSession(encodeOnnxModel(model), where(path), { inputs, outputs }, { gpuOutputs, label: path }));
     const generation: GenerationSessions = {
       encoder: openWhenRun(encoderGraph(graphs), encoder!.path, Object.values(encoder!.inputs), Object.values(encoder!.outputs), true),
       decoderInit: openWhenRun(decoderInitGraph(graphs), decoderInit!.path, Object.values(decoderInit!.inputs), Object.values(decoderInit!.outputs),
@@ -102,7 +92,7 @@ export async function loadHubPackage(
     onProgress?.(steps, steps, 'ready');
     return { manifest, source, text, textEmbeddings, vision, vjpGraph: vjpGraphs(graphs, manifest, form), generation, device: await ortDevice() };
   } catch (e) {
-    await Promise.all(opened.map((s) => s.release()));
+    await vision?.release();
     throw e;
   }
 }

@@ -7,7 +7,7 @@
  * checked at load from the graph itself).
  */
 import type { OnnxGraph, OnnxValueInfo } from '../formats/onnxModel.ts';
-import type { Session, ValueMetadata } from './onnxRuntime.ts';
+import { checkGraphNames, type Session, type ValueMetadata } from './onnxRuntime.ts';
 
 export interface GraphMetadata {
   inputs: ValueMetadata[];
@@ -20,6 +20,19 @@ export function graphMetadata(graph: OnnxGraph): GraphMetadata {
   const meta = (v: OnnxValueInfo): ValueMetadata =>
     ({ name: v.name, isTensor: true, type: v.dataType, shape: (v.shape ?? []).map((d) => d ?? '') }) as ValueMetadata;
   return { inputs: graph.inputs.filter((v) => !initializers.has(v.name)).map(meta), outputs: graph.outputs.map(meta) };
+}
+
+/** graphMetadata of a graph whose inputs and outputs include the `expected` names (else checkGraphNames' PackageError). */
+export function checkedGraphMetadata(graph: OnnxGraph, where: string, expected: { inputs: string[]; outputs: string[] }): GraphMetadata {
+  const metadata = graphMetadata(graph);
+  checkGraphNames(where, expected, { inputs: metadata.inputs.map((m) => m.name), outputs: metadata.outputs.map((m) => m.name) });
+  return metadata;
+}
+
+/** A session `open` makes now (a graph ORT cannot load fails here) and again on a run after it was released. */
+export async function openedNowAndWhenRun(open: () => Promise<Session>): Promise<Session> {
+  const first = await open();
+  return openedWhenRun({ inputs: [...first.inputMetadata], outputs: [...first.outputMetadata] }, open, first);
 }
 
 /** A Session whose real one `open` makes on a run when none is open; `opened`: one already open (e.g. at load). */

@@ -15,9 +15,10 @@ import {
 import { readSafetensors, tensorAsFloat32 } from '../formats/safetensors.ts';
 import { AdaLinkError, PackageError } from '../errors.ts';
 import { encodeOnnxModel, readOnnxModel } from '../formats/onnx.ts';
+import type { OnnxGraph } from '../formats/onnxModel.ts';
 import { weightsOnce } from '../autodiff/weightsOnce.ts';
 import { checkGraphNames, createSession, ortDevice, type ExternalData, type Session, type ValueMetadata } from './onnxRuntime.ts';
-import { graphMetadata, openedWhenRun, type GraphMetadata } from './lazySession.ts';
+import { checkedGraphMetadata, openedNowAndWhenRun, openedWhenRun } from './lazySession.ts';
 
 export interface ModelPackage {
   manifest: ModelManifest;
@@ -134,10 +135,9 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
   ) => {
     try {
       const bytes = await readPackageFile(source, file.path, what);
-      const metadata = readGraphMetadata(bytes, where(file.path));
-      const names = { inputs: metadata.inputs.map((m) => m.name), outputs: metadata.outputs.map((m) => m.name) };
-      checkGraphNames(where(file.path), { inputs: inputs.map((r) => file.inputs[r]), outputs: outputs.map((r) => file.outputs[r]) }, names);
-      return { bytes, metadata, names };
+      const metadata = checkedGraphMetadata(graphOf(bytes, where(file.path)), where(file.path),
+        { inputs: inputs.map((r) => file.inputs[r]), outputs: outputs.map((r) => file.outputs[r]) });
+      return { bytes, metadata };
     } catch (e) {
       await Promise.all(opened.map((s) => s.release()));
       throw e;
@@ -154,9 +154,8 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
     return openedWhenRun(metadata, () => createSession(bytes, where(file.path), { inputs: [], outputs: [] },
       { gpuOutputs: gpuOutputs === true ? true : gpuOutputs.map((r) => file.outputs[r]), externalData, label: what.replace(/ graph$/, '') }));
   };
-  const firstVision = await openVision();
-  opened.push(firstVision);
-  const vision = openedWhenRun({ inputs: [...firstVision.inputMetadata], outputs: [...firstVision.outputMetadata] }, openVision, firstVision);
+  const vision = await openedNowAndWhenRun(openVision);
+  opened.push(vision);
   onProgress?.(3, steps, 'vjp graph');
   // Checked from the file; the session is opened only when a shape runs plain (ModelPackage.vjp).
   const vjpMetadata: PackageWithVjp['vjpMetadata'] = (await readChecked(vjpFile, 'vjp graph', VJP_INPUT_ROLES, VJP_OUTPUT_ROLES)).metadata;
@@ -196,10 +195,10 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
 /** Each package's `vjp` → its session if opened (releaseModelPackage releases it). */
 const openedVjp = new WeakMap<() => Promise<Session>, () => Promise<Session> | undefined>();
 
-/** A graph's inputs and outputs as ORT's session metadata gives them, read from the file without opening it. */
-function readGraphMetadata(bytes: Uint8Array, where: string): GraphMetadata {
+/** A graph file's graph, read without opening a session (for its metadata), or a PackageError naming the file. */
+function graphOf(bytes: Uint8Array, where: string): OnnxGraph {
   try {
-    return graphMetadata(readOnnxModel(bytes, { where }).graph);
+    return readOnnxModel(bytes, { where }).graph;
   } catch (e) {
     throw new PackageError(`the graph cannot be read: ${e instanceof AdaLinkError ? e.problem : (e as Error).message}`, where,
       'Re-export the package with tools/; the file may be damaged or be another file renamed.');
