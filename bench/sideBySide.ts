@@ -156,7 +156,7 @@ function chromeTable(e: StepResult, c: ChromeResult): string {
     `| batch ${e.batchSize}, ${e.examples} examples | engine in Node (WebGPU, Dawn) | studio in Chrome ${c.chromium.version} (WebGPU) | Chrome ÷ Node |`,
     '|---|---:|---:|---:|',
     `| train step, median of ${e.trainStep.measured} after ${e.trainStep.warmup} warm-up | ${stepCell(e)} | ${stepCell(c)} | **${ratio(c.trainStep.medianMs, e.trainStep.medianMs)}** |`,
-    `| examples/s | ${e.trainStep.examplesPerSecond.toFixed(2)} | ${c.trainStep.examplesPerSecond.toFixed(2)} | ${ratio(c.trainStep.examplesPerSecond, e.trainStep.examplesPerSecond)} |`,
+    `| examples/s | ${rate(e)} | ${rate(c)} | ${ratio(c.trainStep.examplesPerSecond, e.trainStep.examplesPerSecond)} |`,
     `| caching image features, ${e.cacheFeatures.images} images | ${seconds(e.cacheFeatures.seconds)} | ${firstStepCell(c)} | — |`,
     `| peak GPU memory | ${bytes(e.peakGpuBytes)} (buffers alive, ORT's included) | ${shownMemoryCell(c)} | — |`,
   ].join('\n');
