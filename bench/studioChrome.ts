@@ -19,6 +19,8 @@
  *    same statistic as bench:train's: the page's view of the worker's steps, ≤ 2 in flight), examples/s;
  *  - from "Start training" to the first step report (caching image features, the first validation and checkpoint,
  *    compiling the shaders), and the model's load;
+ *  - the page's main thread while it trains: its long tasks (over 50 ms, PerformanceObserver 'longtask'), the
+ *    longest, and the long animation frames with the scripts that ran in them (a person's bar: none over 50 ms);
  *  - the most GPU memory the Train panel showed during the run (the worker's 'memory' events: buffers alive, the
  *    engine's and ONNX Runtime's; the panel shows MiB to one decimal, and at most every 250 ms);
  *  - the machine: CPU model and count, Chromium's version, the WebGPU adapter the page gets (adapter.info).
@@ -33,7 +35,7 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium, type Page } from '@playwright/test';
 import { CHROMIUM, CHROMIUM_ARGS } from '../e2e/support/chromium.ts';
-import { openStudio, setNumber, startProductionServer, tab } from '../e2e/support/studio.ts';
+import { longTasks, openStudio, recordLongTasks, setNumber, startProductionServer, tab } from '../e2e/support/studio.ts';
 
 const MINUTE = 60_000;
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
@@ -139,6 +141,7 @@ async function main(): Promise<void> {
     await setNumber(page, 'Validate every (steps)', 0);
     await setNumber(page, 'Checkpoint every (steps)', 0);
     await watchGpuMemory(page);
+    await recordLongTasks(page);
 
     const t0 = await page.evaluate(() => performance.now());
     started = Date.now();
@@ -162,6 +165,12 @@ async function main(): Promise<void> {
     const intervals = stamps.slice(1).map((t, i) => t - stamps[i]).sort((a, b) => a - b);
     const medianMs = quantile(intervals, 0.5);
     const memory = await shownGpuMemory(page);
+    const recorded = await longTasks(page);
+    const tasks = recorded.filter((t) => t.duration > 0).map((t) => Number(t.duration.toFixed(0)));
+    const mainThread = {
+      longTasks: tasks.length, longestTaskMs: tasks.length ? Math.max(...tasks) : 0, taskMs: tasks,
+      longFrames: recorded.filter((t) => t.duration < 0).map((t) => `${(-t.duration).toFixed(0)} ms: ${t.scripts}`),
+    };
     const trainLoss = (await page.getByTestId('train-loss').innerText()).trim();
 
     const result = {
@@ -176,13 +185,16 @@ async function main(): Promise<void> {
       secondsToFirstStep: (marks[0].t - t0) / 1000, runSeconds, modelLoadSeconds: modelSeconds,
       // The most the Train panel showed (its "GPU memory": buffers alive, the engine's and ONNX Runtime's).
       peakGpuBytes: memory.peakBytes, gpuMemoryShown: memory.shown,
+      // The page's own thread while it trained (the worker trains): tasks over 50 ms and the frames they were in.
+      mainThread,
       trainLoss, stepMarksMs: marks.map((m) => Number((m.t - t0).toFixed(1))),
     };
     console.log(JSON.stringify(result, null, 1));
     const t = result.trainStep;
     console.log(`studio in Chrome, batch ${batchSize}, ${examples} examples: step ${t.medianMs.toFixed(1)} ms (p25 ${t.p25Ms.toFixed(1)}, p75 ${t.p75Ms.toFixed(1)}) `
       + `over ${t.intervals} intervals after ${warmup} warm-up steps, ${t.examplesPerSecond.toFixed(2)} examples/s; `
-      + `peak GPU memory shown ${memory.peakBytes === null ? '—' : `${(memory.peakBytes / 1e6).toFixed(0)} MB`}`);
+      + `peak GPU memory shown ${memory.peakBytes === null ? '—' : `${(memory.peakBytes / 1e6).toFixed(0)} MB`}; `
+      + `main thread: ${mainThread.longTasks} tasks over 50 ms while training${mainThread.longTasks ? ` (longest ${mainThread.longestTaskMs} ms)` : ''}`);
     mkdirSync(dirname(args.out!), { recursive: true });
     writeFileSync(args.out!, `${JSON.stringify(result, null, 1)}\n`);
   } finally {

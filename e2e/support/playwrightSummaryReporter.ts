@@ -1,5 +1,5 @@
 import type { Reporter, Suite } from '@playwright/test/reporter';
-import { summaryLine } from './summaryReporter.ts';
+import { failedName, summaryLine } from './summaryReporter.ts';
 
 /**
  * Ends Playwright's run with the same plain line as the vitest run (e2e/support/summaryReporter.ts),
@@ -30,7 +30,8 @@ export default class PlaywrightSummaryReporter implements Reporter {
       if (outcome === 'expected' || outcome === 'flaky') passed++;
       else if (outcome === 'unexpected') {
         failed++;
-        failedNames.push(`${test.location.file.split('/e2e/').pop()} › ${test.titlePath().filter(Boolean).join(' › ')}`);
+        failedNames.push(failedName(`${test.location.file.split('/e2e/').pop()} › ${test.titlePath().filter(Boolean).join(' › ')}`,
+          test.results.at(-1)?.error?.message));
       } else skipped++;
     }
     process.stdout.write(summaryLine('playwright', passed, failed, skipped, failedNames));

@@ -99,6 +99,41 @@ export async function recordLongTasks(page: Page): Promise<void> {
   });
 }
 
+/**
+ * Starts counting the WebGPU work the page's own thread submits (queue.submit, buffers made): training runs in
+ * the engine's worker, so this stays 0 while it trains. Read with `mainThreadGpuWork`.
+ */
+export async function recordMainThreadGpuWork(page: Page): Promise<void> {
+  const counted = await page.evaluate(async () => {
+    const counts = { submits: 0, buffers: 0 };
+    (window as unknown as { mainThreadGpuWork: typeof counts }).mainThreadGpuWork = counts;
+    const submit = GPUQueue.prototype.submit;
+    GPUQueue.prototype.submit = function (this: GPUQueue, ...args: Parameters<GPUQueue['submit']>) {
+      counts.submits++;
+      return submit.apply(this, args);
+    };
+    const createBuffer = GPUDevice.prototype.createBuffer;
+    GPUDevice.prototype.createBuffer = function (this: GPUDevice, ...args: Parameters<GPUDevice['createBuffer']>) {
+      counts.buffers++;
+      return createBuffer.apply(this, args);
+    };
+    // The counters count: one buffer and one submit of the page's own, then back to 0.
+    const device = await (await navigator.gpu.requestAdapter())!.requestDevice();
+    device.createBuffer({ size: 4, usage: GPUBufferUsage.COPY_DST }).destroy();
+    device.queue.submit([device.createCommandEncoder().finish()]);
+    const counted = counts.submits === 1 && counts.buffers === 1;
+    device.destroy();
+    counts.submits = 0;
+    counts.buffers = 0;
+    return counted;
+  });
+  expect(counted, 'the page\'s WebGPU calls are counted').toBe(true);
+}
+
+export async function mainThreadGpuWork(page: Page): Promise<{ submits: number; buffers: number }> {
+  return page.evaluate(() => (window as unknown as { mainThreadGpuWork: { submits: number; buffers: number } }).mainThreadGpuWork);
+}
+
 /** Long tasks (duration > 0) and long animation frames (duration < 0, with the scripts that ran). */
 export async function longTasks(page: Page): Promise<Array<{ start: number; duration: number; scripts?: string }>> {
   return page.evaluate(() => (window as unknown as { longTasks: Array<{ start: number; duration: number; scripts?: string }> }).longTasks);

@@ -13,6 +13,12 @@ export function summaryLine(runner: 'vitest' | 'playwright', passed: number, fai
   return `\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`;
 }
 
+/** A failed test's name with the start of its error on the same line: a CI log's tail then says why. */
+export function failedName(name: string, message: string | undefined): string {
+  const why = (message ?? '').replace(/\u001b\[[0-9;]*m/g, '').replace(/\s+/g, ' ').trim();
+  return why ? `${name}: ${why.length > 400 ? `${why.slice(0, 400)}…` : why}` : name;
+}
+
 /** Ends Vitest's run with one plain line, `tests: N passed, N failed, N skipped`, after its own summary. */
 export default class SummaryReporter implements Reporter {
   onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {
@@ -30,7 +36,7 @@ export default class SummaryReporter implements Reporter {
         if (state === 'passed') passed++;
         else if (state === 'failed') {
           failed++;
-          failedNames.push(`${module.relativeModuleId} › ${test.fullName}`);
+          failedNames.push(failedName(`${module.relativeModuleId} › ${test.fullName}`, test.result().errors?.[0]?.message));
         } else skipped++;
       }
     }

@@ -71,15 +71,6 @@ describe('graph capture on buffers of ours', () => {
       expect([...got]).toEqual([...expected]);
     }
   });
-
-  it('without holding the buffers, a replay binds other buffers (why the hold exists)', async () => {
-    const results = await capturedRuns(false, 4);
-    // The capturing run is right; some later run is wrong or fails, as onnxruntime-web 1.30 releases the handles.
-    expect(results[0]).not.toBeInstanceOf(Error);
-    const replays = results.slice(1);
-    const wrong = replays.filter((r) => r instanceof Error || [...r.got].some((v, i) => v !== r.expected[i]));
-    expect(wrong.length).toBeGreaterThan(0);
-  });
 });
 
 describe('a captured run recorded and replayed by us', () => {
@@ -130,5 +121,19 @@ describe('a captured run recorded and replayed by us', () => {
     } finally {
       await session.release();
     }
+  });
+});
+
+// Last in the file: a run without the hold leaves ORT's handle table naming buffers that are destroyed afterwards,
+// and ORT's device (with that table) outlives the session (onnxRuntime.ts holdOrtDevice), so a later capture in
+// this process may bind one ("[Buffer "b"] used in submit while destroyed"). The engine always holds.
+describe('graph capture without the hold', () => {
+  it('without holding the buffers, a replay binds other buffers (why the hold exists)', async () => {
+    const results = await capturedRuns(false, 4);
+    // The capturing run is right; some later run is wrong or fails, as onnxruntime-web 1.30 releases the handles.
+    expect(results[0]).not.toBeInstanceOf(Error);
+    const replays = results.slice(1);
+    const wrong = replays.filter((r) => r instanceof Error || [...r.got].some((v, i) => v !== r.expected[i]));
+    expect(wrong.length).toBeGreaterThan(0);
   });
 });
