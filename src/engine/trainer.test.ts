@@ -11,6 +11,7 @@ import { TrainingError } from '../errors.ts';
 import { decodeTrainingState, encodeTrainingState } from '../formats/trainingState.ts';
 import { fixtureConfig, loadTiny, readFixture, type TinySetup } from './testing/tinySetup.ts';
 import type { VjpCounts } from './frozenVjp.ts';
+import { CaptionGenerator } from './generate.ts';
 import { Trainer, type TrainerOptions } from './trainer.ts';
 
 let tiny: TinySetup;
@@ -171,6 +172,63 @@ describe('determinism and resume', () => {
     expect([...half.losses, ...rest.losses]).toEqual(losses);
     expect(rest.state.losses).toEqual(losses);
     for (const name of Object.keys(state.tensors)) expect(rest.state.tensors[name], name).toEqual(state.tensors[name]);
+  });
+});
+
+describe('the validation loss', () => {
+  // Dropout on: the steps drop, the validation loss must not. Three examples at batch 2: the last batch is padded.
+  const config = withDefaults({ ...fixtureConfig(readFixture('adafactor')), dropout: 0.1, batchSize: 2, steps: 4 });
+  const validation = () => tiny.examples.slice(0, 3);
+
+  it('is the teacher-forced loss that generation\'s graphs give, with the adapter as trained, through the steps\' vjp', async () => {
+    const trainer = new Trainer(tiny.pkg, tiny.features, tiny.examples, config, undefined, { validation: validation() });
+    const generator = new CaptionGenerator(tiny.pkg);
+    try {
+      await trainer.run(2);
+      const before = { ...trainer.vjp.counts };
+      const loss = await trainer.validationLoss();
+      // Two batches, each one vjp run of the steps' shape: nothing ran another way.
+      const after = trainer.vjp.counts;
+      expect(after.plain).toBe(before.plain);
+      expect(after.recorded + after.ortReplay + after.capture - before.recorded - before.ortReplay - before.capture).toBe(2);
+      // The same examples scored by the encoder and decoder_init graphs (CaptionGenerator.logProbabilities).
+      const examples = validation();
+      const logprobs = await generator.logProbabilities({
+        features: tiny.features, imageIndices: examples.map((e) => e.imageIndex), promptIds: examples.map((e) => e.promptIds),
+      }, examples.map((e) => e.targetIds), await trainer.adapterWeights());
+      const expected = -logprobs.reduce((a, b) => a + b, 0) / examples.reduce((n, e) => n + e.targetIds.length, 0);
+      expect(Math.abs(loss - expected) / expected).toBeLessThan(1e-5);
+      expect(await trainer.validationLoss()).toBe(loss);
+      // The frozen model scores them otherwise: the loss is the adapter's.
+      const frozen = await generator.logProbabilities({
+        features: tiny.features, imageIndices: examples.map((e) => e.imageIndex), promptIds: examples.map((e) => e.promptIds),
+      }, examples.map((e) => e.targetIds));
+      expect(Math.abs(loss + frozen.reduce((a, b) => a + b, 0) / examples.reduce((n, e) => n + e.targetIds.length, 0))).toBeGreaterThan(1e-4);
+    } finally {
+      generator.destroy();
+      await trainer.destroy();
+    }
+  });
+
+  it('changes nothing of the run: the steps after it are the uninterrupted run\'s', async () => {
+    const run = async (validateAfter?: number) => {
+      const trainer = new Trainer(tiny.pkg, tiny.features, tiny.examples, config, undefined, { validation: validation() });
+      const losses: number[] = [];
+      try {
+        if (validateAfter !== undefined) {
+          await trainer.run(validateAfter, { onStep: (r) => losses.push(r.loss) });
+          await trainer.validationLoss();
+        }
+        await trainer.run(config.steps - trainer.step, { onStep: (r) => losses.push(r.loss) });
+        return losses;
+      } finally {
+        await trainer.destroy();
+      }
+    };
+    const uninterrupted = await run();
+    expect(uninterrupted).toHaveLength(config.steps);
+    expect(await run(0)).toEqual(uninterrupted);
+    expect(await run(2)).toEqual(uninterrupted);
   });
 });
 

@@ -83,6 +83,11 @@ export interface TrainerOptions {
    * A divisor of the batch size keeps every part one shape (one captured session).
    */
   vjpBatch?: number;
+  /**
+   * The examples validationLoss scores (the validation split's): the steps' target length covers theirs too, so
+   * that they run in the steps' vjp shape.
+   */
+  validation?: EncodedExample[];
 }
 
 export class Trainer {
@@ -99,6 +104,7 @@ export class Trainer {
   private readonly vjpBatch: number;
   /** Every batch's target length when the vjp is captured, else undefined (each batch its own bucket). */
   private readonly targetLength?: number;
+  private readonly validation: EncodedExample[];
   private readonly embeddingTable: GPUBuffer;
   private readonly status: GPUBuffer;
   private completed = 0;
@@ -137,8 +143,10 @@ export class Trainer {
     // A captured vjp holds a session, its weights and its activations per batch shape: one target length for
     // all batches (the longest target's bucket) keeps it to one shape per prompt length. Padded targets change
     // neither the loss nor the gradients (batch.ts).
+    this.validation = options.validation ?? [];
     if (this.vjp.replay !== 'plain') {
-      this.targetLength = targetBucket(examples.reduce((n, e) => Math.max(n, e.targetIds.length), 0), manifest.text.max_target_tokens);
+      const longest = [...examples, ...this.validation].reduce((n, e) => Math.max(n, e.targetIds.length), 0);
+      this.targetLength = targetBucket(longest, manifest.text.max_target_tokens);
     }
     this.embeddingTable = withMemoryKind('engine: text embedding table', () => storageBuffer(device, 'text embedding table', pkg.textEmbeddings));
     this.status = storageBuffer(device, 'step status', STEP_STATUS_BYTES);
@@ -244,50 +252,7 @@ export class Trainer {
       phaseStart = now;
     };
     const batch = buildBatch(this.order.batch(s).map((i) => this.examples[i]), manifest.text, this.targetLength);
-    const B = batch.size;
-    // Forward: gather the embeddings, adapt each modality.
-    const forward = device.createCommandEncoder({ label: `step ${s} forward` });
-    const { tokens, embeds, adapted, hidden } = encodeAdaptedEmbeddings(device, forward, this.pool, manifest,
-      { features: this.features.buffer, imageIndices: batch.imageIndices, promptIds: batch.promptIds, promptLength: batch.promptLength, embeddingTable: this.embeddingTable },
-      this.adapters.map((a) => ({ modality: a.modality, r: a.r, Wdown: a.wdown.buffer, Wup: a.wup.buffer, p: config.dropout, key: dropoutKey(config.seed, s, a.modality) })));
-    const valid: Record<Modality, GPUBuffer> = {
-      image: this.pool.get('image valid', tokens.image * 4),
-      text: this.pool.get('text valid', tokens.text * 4),
-    };
-    device.queue.writeBuffer(valid.text, 0, batch.promptValid);
-    device.queue.writeBuffer(valid.image, 0, new Uint32Array(tokens.image).fill(1));
-    phase('forward');
-
-    // The frozen model's loss and dL/dẼ on the same device, in parts of vjpBatch examples (one part unless
-    // memory asks for fewer at a time): a part's recording is encoded into the step's encoder, or the encoder
-    // is submitted and ONNX Runtime runs the part. A part's loss is the mean over its own target tokens, so
-    // part k's dL/dẼ is scaled by its share n_k / N of the batch's target tokens, and the step's loss is
-    // Σ (n_k / N) · loss_k (summed on the CPU from the parts' losses read back).
-    const parts = this.partsOf(batch);
-    const lossParts = this.pool.get('vjp losses', parts.length * 4);
-    const Ni = manifest.image.tokens;
-    const rowFloats: Record<Modality, number> = { image: Ni * d, text: batch.promptLength * d };
-    const grads: Record<Modality, GPUBuffer> = {
-      image: this.pool.get('dL/dẼ image', B * rowFloats.image * 4),
-      text: this.pool.get('dL/dẼ text', B * rowFloats.text * 4),
-    };
-    const uploaded = this.vjp.uploadBatch(batch);
-    let update = forward;
-    for (const [k, { start, size, share }] of parts.entries()) {
-      const part = { batch, uploaded, image: adapted.image, text: adapted.text, start, size };
-      let vjp: VjpResult | undefined = this.vjp.encode(update, part);
-      if (!vjp) {
-        vjp = await this.vjp.run(part, update, drain);
-        update = device.createCommandEncoder({ label: `step ${s} update` });
-      }
-      update.copyBufferToBuffer(vjp.loss, 0, lossParts, k * 4, 4);
-      for (const [modality, source] of [['image', vjp.gradImage], ['text', vjp.gradText]] as const) {
-        const [offset, count] = [start * rowFloats[modality], size * rowFloats[modality]];
-        update.copyBufferToBuffer(source, 0, grads[modality], offset * 4, count * 4);
-        if (parts.length > 1) scaleRange(device, update, { x: grads[modality], offset, count, scale: share });
-      }
-    }
-    phase('vjp');
+    const { encoder: update, tokens, embeds, hidden, valid, grads, lossParts, parts } = await this.forwardAndVjp(batch, s, drain, phase);
 
     // Backward, clipping and the update.
     for (const a of this.adapters) {
@@ -334,6 +299,95 @@ export class Trainer {
       const loss = parts.length === 1 ? losses[0] : parts.reduce((sum, part, k) => sum + part.share * losses[k], 0);
       return { step: s, loss, norm: values[1], skip: new Uint32Array(values.buffer)[3] };
     }) };
+  }
+
+  /**
+   * A batch's forward and the frozen model's vjp, encoded into a command encoder (submitted, and a new one
+   * returned, where ONNX Runtime runs a part): the adapted embeddings, dL/dẼ per modality and each part's loss.
+   * `step`: the step whose dropout applies; undefined: no dropout (the validation loss).
+   */
+  private async forwardAndVjp(batch: Batch, step: number | undefined, drain: () => Promise<void>, phase: (name: 'forward' | 'vjp') => void = () => {}) {
+    const { device, pkg, d, config } = this;
+    const { manifest } = pkg;
+    const B = batch.size;
+    const label = step === undefined ? 'validation' : `step ${step}`;
+    // Forward: gather the embeddings, adapt each modality.
+    const forward = device.createCommandEncoder({ label: `${label} forward` });
+    const { tokens, embeds, adapted, hidden } = encodeAdaptedEmbeddings(device, forward, this.pool, manifest,
+      { features: this.features.buffer, imageIndices: batch.imageIndices, promptIds: batch.promptIds, promptLength: batch.promptLength, embeddingTable: this.embeddingTable },
+      this.adapters.map((a) => ({
+        modality: a.modality, r: a.r, Wdown: a.wdown.buffer, Wup: a.wup.buffer,
+        p: step === undefined ? 0 : config.dropout, key: step === undefined ? 0 : dropoutKey(config.seed, step, a.modality),
+      })));
+    const valid: Record<Modality, GPUBuffer> = {
+      image: this.pool.get('image valid', tokens.image * 4),
+      text: this.pool.get('text valid', tokens.text * 4),
+    };
+    device.queue.writeBuffer(valid.text, 0, batch.promptValid);
+    device.queue.writeBuffer(valid.image, 0, new Uint32Array(tokens.image).fill(1));
+    phase('forward');
+
+    // The frozen model's loss and dL/dẼ on the same device, in parts of vjpBatch examples (one part unless
+    // memory asks for fewer at a time): a part's recording is encoded into the step's encoder, or the encoder
+    // is submitted and ONNX Runtime runs the part. A part's loss is the mean over its own target tokens, so
+    // part k's dL/dẼ is scaled by its share n_k / N of the batch's target tokens, and the step's loss is
+    // Σ (n_k / N) · loss_k (summed on the CPU from the parts' losses read back).
+    const parts = this.partsOf(batch);
+    const lossParts = this.pool.get('vjp losses', parts.length * 4);
+    const Ni = manifest.image.tokens;
+    const rowFloats: Record<Modality, number> = { image: Ni * d, text: batch.promptLength * d };
+    const grads: Record<Modality, GPUBuffer> = {
+      image: this.pool.get('dL/dẼ image', B * rowFloats.image * 4),
+      text: this.pool.get('dL/dẼ text', B * rowFloats.text * 4),
+    };
+    const uploaded = this.vjp.uploadBatch(batch);
+    let encoder = forward;
+    for (const [k, { start, size, share }] of parts.entries()) {
+      const part = { batch, uploaded, image: adapted.image, text: adapted.text, start, size };
+      let vjp: VjpResult | undefined = this.vjp.encode(encoder, part);
+      if (!vjp) {
+        vjp = await this.vjp.run(part, encoder, drain);
+        encoder = device.createCommandEncoder({ label: `${label} after the vjp` });
+      }
+      encoder.copyBufferToBuffer(vjp.loss, 0, lossParts, k * 4, 4);
+      for (const [modality, source] of [['image', vjp.gradImage], ['text', vjp.gradText]] as const) {
+        const [offset, count] = [start * rowFloats[modality], size * rowFloats[modality]];
+        encoder.copyBufferToBuffer(source, 0, grads[modality], offset * 4, count * 4);
+        if (parts.length > 1) scaleRange(device, encoder, { x: grads[modality], offset, count, scale: share });
+      }
+    }
+    phase('vjp');
+    return { encoder, tokens, embeds, hidden, valid, grads, lossParts, parts };
+  }
+
+  /**
+   * The validation loss: the mean cross-entropy per target token of TrainerOptions.validation, with the current
+   * adapter and no dropout, through the same vjp as the steps — batches of the batch size padded to the steps'
+   * target length, so a recorded shape replays and no other graph's weights come onto the GPU (its gradients are
+   * computed and not used). The last batch is filled with copies of its first example whose labels are ignored.
+   * Call between runs.
+   */
+  async validationLoss(): Promise<number> {
+    if (this.validation.length === 0) {
+      throw new ConfigError('no validation examples', 'the validation loss', 'Give the trainer the validation split\'s examples (TrainerOptions.validation).');
+    }
+    const B = this.config.batchSize;
+    let weighted = 0;
+    let tokens = 0;
+    for (let start = 0; start < this.validation.length; start += B) {
+      const examples = this.validation.slice(start, start + B);
+      const batch = buildBatch([...examples, ...new Array<EncodedExample>(B - examples.length).fill(examples[0])], this.pkg.manifest.text, this.targetLength);
+      batch.labels.fill(IGNORE_LABEL, examples.length * batch.targetLength);
+      const { encoder, lossParts, parts } = await withMemoryKind('engine: step buffers', () => this.forwardAndVjp(batch, undefined, async () => {}));
+      this.device.queue.submit([encoder.finish()]);
+      const losses = await readFloats(this.device, lossParts, parts.length);
+      // A part of padding rows only has no target tokens (share 0, loss 0/0): it adds nothing.
+      const loss = parts.reduce((sum, part, k) => sum + (part.share === 0 ? 0 : part.share * losses[k]), 0);
+      const n = batch.labels.reduce((count, label) => count + (label === IGNORE_LABEL ? 0 : 1), 0);
+      weighted += n * loss;
+      tokens += n;
+    }
+    return weighted / tokens;
   }
 
   /**

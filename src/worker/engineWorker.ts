@@ -20,7 +20,7 @@ import type { FileSource } from '../data/source.ts';
 import { decodeTrainingState, encodeTrainingState } from '../formats/trainingState.ts';
 import { chooseSplit, validationByTask, type SplitOptions } from '../data/splits.ts';
 import { runSchedule } from '../engine/runSchedule.ts';
-import { encodeExamples, nonFiniteBeforeUpdate, Trainer } from '../engine/trainer.ts';
+import { encodeExamples, nonFiniteBeforeUpdate, Trainer, type TrainerOptions } from '../engine/trainer.ts';
 import { writeAdapterFile, type AdapterWeights } from '../formats/adapterFile.ts';
 import type { Evaluation } from '../engine/evaluate.ts';
 import { prepareSplit, releaseSplit, type PreparedSplit } from '../engine/preparedSplit.ts';
@@ -35,7 +35,7 @@ import * as store from '../storage/adapterStore.ts';
 import * as checkpoints from '../storage/checkpointStore.ts';
 import { storageUsage } from '../storage/storageUsage.ts';
 import { describeSplit, openDataset, splitFingerprint, thumbnail, type OpenedDataset } from './datasetSession.ts';
-import { captionImage, evaluateValidation, GALLERY_IMAGES, validationLoss } from './evaluation.ts';
+import { captionImage, evaluateValidation, GALLERY_IMAGES } from './evaluation.ts';
 import { gpuBytesInUse, trackGpuMemory } from '../engine/gpuMemory.ts';
 import { openHubModel } from './hubSource.ts';
 import { mergedModelFile } from './mergedDownload.ts';
@@ -150,21 +150,36 @@ function reportDeviceLoss(device: GPUDevice): void {
 }
 
 /**
- * Training reads the cached features only: the ViT's session is released for the run (its weights and ORT's
- * second context leave the GPU) and opens again when an image needs features — the playground, another split
- * (src/engine/lazySession.ts; issue 16, item 2).
+ * Training reads the cached features only and scores its validation loss through its own vjp: the ViT's session is
+ * released for the run (its weights and ORT's second context leave the GPU), and so are the generation graphs and
+ * the caption generator's embedding table if captions were asked for before. Each opens again when needed — an
+ * image's features, a caption (src/engine/lazySession.ts; issue 16, item 2).
  */
-async function visionOffTheGpu(model: ModelPackage): Promise<void> {
-  await model.vision.release();
+async function onlyTrainingOnTheGpu(model: ModelPackage): Promise<void> {
+  generator?.destroy();
+  generator = undefined;
+  const { encoder, decoderInit, decoderStep } = model.generation ?? {};
+  await Promise.all([model.vision.release(), encoder?.release(), decoderInit?.release(), decoderStep?.release()]);
+}
+
+/** Validation examples scored for the loss curve: enough for a steady number, few enough to be quick. */
+const VALIDATION_LOSS_EXAMPLES = 64;
+
+/**
+ * The run's validation loss is scored by the trainer, through the steps' own vjp (Trainer.validationLoss): the
+ * generation graphs stay off the GPU while it trains (issue 16, item 2).
+ */
+function trainerOptions(model: ModelPackage, prepared: PreparedSplit): TrainerOptions {
+  return { validation: encodeExamples(model, prepared.validation.slice(0, VALIDATION_LOSS_EXAMPLES), prepared.features) };
 }
 
 /** A new studio run on the open dataset's split. */
 async function newRun(model: ModelPackage, partial: Partial<TrainConfig>, options: StudioRunOptions, emit: (e: RunEvent) => void): Promise<Run> {
   const data = requireDataset();
   const prepared = await preparedFor(options.split, (progress) => emit({ type: 'progress', progress }));
-  await visionOffTheGpu(model);
+  await onlyTrainingOnTheGpu(model);
   const config = withDefaults(partial);
-  const trainer = new Trainer(model, prepared.features, encodeExamples(model, prepared.train, prepared.features), config);
+  const trainer = new Trainer(model, prepared.features, encodeExamples(model, prepared.train, prepared.features), config, undefined, trainerOptions(model, prepared));
   const setup: RunSetup = {
     runId: checkpoints.newRunId(), totalSteps: config.steps,
     model: { id: model.manifest.id, ...modelOrigin! },
@@ -190,8 +205,8 @@ async function runFromCheckpoint(runId: string, emit: (e: RunEvent) => void): Pr
   }
   const state = decodeTrainingState(record.state, where);
   const prepared = await preparedFor(record.split, (progress) => emit({ type: 'progress', progress }));
-  await visionOffTheGpu(model);
-  const trainer = new Trainer(model, prepared.features, encodeExamples(model, prepared.train, prepared.features), state.config, state);
+  await onlyTrainingOnTheGpu(model);
+  const trainer = new Trainer(model, prepared.features, encodeExamples(model, prepared.train, prepared.features), state.config, state, trainerOptions(model, prepared));
   const { runId: id, totalSteps, model: modelOf, dataset, split, validateEvery, checkpointEvery, details, validation } = record;
   return {
     trainer, prepared, totalSteps, validation: [...validation], validationLoss: validation.at(-1)?.loss, datasetLabel: dataset.label,
@@ -309,9 +324,9 @@ const api: EngineApi = {
     pauseController = new AbortController();
     const signal = pauseController.signal;
     const validate = async () => {
-      if (!model.generation || current.prepared.validation.length === 0) return;
+      if (!current.prepared.validation.some((e) => current.prepared.features.ok[e.imageIndex])) return;
       emit({ type: 'progress', progress: { phase: 'validation loss', done: 0, total: 1 } });
-      const loss = await validationLoss(model, requireGenerator(), current.prepared, await trainer.adapterWeights());
+      const loss = await trainer.validationLoss();
       if (trainer.step === 0 && !Number.isFinite(loss)) throw nonFiniteBeforeUpdate(`the validation loss is ${loss}`);
       current.validationLoss = loss;
       current.validation.push({ step: trainer.step, loss });

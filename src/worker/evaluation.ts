@@ -1,7 +1,7 @@
 /**
- * What the frozen model and an adapter say about images: the validation loss (teacher forcing on the
- * references), captions of the validation split scored with CIDEr-D / BLEU-4 / ROUGE-L, and one image's
- * caption for the playground. All on the GPU through CaptionGenerator; only text comes back.
+ * What the frozen model and an adapter say about images: captions of the validation split scored with CIDEr-D /
+ * BLEU-4 / ROUGE-L, and one image's caption for the playground (the validation loss is the trainer's:
+ * Trainer.validationLoss). All on the GPU through CaptionGenerator; only text comes back.
  */
 import { IMAGE_FORMATS } from '../data/images.ts';
 import { DatasetError } from '../errors.ts';
@@ -17,25 +17,10 @@ import { blobSource } from './sources.ts';
 
 const DROP_AN_IMAGE = `Drop a PNG or JPEG image (${IMAGE_FORMATS} are read).`;
 
-/** Validation examples scored for the loss curve: enough for a steady number, few enough to be quick. */
-const VALIDATION_LOSS_EXAMPLES = 64;
-/** Images captioned per run of the graphs (and per progress report); also validationLoss's batch. */
+/** Images captioned per run of the graphs (and per progress report). */
 const CAPTION_BATCH = 8;
 /** Gallery items shown with a picture (the others as text). */
 export const GALLERY_IMAGES = 48;
-
-/** Mean cross-entropy per target token of the validation references, with the adapter (no dropout). */
-export async function validationLoss(pkg: ModelPackage, generator: CaptionGenerator, prepared: PreparedSplit, adapter: AdapterWeights[]): Promise<number> {
-  const examples = prepared.validation.slice(0, VALIDATION_LOSS_EXAMPLES);
-  const ids = examples.map((e) => pkg.text.targetIds(e.caption));
-  const logprobs = await generator.logProbabilities({
-    features: prepared.features,
-    imageIndices: examples.map((e) => e.imageIndex),
-    promptIds: examples.map((e) => pkg.text.promptIds(e.prompt ?? pkg.manifest.text.default_prompt)),
-  }, ids, adapter, { batchSize: CAPTION_BATCH });
-  const tokens = ids.reduce((n, row) => n + row.length, 0);
-  return -logprobs.reduce((a, b) => a + b, 0) / tokens;
-}
 
 /** Each task's adapter (the newest saved for it on this model), for an evaluation that routes by task. */
 export type TaskAdapters = Map<string, { weights: AdapterWeights[]; name: string }>;
