@@ -27,7 +27,7 @@
 import { VJP_GPU_INPUT_TYPES } from '../formats/manifest.ts';
 import type { Batch } from './batch.ts';
 import { encodeRecorded, recordCommands, RecordingError, releaseRecorded, type RecordedCommands } from './commandRecorder.ts';
-import type { BufferPool } from './gpuBuffers.ts';
+import { copyRows, type BufferPool } from './gpuBuffers.ts';
 import { withMemoryKind } from './gpuMemory.ts';
 import { holdForGraphCapture } from './graphCapture.ts';
 import type { ModelPackage, VjpShape } from './modelPackage.ts';
@@ -121,7 +121,7 @@ export class FrozenVjp {
       return buffer;
     };
     return {
-      mask: upload('batch text_mask', Float32Array.from(batch.promptValid)),
+      mask: upload('batch text_mask', Float32Array.from(vjpPromptMask(batch))),
       ids: upload('batch decoder_input_ids', batch.decoderInputIds),
       labels: upload('batch labels', batch.labels),
     };
@@ -243,7 +243,7 @@ export class FrozenVjp {
     const [b, nt] = dims(inputs.text_mask);
     const [, nd] = dims(inputs.labels);
     const overrides: Record<string, number> = {};
-    for (const [dim, value] of [[b, size], [nt, batch.promptLength], [nd, batch.targetLength]] as const) {
+    for (const [dim, value] of [[b, size], [nt, batch.vjpPromptLength], [nd, batch.targetLength]] as const) {
       if (typeof dim === 'string' && dim !== '') overrides[dim] = value;
     }
     return overrides;
@@ -263,10 +263,14 @@ export class FrozenVjp {
     const { d } = this;
     const { pool } = this;
     const { inputs, outputs } = this.pkg.manifest.files.vjp;
-    const Nt = batch.promptLength, Nd = batch.targetLength, Ni = this.imageTokens;
-    const rows = (source: GPUBuffer, label: string, floatsPerRow: number) => {
+    // The graph's prompt length Nt may exceed the batch's (Batch.vjpPromptLength): the adapted prompt rows are
+    // copied into the first positions of longer rows, the rest zeros and masked out.
+    const Nt = batch.vjpPromptLength, Nd = batch.targetLength, Ni = this.imageTokens;
+    const rows = (source: GPUBuffer, label: string, floatsPerRow: number, sourceFloatsPerRow = floatsPerRow) => {
       const target = pool.get(label, size * floatsPerRow * 4);
-      encoder.copyBufferToBuffer(source, start * floatsPerRow * 4, target, 0, size * floatsPerRow * 4);
+      if (sourceFloatsPerRow !== floatsPerRow) encoder.clearBuffer(target);
+      copyRows(encoder, size, sourceFloatsPerRow,
+        { buffer: source, offset: start * sourceFloatsPerRow, rowFloats: sourceFloatsPerRow }, { buffer: target, offset: 0, rowFloats: floatsPerRow });
       return target;
     };
     const floats = (buffer: GPUBuffer, dims: number[]) => gpuTensor(buffer, dims);
@@ -277,7 +281,7 @@ export class FrozenVjp {
     };
     const feeds: Record<string, OrtTensor> = {
       [inputs.image_embeds]: floats(rows(image, 'vjp image_embeds', Ni * d), [size, Ni, d]),
-      [inputs.text_embeds]: floats(rows(text, 'vjp text_embeds', Nt * d), [size, Nt, d]),
+      [inputs.text_embeds]: floats(rows(text, 'vjp text_embeds', Nt * d, batch.promptLength * d), [size, Nt, d]),
     };
     if (uploaded) {
       const ints = (buffer: GPUBuffer, dims: number[]) => gpuTensor(buffer, dims, VJP_GPU_INPUT_TYPES.labels);
@@ -287,7 +291,7 @@ export class FrozenVjp {
     } else {
       const int64 = (values: Int32Array | Uint32Array, perRow: number) =>
         hostTensor('int64', BigInt64Array.from(values.subarray(start * perRow, (start + size) * perRow), (v) => BigInt(v)), [size, perRow]);
-      feeds[inputs.text_mask] = int64(batch.promptValid, Nt);
+      feeds[inputs.text_mask] = int64(vjpPromptMask(batch), Nt);
       feeds[inputs.decoder_input_ids] = int64(batch.decoderInputIds, Nd);
       feeds[inputs.labels] = int64(batch.labels, Nd);
     }
@@ -318,9 +322,18 @@ export class FrozenVjp {
 }
 
 function shapeKey({ batch, size }: VjpPart): string {
-  return `${size}×${batch.promptLength}×${batch.targetLength}`;
+  return `${size}×${batch.vjpPromptLength}×${batch.targetLength}`;
 }
 
 function vjpShape({ batch, size }: VjpPart): VjpShape {
-  return { batch: size, promptTokens: batch.promptLength, targetTokens: batch.targetLength };
+  return { batch: size, promptTokens: batch.vjpPromptLength, targetTokens: batch.targetLength };
+}
+
+/** The batch's prompt mask (B·promptLength) laid out as the vjp takes it: B·vjpPromptLength, 0 past each row's prompt. */
+function vjpPromptMask(batch: Batch): Uint32Array {
+  const { size, promptLength, vjpPromptLength, promptValid } = batch;
+  if (vjpPromptLength === promptLength) return promptValid;
+  const mask = new Uint32Array(size * vjpPromptLength);
+  for (let b = 0; b < size; b++) mask.set(promptValid.subarray(b * promptLength, (b + 1) * promptLength), b * vjpPromptLength);
+  return mask;
 }

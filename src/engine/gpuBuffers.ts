@@ -44,6 +44,24 @@ export async function readFloats(device: GPUDevice, buffer: GPUBuffer, floats: n
 }
 
 /**
+ * Copies `rows` rows of `rowFloats` f32 values between buffers whose rows are `from.rowFloats` and `to.rowFloats`
+ * long (a row's tail past rowFloats is left alone): one copy when both are rowFloats, else one per row.
+ * Offsets are in floats.
+ */
+export function copyRows(
+  encoder: GPUCommandEncoder, rows: number, rowFloats: number,
+  from: { buffer: GPUBuffer; offset: number; rowFloats: number }, to: { buffer: GPUBuffer; offset: number; rowFloats: number },
+): void {
+  if (from.rowFloats === rowFloats && to.rowFloats === rowFloats) {
+    encoder.copyBufferToBuffer(from.buffer, from.offset * 4, to.buffer, to.offset * 4, rows * rowFloats * 4);
+    return;
+  }
+  for (let row = 0; row < rows; row++) {
+    encoder.copyBufferToBuffer(from.buffer, (from.offset + row * from.rowFloats) * 4, to.buffer, (to.offset + row * to.rowFloats) * 4, rowFloats * 4);
+  }
+}
+
+/**
  * Buffers reused across steps by byte size: batches of the same shape get the same buffers. Each is padded
  * to a multiple of 16 bytes, as onnxruntime-web pads its own: its WebGPU kernels may read a tensor in
  * 16-byte vectors, and on a buffer of, say, 7 floats they read the last elements wrong (seen with Add, Equal

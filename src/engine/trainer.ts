@@ -23,7 +23,7 @@ import { DataOrder } from './dataOrder.ts';
 import { ConfigError, TrainingError } from '../errors.ts';
 import type { FeatureCache } from './featureCache.ts';
 import { FrozenVjp, type VjpReplay, type VjpResult } from './frozenVjp.ts';
-import { BufferPool, readFloats, storageBuffer } from './gpuBuffers.ts';
+import { BufferPool, copyRows, readFloats, storageBuffer } from './gpuBuffers.ts';
 import { withMemoryKind } from './gpuMemory.ts';
 import type { ModelPackage } from './modelPackage.ts';
 import type { TrainingState } from '../formats/trainingState.ts';
@@ -102,8 +102,12 @@ export class Trainer {
   readonly vjp: FrozenVjp;
   /** Examples per vjp run: the batch, or a part of it (TrainerOptions.vjpBatch). */
   private readonly vjpBatch: number;
-  /** Every batch's target length when the vjp is captured, else undefined (each batch its own bucket). */
+  /**
+   * Every batch's target length and the vjp's prompt length when the vjp is captured, else undefined (each batch its
+   * own): one vjp shape for the run.
+   */
   private readonly targetLength?: number;
+  private readonly vjpPromptLength?: number;
   private readonly validation: EncodedExample[];
   private readonly embeddingTable: GPUBuffer;
   private readonly status: GPUBuffer;
@@ -141,12 +145,14 @@ export class Trainer {
         'engine option vjpBatch', 'Pick a divisor of the batch size (e.g. half of it), or leave it unset to run the whole batch at once.');
     }
     // A captured vjp holds a session, its weights and its activations per batch shape: one target length for
-    // all batches (the longest target's bucket) keeps it to one shape per prompt length. Padded targets change
-    // neither the loss nor the gradients (batch.ts).
+    // all batches (the longest target's bucket) and one prompt length for the vjp (the longest prompt; the
+    // adapters still see each batch's own) keep it to one shape. Padding changes neither the loss nor the
+    // gradients (batch.ts).
     this.validation = options.validation ?? [];
     if (this.vjp.replay !== 'plain') {
-      const longest = [...examples, ...this.validation].reduce((n, e) => Math.max(n, e.targetIds.length), 0);
-      this.targetLength = targetBucket(longest, manifest.text.max_target_tokens);
+      const all = [...examples, ...this.validation];
+      this.targetLength = targetBucket(all.reduce((n, e) => Math.max(n, e.targetIds.length), 0), manifest.text.max_target_tokens);
+      this.vjpPromptLength = all.reduce((n, e) => Math.max(n, e.promptIds.length), 0);
     }
     this.embeddingTable = withMemoryKind('engine: text embedding table', () => storageBuffer(device, 'text embedding table', pkg.textEmbeddings));
     this.status = storageBuffer(device, 'step status', STEP_STATUS_BYTES);
@@ -251,7 +257,7 @@ export class Trainer {
       this.hostMs[name] += now - phaseStart;
       phaseStart = now;
     };
-    const batch = buildBatch(this.order.batch(s).map((i) => this.examples[i]), manifest.text, this.targetLength);
+    const batch = buildBatch(this.order.batch(s).map((i) => this.examples[i]), manifest.text, this.targetLength, this.vjpPromptLength);
     const { encoder: update, tokens, embeds, hidden, valid, grads, lossParts, parts } = await this.forwardAndVjp(batch, s, drain, phase);
 
     // Backward, clipping and the update.
@@ -336,6 +342,7 @@ export class Trainer {
     const lossParts = this.pool.get('vjp losses', parts.length * 4);
     const Ni = manifest.image.tokens;
     const rowFloats: Record<Modality, number> = { image: Ni * d, text: batch.promptLength * d };
+    const vjpRowFloats: Record<Modality, number> = { image: Ni * d, text: batch.vjpPromptLength * d };
     const grads: Record<Modality, GPUBuffer> = {
       image: this.pool.get('dL/dẼ image', B * rowFloats.image * 4),
       text: this.pool.get('dL/dẼ text', B * rowFloats.text * 4),
@@ -352,7 +359,9 @@ export class Trainer {
       encoder.copyBufferToBuffer(vjp.loss, 0, lossParts, k * 4, 4);
       for (const [modality, source] of [['image', vjp.gradImage], ['text', vjp.gradText]] as const) {
         const [offset, count] = [start * rowFloats[modality], size * rowFloats[modality]];
-        encoder.copyBufferToBuffer(source, 0, grads[modality], offset * 4, count * 4);
+        // The vjp's prompt rows may be longer than the batch's (Batch.vjpPromptLength): their first positions come back.
+        copyRows(encoder, size, rowFloats[modality], { buffer: source, offset: 0, rowFloats: vjpRowFloats[modality] },
+          { buffer: grads[modality], offset, rowFloats: rowFloats[modality] });
         if (parts.length > 1) scaleRange(device, encoder, { x: grads[modality], offset, count, scale: share });
       }
     }
@@ -376,7 +385,7 @@ export class Trainer {
     let tokens = 0;
     for (let start = 0; start < this.validation.length; start += B) {
       const examples = this.validation.slice(start, start + B);
-      const batch = buildBatch([...examples, ...new Array<EncodedExample>(B - examples.length).fill(examples[0])], this.pkg.manifest.text, this.targetLength);
+      const batch = buildBatch([...examples, ...new Array<EncodedExample>(B - examples.length).fill(examples[0])], this.pkg.manifest.text, this.targetLength, this.vjpPromptLength);
       batch.labels.fill(IGNORE_LABEL, examples.length * batch.targetLength);
       const { encoder, lossParts, parts } = await withMemoryKind('engine: step buffers', () => this.forwardAndVjp(batch, undefined, async () => {}));
       this.device.queue.submit([encoder.finish()]);
