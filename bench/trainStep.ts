@@ -4,7 +4,7 @@
  *
  *   npm run bench:train -- [--model public/models/pali-scenes-default] [--data public/demo/relational-captions.zip]
  *                          [--batch 32] [--warmup 10] [--steps 60] [--vjp recorded|captured|plain] [--vjp-batch N] [--examples N]
- *                          [--release-vision] [--ort-cache bucket|lazyRelease|simple] [--open-vjp] [--memory-only]
+ *                          [--release-vision] [--ort-cache bucket|lazyRelease|simple] [--open-vjp] [--caption-first N] [--memory-only]
  *                          [--out bench/results/train-step-engine.json]
  *
  * On a bare GPU machine: node bench/gpu-runtime/build.mjs here, then (carry .devcarry) `. .devcarry/setup.sh &&
@@ -39,6 +39,7 @@ import { buildBatch } from '../src/engine/batch.ts';
 import { MODALITIES, withDefaults, type Modality } from '../src/config.ts';
 import { BufferPool, gpuIdle, storageBuffer } from '../src/engine/gpuBuffers.ts';
 import { loadModelPackage, type ModelPackage } from '../src/engine/modelPackage.ts';
+import { CaptionGenerator } from '../src/engine/generate.ts';
 import type { VjpReplay } from '../src/engine/frozenVjp.ts';
 import { encodeExamples, Trainer } from '../src/engine/trainer.ts';
 import type { EncodedExample } from '../src/engine/batch.ts';
@@ -147,6 +148,9 @@ async function main(): Promise<void> {
       // Release the frozen ViT's session once the features are cached (training does not use it; the CLI trainer
       // does the same): its weights and ORT's buffers leave the GPU before the peak memory is taken.
       'release-vision': { type: 'boolean', default: false },
+      // Caption the first N training images (greedy, batch 8) before training, then release the generation graphs,
+      // as the studio does when a run starts after the playground or an evaluation: what captioning leaves behind.
+      'caption-first': { type: 'string', default: '0' },
       // ORT's cache of freed buffers (src/engine/onnxRuntime.ts OrtBufferCache): memory held between runs.
       'ort-cache': { type: 'string', default: 'bucket' },
       // The first N images of the split only (the feature cache holds N · image tokens · d floats on the GPU).
@@ -179,6 +183,16 @@ async function main(): Promise<void> {
   const { features, train } = await prepareExamples(pkg, dataset, 'train');
   await gpuIdle(pkg.device);
   const cacheSeconds = (performance.now() - started) / 1000;
+  const captioned = Number(args['caption-first']);
+  if (captioned > 0) {
+    const generator = new CaptionGenerator(pkg);
+    const first = train.slice(0, captioned);
+    await generator.generate({ features, imageIndices: first.map((e) => e.imageIndex),
+      promptIds: first.map((e) => pkg.text.promptIds(e.prompt ?? pkg.manifest.text.default_prompt)) }, [], { batchSize: 8 });
+    generator.destroy();
+    const { encoder, decoderInit, decoderStep } = pkg.generation!;
+    await Promise.all([encoder.release(), decoderInit.release(), decoderStep?.release()]);
+  }
   if (args['release-vision']) await pkg.vision.release();
   const examples = encodeExamples(pkg, train, features);
   const stepsPerEpoch = Math.ceil(examples.length / batchSize);
@@ -232,7 +246,7 @@ async function main(): Promise<void> {
       hostMsPerStep, losses: measuredLosses,
     },
     vjp: { replay: trainer.vjp.replay, examplesPerRun: vjpBatch, runs: vjpSteps },
-    visionReleased: args['release-vision'], ortBufferCache: ortCache, anyShapeVjpOpened: args['open-vjp'],
+    visionReleased: args['release-vision'], captionedFirst: captioned, ortBufferCache: ortCache, anyShapeVjpOpened: args['open-vjp'],
     epoch: { steps: stepsPerEpoch, seconds: epochSeconds },
     peakGpuBytes: peakBytes,
     // Bytes per kind of buffer (src/engine/gpuMemory.ts) at the moment of the peak and after the measured steps.

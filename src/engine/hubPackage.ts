@@ -80,7 +80,7 @@ export async function loadHubPackage(
     // Logits come back to the CPU (the search runs there); keys, values and hidden states stay on the GPU.
     const openWhenRun = (model: OnnxModel, path: string, inputs: string[], outputs: string[], gpuOutputs: true | string[]) =>
       openedWhenRun(checkedGraphMetadata(model.graph, where(path), { inputs, outputs }),
-        () => createSession(encodeOnnxModel(model), where(path), { inputs, outputs }, { gpuOutputs, label: path }));
+        () => createSession(encodeOnnxModel(model), where(path), { inputs, outputs }, { gpuOutputs, label: path, releaseEachRun: true }));
     const generation: GenerationSessions = {
       encoder: openWhenRun(encoderGraph(graphs), encoder!.path, Object.values(encoder!.inputs), Object.values(encoder!.outputs), true),
       decoderInit: openWhenRun(decoderInitGraph(graphs), decoderInit!.path, Object.values(decoderInit!.inputs), Object.values(decoderInit!.outputs),

@@ -152,7 +152,7 @@ export async function loadModelPackage(source: FileSource, onProgress?: (done: n
   ) => {
     const { bytes, metadata } = await readChecked(file, what, inputs, outputs);
     return openedWhenRun(metadata, () => createSession(bytes, where(file.path), { inputs: [], outputs: [] },
-      { gpuOutputs: gpuOutputs === true ? true : gpuOutputs.map((r) => file.outputs[r]), externalData, label: what.replace(/ graph$/, '') }));
+      { gpuOutputs: gpuOutputs === true ? true : gpuOutputs.map((r) => file.outputs[r]), externalData, label: what.replace(/ graph$/, ''), releaseEachRun: true }));
   };
   const vision = await openedNowAndWhenRun(openVision);
   opened.push(vision);

@@ -82,8 +82,10 @@ export interface SessionOptions {
    * Run on ORT's second WebGPU context: the same device (buffers pass to and from the other sessions as usual),
    * shared by every session opened with this option, whose buffers a run frees are destroyed at the end of that
    * run ('lazyRelease'), and which goes, with everything it holds, when the last of its sessions is released. For
-   * a big session run seldom — the vision graph, whose run buffers would otherwise stay in the main context's cache
-   * for good (747 MB at Florence-2-base size, docs/BENCHMARKS.md). ORT keys its contexts by device: one such context.
+   * big sessions run seldom and released for training — the vision graph, whose run buffers would otherwise stay in
+   * the main context's cache for good (747 MB at Florence-2-base size, docs/BENCHMARKS.md), and the generation
+   * graphs, whose weights and run buffers a release on the main context leaves in that cache (40 MB of the default
+   * model's training peak after captioning 16 images). ORT keys its contexts by device: one such context.
    */
   releaseEachRun?: boolean;
 }
