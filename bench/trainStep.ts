@@ -38,7 +38,7 @@ import { encodeAdaptedEmbeddings } from '../src/engine/adaptedEmbeddings.ts';
 import { buildBatch } from '../src/engine/batch.ts';
 import { MODALITIES, withDefaults, type Modality } from '../src/config.ts';
 import { BufferPool, gpuIdle, storageBuffer } from '../src/engine/gpuBuffers.ts';
-import { loadModelPackage, type ModelPackage } from '../src/engine/modelPackage.ts';
+import { loadModelPackage, releaseGeneration, type ModelPackage } from '../src/engine/modelPackage.ts';
 import { CaptionGenerator } from '../src/engine/generate.ts';
 import type { VjpReplay } from '../src/engine/frozenVjp.ts';
 import { encodeExamples, Trainer } from '../src/engine/trainer.ts';
@@ -190,8 +190,7 @@ async function main(): Promise<void> {
     await generator.generate({ features, imageIndices: first.map((e) => e.imageIndex),
       promptIds: first.map((e) => pkg.text.promptIds(e.prompt ?? pkg.manifest.text.default_prompt)) }, [], { batchSize: 8 });
     generator.destroy();
-    const { encoder, decoderInit, decoderStep } = pkg.generation!;
-    await Promise.all([encoder.release(), decoderInit.release(), decoderStep?.release()]);
+    await releaseGeneration(pkg);
   }
   if (args['release-vision']) await pkg.vision.release();
   const examples = encodeExamples(pkg, train, features);

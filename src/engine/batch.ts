@@ -1,8 +1,8 @@
 /**
  * Tokenized examples → the padded arrays one vjp run takes (docs/ENGINE.md §1–2). Prompts pad to the
- * batch's longest prompt (and, for the vjp graph only, to the run's when it asks); targets to its longest target rounded up to a multiple of TARGET_BUCKET (at most
- * max_target_tokens). Padding is masked out of attention, of the loss (label −100) and of the adapter
- * gradients.
+ * batch's longest prompt (and, for the vjp graph only, to the run's when it asks); targets to its longest target
+ * rounded up to a multiple of TARGET_BUCKET (at most max_target_tokens). Padding is masked out of attention, of
+ * the loss (label −100) and of the adapter gradients.
  *
  * Why buckets: onnxruntime-web compiles its shaders for each new input shape, which costs more than the step
  * itself on a software GPU and is pure overhead on any GPU. Padded targets change nothing else — later

@@ -12,7 +12,7 @@ import { createSession, hostTensor, ortDevice } from './onnxRuntime.ts';
 import { readFloats } from './gpuBuffers.ts';
 import { cacheImageFeatures } from './featureCache.ts';
 import { folderSource } from '../cli/fileSource.ts';
-import { loadModelPackage, releaseModelPackage } from './modelPackage.ts';
+import { loadModelPackage, releaseGeneration, releaseModelPackage } from './modelPackage.ts';
 import { generateCaptions } from './generate.ts';
 import { fixtureConfig, loadTiny, readFixture, readGreedyFixture, type TinySetup } from './testing/tinySetup.ts';
 import { Trainer } from './trainer.ts';
@@ -151,12 +151,11 @@ describe('what the accounting showed could go', () => {
     // The worker releases the ViT and the generation graphs together (engineWorker.ts onlyTrainingOnTheGpu): the
     // context goes with its weights. On the main context they went into ORT's cache of freed buffers instead (the
     // default model after captioning 16 images: 64 MB, 40 MB of which the training never took back).
-    const { encoder, decoderInit, decoderStep } = tiny.pkg.generation!;
-    await Promise.all([tiny.pkg.vision.release(), encoder.release(), decoderInit.release(), decoderStep?.release()]);
+    await Promise.all([tiny.pkg.vision.release(), releaseGeneration(tiny.pkg)]);
     expect(bytesLike(generation)).toBe(0);
     // They open again, and give the same captions.
     expect((await caption()).map((c) => c.ids)).toEqual(ids);
-    await Promise.all([encoder.release(), decoderInit.release(), decoderStep?.release()]);
+    await releaseGeneration(tiny.pkg);
     expect(bytesLike(generation)).toBe(0);
   });
 

@@ -261,8 +261,14 @@ export async function releaseModelPackage(pkg: ModelPackage): Promise<void> {
   await pkg.vision.release();
   const vjp = pkg.vjp && openedVjp.get(pkg.vjp)?.();
   if (vjp) await (await vjp).release();
-  if (pkg.generation) {
-    const { encoder, decoderInit, decoderStep } = pkg.generation;
-    await Promise.all([encoder.release(), decoderInit.release(), decoderStep?.release()]);
-  }
+  await releaseGeneration(pkg);
+}
+
+/**
+ * Releases the generation graphs' sessions that are open (a package's or a Hub model's: they open again on their
+ * next run). On ORT's second context, so with the vision session released too the context goes with their weights.
+ */
+export async function releaseGeneration(pkg: ModelPackage): Promise<void> {
+  const { encoder, decoderInit, decoderStep } = pkg.generation ?? {};
+  await Promise.all([encoder?.release(), decoderInit?.release(), decoderStep?.release()]);
 }

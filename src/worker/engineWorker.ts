@@ -15,7 +15,7 @@ import { withDefaults, type TrainConfig } from '../config.ts';
 import { ConfigError, DatasetError, PackageError } from '../errors.ts';
 import { CaptionGenerator } from '../engine/generate.ts';
 import { loadHubPackage } from '../engine/hubPackage.ts';
-import { loadModelPackage, releaseModelPackage, type ModelPackage } from '../engine/modelPackage.ts';
+import { loadModelPackage, releaseGeneration, releaseModelPackage, type ModelPackage } from '../engine/modelPackage.ts';
 import type { FileSource } from '../data/source.ts';
 import { decodeTrainingState, encodeTrainingState } from '../formats/trainingState.ts';
 import { chooseSplit, validationByTask, type SplitOptions } from '../data/splits.ts';
@@ -158,8 +158,7 @@ function reportDeviceLoss(device: GPUDevice): void {
 async function onlyTrainingOnTheGpu(model: ModelPackage): Promise<void> {
   generator?.destroy();
   generator = undefined;
-  const { encoder, decoderInit, decoderStep } = model.generation ?? {};
-  await Promise.all([model.vision.release(), encoder?.release(), decoderInit?.release(), decoderStep?.release()]);
+  await Promise.all([model.vision.release(), releaseGeneration(model)]);
 }
 
 /** Validation examples scored for the loss curve: enough for a steady number, few enough to be quick. */
